@@ -1,0 +1,98 @@
+"""The catalogue of resource types podfleet serves: group, version, kind, plural, scope, verbs.
+
+Discovery, routing, storage keys and the client all derive from this one table, so adding a
+resource is one entry here plus its validation and defaulting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str  # "" for core
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    singular: str = field(default="")
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    @property
+    def singular_name(self) -> str:
+        return self.singular or self.kind.lower()
+
+    @property
+    def group_resource(self) -> str:
+        """`pods`, `deployments.apps` — as Kubernetes names a resource in error messages."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def storage_prefix(self, namespace: str | None = None) -> str:
+        """Key prefix in storage: `/registry/<group-resource>/[<namespace>/]`."""
+        base = f"/registry/{self.group_resource}/"
+        if self.namespaced and namespace:
+            return f"{base}{namespace}/"
+        return base
+
+    def storage_key(self, namespace: str | None, name: str) -> str:
+        if self.namespaced:
+            if not namespace:
+                raise ValueError(f"{self.kind} is namespaced: a namespace is required")
+            return f"/registry/{self.group_resource}/{namespace}/{name}"
+        return f"/registry/{self.group_resource}/{name}"
+
+
+NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize"))
+PODS = ResourceType("", "v1", "Pod", "pods", True, ("po",), ("status", "binding", "log", "eviction"),
+                    ("all",))
+NODES = ResourceType("", "v1", "Node", "nodes", False, ("no",), ("status",))
+EVENTS = ResourceType("", "v1", "Event", "events", True, ("ev",))
+SECRETS = ResourceType("", "v1", "Secret", "secrets", True)
+CONFIGMAPS = ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",))
+SERVICEACCOUNTS = ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",))
+LEASES = ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True)
+REPLICASETS = ResourceType("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"),
+                           ("all",))
+DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", True, ("deploy",),
+                           ("status", "scale"), ("all",))
+CONTROLLERREVISIONS = ResourceType("apps", "v1", "ControllerRevision", "controllerrevisions", True)
+
+RESOURCES: tuple[ResourceType, ...] = (
+    NAMESPACES, PODS, NODES, EVENTS, SECRETS, CONFIGMAPS, SERVICEACCOUNTS,
+    LEASES, REPLICASETS, DEPLOYMENTS, CONTROLLERREVISIONS,
+)
+
+GROUP_VERSIONS: dict[str, tuple[str, ...]] = {}
+for _r in RESOURCES:
+    GROUP_VERSIONS.setdefault(_r.group, ())
+    if _r.version not in GROUP_VERSIONS[_r.group]:
+        GROUP_VERSIONS[_r.group] += (_r.version,)
+
+_BY_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES}
+_BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
+
+
+def by_plural(group: str, version: str, plural: str) -> ResourceType | None:
+    return _BY_PLURAL.get((group, version, plural))
+
+
+def by_kind(api_version: str, kind: str) -> ResourceType | None:
+    return _BY_KIND.get((api_version, kind))
+
+
+def in_group_version(group: str, version: str) -> list[ResourceType]:
+    return [r for r in RESOURCES if r.group == group and r.version == version]
