@@ -1,0 +1,102 @@
+"""The agent's HTTPS endpoint (kubelet's port 10250): container logs for the API server.
+
+Only the API server calls it, authenticating with this node's own credential. Serving logs from
+the node keeps log bytes off the API server's storage, as in Kubernetes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import ssl
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from podfleet.api.errors import APIError, BadRequest, NotFound, Unauthorized
+from podfleet.pki import ensure_self_signed
+
+log = logging.getLogger("podfleet.agent.server")
+
+# (namespace, pod name, container, query options) -> log bytes
+LogSource = Callable[[str, str, str, dict[str, Any]], AsyncIterator[bytes]]
+
+
+def _opts(q: Any) -> dict[str, Any]:
+    def as_int(key: str) -> int | None:
+        v = q.get(key)
+        if v in (None, ""):
+            return None
+        try:
+            return int(v)
+        except ValueError as e:
+            raise BadRequest(f"invalid {key}") from e
+
+    truthy = ("true", "1")
+    return {"follow": q.get("follow", "") in truthy, "previous": q.get("previous", "") in truthy,
+            "timestamps": q.get("timestamps", "") in truthy, "tail_lines": as_int("tailLines"),
+            "since_seconds": as_int("sinceSeconds"), "limit_bytes": as_int("limitBytes"),
+            "pod_uid": q.get("podUID", "")}
+
+
+class AgentServer:
+    def __init__(self, *, address: str, port: int, token: str, logs: LogSource, cert_dir: Path) -> None:
+        self.address, self.port = address, port
+        self.token = token
+        self.logs = logs
+        self.cert_dir = cert_dir
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        cert, key = self.cert_dir / "agent.crt", self.cert_dir / "agent.key"
+        ensure_self_signed(cert, key, "podfleet-agent", [self.address, "localhost", "127.0.0.1"])
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        app = web.Application()
+        app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
+        app.router.add_get("/healthz", self._healthz)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.address, self.port, ssl_context=ctx)
+        await site.start()
+        if self.port == 0:
+            server = site._server
+            assert server is not None
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _logs(self, request: web.Request) -> web.StreamResponse:
+        try:
+            auth = request.headers.get("Authorization", "")
+            if not auth.startswith("Bearer ") or not hmac.compare_digest(auth[7:], self.token):
+                raise Unauthorized("Unauthorized")
+            mi = request.match_info
+            chunks = self.logs(mi["namespace"], mi["pod"], mi["container"], _opts(request.query))
+            first = b""
+            async for first in chunks:
+                break
+        except APIError as e:
+            return web.json_response(e.to_status(), status=e.code)
+        except FileNotFoundError as e:
+            err = NotFound(str(e))
+            return web.json_response(err.to_status(), status=err.code)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+        await resp.prepare(request)
+        try:
+            if first:
+                await resp.write(first)
+            async for chunk in chunks:
+                await resp.write(chunk)
+            await resp.write_eof()
+        except (ConnectionResetError, APIError, OSError) as e:
+            log.debug("log stream ended", extra={"error": str(e)})
+        return resp

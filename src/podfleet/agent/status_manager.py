@@ -1,0 +1,109 @@
+"""The status manager: the only writer of pod status from this node, and only when it changed.
+
+Pod workers hand it the status they computed; it remembers the last status the API server
+accepted for each pod and PATCHes `pods/<name>/status` only when something differs (ignoring
+nothing but ordering). Writes are coalesced per pod: the newest status wins, older ones queued
+behind it are dropped. It also performs the final step of a graceful deletion — deleting the pod
+object with grace 0 once its containers are gone — so the API object disappears only after the
+node has really stopped the pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import Any
+
+from podfleet.api.errors import APIError, Conflict, NotFound
+from podfleet.api.resources import PODS
+from podfleet.client.interface import Client
+
+log = logging.getLogger("podfleet.agent.status")
+
+
+class StatusManager:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._sent: dict[str, dict[str, Any]] = {}  # uid -> last accepted status
+        self._pending: dict[str, tuple[str, str, dict[str, Any]]] = {}  # uid -> (ns, name, status)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="status-manager")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    def last_status(self, uid: str) -> dict[str, Any] | None:
+        return self._sent.get(uid)
+
+    def seed(self, uid: str, status: dict[str, Any]) -> None:
+        """What the API already holds (e.g. after an agent restart), so unchanged status is not re-sent."""
+        self._sent.setdefault(uid, copy.deepcopy(status))
+
+    def set_pod_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+        m = pod["metadata"]
+        uid = m["uid"]
+        if self._sent.get(uid) == status and uid not in self._pending:
+            return
+        self._pending[uid] = (m.get("namespace", ""), m["name"], copy.deepcopy(status))
+        self._idle.clear()
+        self._wake.set()
+
+    def forget(self, uid: str) -> None:
+        self._sent.pop(uid, None)
+        self._pending.pop(uid, None)
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every queued status was written (tests, shutdown)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                uid, (ns, name, status) = next(iter(self._pending.items()))
+                del self._pending[uid]
+                await self._write(uid, ns, name, status)
+            if not self._pending:
+                self._idle.set()
+
+    async def _write(self, uid: str, ns: str, name: str, status: dict[str, Any]) -> None:
+        if self._sent.get(uid) == status:
+            return
+        try:
+            # Merge patch replaces the lists (conditions, containerStatuses) wholesale, which is what
+            # we want: this node owns them.
+            patch = {"metadata": {"uid": uid}, "status": status}
+            await self.client.patch(PODS, name, patch, ns, subresource="status", patch_type="merge")
+            self._sent[uid] = status
+        except NotFound:
+            self._sent.pop(uid, None)
+        except Conflict:
+            self._pending.setdefault(uid, (ns, name, status))  # a different pod with this name: retry later
+        except APIError as e:
+            log.warning("status update failed; will retry", extra={"pod": f"{ns}/{name}", "error": str(e)})
+            self._pending.setdefault(uid, (ns, name, status))
+            await asyncio.sleep(0.5)
+
+    async def delete_pod(self, pod: dict[str, Any]) -> None:
+        """Final deletion of a terminated pod: grace 0, only this incarnation (uid precondition)."""
+        m = pod["metadata"]
+        try:
+            await self.client.delete(PODS, m["name"], m.get("namespace", ""), grace_period_seconds=0,
+                                     uid=m["uid"])
+        except (NotFound, Conflict):
+            pass
+        self.forget(m["uid"])

@@ -1,0 +1,1 @@
+"""The Kubernetes-compatible REST API server: HTTP routing, authn/authz, REST semantics over Storage."""

@@ -1,0 +1,232 @@
+"""The API server process: TLS listener, authentication, routing to discovery and resource handlers.
+
+`APIServer` can run inside tests or inside `podfleet up` next to other components, and it writes
+the admin kubeconfig on start so kubectl works at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from podfleet.api.errors import APIError, InternalError, MethodNotAllowed, NotFound
+from podfleet.apiserver import discovery, openapi
+from podfleet.apiserver.auth import (
+    Authenticator,
+    Authorizer,
+    ClusterAuthorizer,
+    RequestAttributes,
+    TokenAuthenticator,
+    TokenFile,
+    UserInfo,
+)
+from podfleet.apiserver.bootstrap import ensure_system_namespaces
+from podfleet.apiserver.handlers import ResourceHandlers
+from podfleet.kubeconfig import build_kubeconfig, write_kubeconfig
+from podfleet.apiserver.negotiation import encode_response
+from podfleet.apiserver.kubeletproxy import KubeletLogs
+from podfleet.apiserver.nodelogs import NodeLogs
+from podfleet.pki import PKI, default_hosts, ensure_pki
+from podfleet.apiserver.routing import parse_resource_path
+from podfleet.apiserver.store import Store
+from podfleet.clock import Clock, RealClock
+from podfleet.storage.factory import open_storage
+from podfleet.storage.interface import Storage
+
+log = logging.getLogger("podfleet.apiserver")
+_PUBLIC = ("/healthz", "/livez", "/readyz", "/version")
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path = Path("/var/lib/podfleet")
+    bind_address: str = "0.0.0.0"
+    port: int = 6443
+    storage_url: str = ""  # default: sqlite:///<data_dir>/state.db
+    advertise_address: str = "127.0.0.1"
+    extra_sans: list[str] = field(default_factory=list)
+    compact_interval: float = 300.0
+    default_toleration_seconds: int = 300
+
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"sqlite://{self.data_dir / 'state.db'}"
+
+
+class APIServer:
+    def __init__(self, config: ServerConfig, *, storage: Storage | None = None, clock: Clock | None = None,
+                 node_logs: NodeLogs | None = None, authenticator: Authenticator | None = None,
+                 authorizer: Authorizer | None = None) -> None:
+        self.config = config
+        self.clock = clock or RealClock()
+        self.storage = storage or open_storage(config.resolved_storage_url())
+        self.store = Store(self.storage, self.clock,
+                           default_toleration_seconds=config.default_toleration_seconds)
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.tokens = TokenFile.load_or_create(config.data_dir / "tokens.json")
+        self.authenticator = authenticator or TokenAuthenticator(self.tokens)
+        self.authorizer = authorizer or ClusterAuthorizer()
+        self.node_logs: NodeLogs = node_logs or KubeletLogs(self.tokens)
+        self.handlers = ResourceHandlers(self.store, self.clock, self.node_logs)
+        self.pki: PKI | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = config.port
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def url(self) -> str:
+        return f"https://{_host_for_url(self.config.advertise_address)}:{self.port}"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.config.data_dir / "admin.kubeconfig"
+
+    def set_node_logs(self, node_logs: NodeLogs) -> None:
+        self.node_logs = node_logs
+        self.handlers.node_logs = node_logs
+
+    async def start(self) -> None:
+        await self.storage.start()
+        await ensure_system_namespaces(self.store)
+        hosts = default_hosts([self.config.advertise_address, *self.config.extra_sans])
+        self.pki = await asyncio.to_thread(ensure_pki, self.config.data_dir / "pki", hosts)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.pki.server_cert, self.pki.server_key)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._errors])
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.bind_address, self.config.port, ssl_context=ctx,
+                           backlog=1024)
+        await site.start()
+        if self.config.port == 0:
+            server = site._server
+            assert server is not None
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.write_admin_kubeconfig()
+        compact = getattr(self.storage, "run_compactor", None)
+        if compact is not None and self.config.compact_interval > 0:
+            self._tasks.append(asyncio.create_task(compact(self.config.compact_interval)))
+        log.info("API server listening", extra={"url": self.url, "kubeconfig": str(self.kubeconfig_path),
+                                                "storage": _redact(self.config.resolved_storage_url())})
+
+    def write_admin_kubeconfig(self) -> None:
+        assert self.pki is not None
+        write_kubeconfig(self.kubeconfig_path, build_kubeconfig(self.url, self.pki.ca_pem(), "admin",
+                                                                self.tokens.admin))
+
+    def node_kubeconfig(self, node: str, server_url: str | None = None) -> dict[str, Any]:
+        """A kubeconfig for a node agent, with that node's own credential (created on first use)."""
+        assert self.pki is not None
+        return build_kubeconfig(server_url or self.url, self.pki.ca_pem(), f"system:node:{node}",
+                                self.tokens.node_token(node))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.storage.close()
+
+    # ------------------------------------------------------------------ HTTP
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            resp: web.StreamResponse = await handler(request)
+            return resp
+        except APIError as e:
+            if e.code >= 500:
+                log.error("request failed", extra={"method": request.method, "path": request.path,
+                                                   "error": str(e)})
+            return _status_response(e)
+        except web.HTTPException as e:
+            if e.status == 413:
+                from podfleet.api.errors import RequestEntityTooLarge
+
+                return _status_response(RequestEntityTooLarge("Request entity too large"))
+            raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as e:
+            log.exception("unhandled error", extra={"method": request.method, "path": request.path})
+            return _status_response(InternalError(f"Internal error occurred: {type(e).__name__}: {e}"))
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.path.strip("/")
+        if path in _PUBLIC or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            if path == "/version":
+                return encode_response(discovery.version_info())
+            return web.Response(text="ok")
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+        user = self.authenticator.authenticate(token)
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            self._authorize_nonresource(user, path)
+            return encode_response({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
+                                              "/version", "/openapi/v2", "/openapi/v3"]})
+        if parts[0] == "openapi":
+            self._authorize_nonresource(user, path)
+            return openapi.handle(request, parts)
+        if parts[0] == "api":
+            if len(parts) == 1:
+                return encode_response(discovery.core_versions(f"{self.config.advertise_address}:{self.port}"))
+            if parts[1] != "v1":
+                raise NotFound("the server could not find the requested resource")
+            if len(parts) == 2:
+                return encode_response(discovery.resource_list("", "v1"))
+            return await self._resource(request, user, ["", "v1", *parts[2:]])
+        if parts[0] == "apis":
+            if len(parts) == 1:
+                return encode_response(discovery.group_list())
+            if len(parts) == 2:
+                grp = discovery.group(parts[1])
+                if grp is None:
+                    raise NotFound("the server could not find the requested resource")
+                return encode_response(grp)
+            if len(parts) == 3:
+                rl = discovery.resource_list(parts[1], parts[2])
+                if not rl["resources"]:
+                    raise NotFound("the server could not find the requested resource")
+                return encode_response(rl)
+            return await self._resource(request, user, [parts[1], parts[2], *parts[3:]])
+        raise NotFound("the server could not find the requested resource")
+
+    def _authorize_nonresource(self, user: UserInfo, path: str) -> None:
+        self.authorizer.authorize(RequestAttributes(user, "get", path=path))
+
+    async def _resource(self, request: web.Request, user: UserInfo, parts: list[str]) -> web.StreamResponse:
+        if request.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            raise MethodNotAllowed(f"method {request.method} is not allowed")
+        watch = request.query.get("watch", "").lower() in ("1", "true")
+        info = parse_resource_path(parts, request.method, watch)
+        self.authorizer.authorize(RequestAttributes(user, info.verb, info.resource.plural, info.resource.group,
+                                                    info.namespace, info.name, info.subresource, request.path))
+        return await self.handlers.handle(request, info, user)
+
+
+def _status_response(e: APIError) -> web.Response:
+    resp = encode_response(e.to_status(), e.code)
+    if e.code == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="podfleet"'
+    return resp
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _redact(url: str) -> str:
+    return url.split("@")[-1] if "@" in url else url

@@ -1,0 +1,237 @@
+"""HTTP handlers for resource requests: query parameters in, `Store` calls, Kubernetes responses out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from podfleet.api import table
+from podfleet.api.errors import BadRequest, MethodNotAllowed
+from podfleet.api.resources import PODS
+from podfleet.apiserver import pods
+from podfleet.apiserver.auth import UserInfo
+from podfleet.apiserver.negotiation import (
+    PATCH_TYPES,
+    Accept,
+    decode_object,
+    encode_response,
+    parse_accept,
+    read_body,
+)
+from podfleet.apiserver.nodelogs import NodeLogs
+from podfleet.apiserver.routing import RequestInfo
+from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WatchEventOut, WriteOptions
+from podfleet.clock import Clock
+
+BOOKMARK_INTERVAL = 30.0
+
+
+def _bool(v: str | None) -> bool:
+    return (v or "").lower() in ("1", "true", "yes")
+
+
+def _int(q: Any, key: str) -> int | None:
+    v = q.get(key)
+    if v in (None, ""):
+        return None
+    try:
+        return int(v)
+    except ValueError as e:
+        raise BadRequest(f"invalid value for {key}: {v!r}") from e
+
+
+def _list_options(q: Any) -> ListOptions:
+    return ListOptions(label_selector=q.get("labelSelector", ""), field_selector=q.get("fieldSelector", ""),
+                       limit=_int(q, "limit") or 0, continue_token=q.get("continue", ""),
+                       resource_version=q.get("resourceVersion", ""))
+
+
+def _write_options(q: Any, user: UserInfo) -> WriteOptions:
+    mode = q.get("fieldValidation", "Warn") or "Warn"
+    if mode not in ("Ignore", "Warn", "Strict"):
+        raise BadRequest(f'fieldValidation parameter unsupported: "{mode}"; allowed values: Ignore, Warn, Strict')
+    return WriteOptions(dry_run=q.get("dryRun") == "All", field_validation=mode, user=user)
+
+
+class ResourceHandlers:
+    def __init__(self, store: Store, clock: Clock, node_logs: NodeLogs) -> None:
+        self.store = store
+        self.clock = clock
+        self.node_logs = node_logs
+
+    async def handle(self, request: web.Request, info: RequestInfo, user: UserInfo) -> web.StreamResponse:
+        rt, q = info.resource, request.query
+        accept = parse_accept(request.headers.get("Accept", ""))
+        if info.subresource == "log":
+            return await pods.stream_logs(request, self.store, self.node_logs, info)
+        if info.subresource in ("binding", "eviction") and info.verb == "create":
+            body = decode_object(await read_body(request), request.content_type)
+            if info.subresource == "binding":
+                result = await pods.bind(self.store, info.namespace, info.name, body, user)
+            else:
+                result = await pods.evict(self.store, info.namespace, info.name, body, user)
+            return encode_response(result, 201, accept)
+        if info.subresource == "scale":
+            return await self._scale(request, info, user, accept)
+        verb = info.verb
+        if verb == "get":
+            obj = await self.store.get(rt, info.namespace, info.name)
+            return self._respond(info, [obj], accept, q, single=True)
+        if verb == "list":
+            listed = await self.store.list(rt, info.namespace, _list_options(q))
+            if accept.table:
+                tbl = table.to_table(rt, listed["items"], include_object=q.get("includeObject", "Metadata"),
+                                     now=self.clock.now())
+                tbl["metadata"] = listed["metadata"]
+                return encode_response(tbl, 200, accept)
+            return encode_response(listed, 200, accept)
+        if verb == "watch":
+            return await self._watch(request, info, accept)
+        if verb == "create":
+            if info.name:
+                raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            body = decode_object(await read_body(request), request.content_type)
+            res = await self.store.create(rt, info.namespace, body, _write_options(q, user))
+            return self._respond(info, [res.object], accept, q, status=201, warnings=res.warnings, single=True)
+        if verb == "update":
+            body = decode_object(await read_body(request), request.content_type)
+            res = await self.store.update(rt, info.namespace, info.name, body, _write_options(q, user),
+                                          subresource=info.subresource)
+            return self._respond(info, [res.object], accept, q, warnings=res.warnings, single=True)
+        if verb == "patch":
+            ptype = (request.content_type or "").lower()
+            if ptype not in PATCH_TYPES:
+                from podfleet.api.errors import UnsupportedMediaType
+
+                raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media "
+                                           f"types include: {', '.join(sorted(PATCH_TYPES))}")
+            body_bytes = await read_body(request)
+            res = await self.store.patch(rt, info.namespace, info.name, ptype, body_bytes,
+                                         _write_options(q, user), subresource=info.subresource)
+            return self._respond(info, [res.object], accept, q, warnings=res.warnings, single=True)
+        if verb == "delete":
+            opts = await self._delete_options(request, user)
+            obj = await self.store.delete(rt, info.namespace, info.name, opts)
+            return encode_response(obj, 200, accept)
+        if verb == "deletecollection":
+            opts = await self._delete_options(request, user)
+            result = await self.store.delete_collection(rt, info.namespace, _list_options(q), opts)
+            return encode_response(result, 200, accept)
+        raise MethodNotAllowed("the server does not allow this method on the requested resource")
+
+    def _respond(self, info: RequestInfo, objs: list[dict[str, Any]], accept: Accept, q: Any, *,
+                 status: int = 200, warnings: list[str] | None = None, single: bool = False) -> web.Response:
+        if accept.table:
+            tbl = table.to_table(info.resource, objs, include_object=q.get("includeObject", "Metadata"),
+                                 now=self.clock.now())
+            return encode_response(tbl, status, accept, warnings)
+        return encode_response(objs[0] if single else objs, status, accept, warnings)
+
+    async def _delete_options(self, request: web.Request, user: UserInfo) -> DeleteOptions:
+        q = request.query
+        body: dict[str, Any] = {}
+        raw = await read_body(request)
+        if raw.strip():
+            decoded = decode_object(raw, request.content_type)
+            if not isinstance(decoded, dict):
+                raise BadRequest("DeleteOptions must be an object")
+            body = decoded
+        grace = _int(q, "gracePeriodSeconds")
+        if grace is None and body.get("gracePeriodSeconds") is not None:
+            grace = int(body["gracePeriodSeconds"])
+        policy = q.get("propagationPolicy") or body.get("propagationPolicy") or ""
+        if body.get("orphanDependents") is True or q.get("orphanDependents") == "true":
+            policy = policy or "Orphan"
+        if policy not in ("", "Background", "Foreground", "Orphan"):
+            raise BadRequest(f"propagationPolicy {policy!r} is not supported")
+        pre = body.get("preconditions") or {}
+        dry = q.get("dryRun") == "All" or "All" in (body.get("dryRun") or [])
+        return DeleteOptions(grace_period_seconds=grace, propagation_policy=policy,
+                             precondition_uid=str(pre.get("uid") or ""),
+                             precondition_resource_version=str(pre.get("resourceVersion") or ""),
+                             dry_run=dry, user=user)
+
+    async def _watch(self, request: web.Request, info: RequestInfo, accept: Accept) -> web.StreamResponse:
+        q = request.query
+        opts = _list_options(q)
+        if info.name:
+            extra = f"metadata.name={info.name}"
+            opts.field_selector = f"{opts.field_selector},{extra}" if opts.field_selector else extra
+        timeout = _int(q, "timeoutSeconds")
+        bookmarks = _bool(q.get("allowWatchBookmarks"))
+        send_initial = True if _bool(q.get("sendInitialEvents")) else None
+        events = await self.store.watch(info.resource, info.namespace, opts, send_initial=send_initial)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
+                                                       "Transfer-Encoding": "chunked"})
+        await resp.prepare(request)
+        columns_sent = False
+        last_rv = opts.resource_version or "0"
+
+        def frame(ev: WatchEventOut) -> bytes:
+            nonlocal columns_sent
+            obj = ev.object
+            if accept.table and ev.type in ("ADDED", "MODIFIED", "DELETED"):
+                obj = table.to_table(info.resource, [obj], include_object=q.get("includeObject", "Metadata"),
+                                     now=self.clock.now())
+                if columns_sent:
+                    obj["columnDefinitions"] = []
+                columns_sent = True
+            return json.dumps({"type": ev.type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout if timeout else None
+        queue: asyncio.Queue[WatchEventOut | None] = asyncio.Queue(maxsize=1024)
+
+        async def pump() -> None:
+            try:
+                async for ev in events:
+                    await queue.put(ev)
+            finally:
+                await queue.put(None)
+
+        pump_task = asyncio.create_task(pump())
+        try:
+            while True:
+                wait = BOOKMARK_INTERVAL if bookmarks else None
+                if deadline is not None:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    wait = min(wait, remaining) if wait else remaining
+                try:
+                    ev = await asyncio.wait_for(queue.get(), wait)
+                except TimeoutError:
+                    if bookmarks and (deadline is None or loop.time() < deadline):
+                        mark = {"kind": info.resource.kind, "apiVersion": info.resource.api_version,
+                                "metadata": {"resourceVersion": last_rv}}
+                        await resp.write(frame(WatchEventOut("BOOKMARK", mark)))
+                    continue
+                if ev is None:
+                    break
+                rv = (ev.object.get("metadata") or {}).get("resourceVersion")
+                if rv and ev.type != "ERROR":
+                    last_rv = str(rv)
+                await resp.write(frame(ev))
+                if ev.type == "ERROR":
+                    break
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pump_task
+            with contextlib.suppress(Exception):
+                await events.aclose()  # type: ignore[attr-defined]
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            await resp.write_eof()
+        return resp
+
+    async def _scale(self, request: web.Request, info: RequestInfo, user: UserInfo,
+                     accept: Accept) -> web.Response:
+        from podfleet.apiserver import scale
+
+        return await scale.handle(request, self.store, info, user, accept)

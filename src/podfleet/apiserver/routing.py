@@ -1,0 +1,61 @@
+"""Turning a Kubernetes REST path and method into request attributes (resource, namespace, name, verb).
+
+Mirrors the apiserver's RequestInfoFactory: `/api/v1/namespaces/ns/pods/name/status` →
+resource pods, namespace ns, name, subresource status; GET with `?watch=1` → verb watch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from podfleet.api.errors import NotFound
+from podfleet.api.resources import NAMESPACES, ResourceType, by_plural
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    resource: ResourceType
+    namespace: str
+    name: str
+    subresource: str
+    verb: str
+
+
+def _verb(method: str, has_name: bool, watch: bool) -> str:
+    if method == "GET":
+        if watch:
+            return "watch"
+        return "get" if has_name else "list"
+    if method == "POST":
+        return "create"
+    if method == "PUT":
+        return "update"
+    if method == "PATCH":
+        return "patch"
+    if method == "DELETE":
+        return "delete" if has_name else "deletecollection"
+    return method.lower()
+
+
+def parse_resource_path(parts: list[str], method: str, watch: bool) -> RequestInfo:
+    """`parts` are the path segments after `/api/v1` or `/apis/<group>/<version>`, with group/version."""
+    group, version, rest = parts[0], parts[1], parts[2:]
+    if rest and rest[0] == "watch":  # legacy /watch/ paths
+        rest, watch = rest[1:], True
+    namespace = ""
+    if len(rest) >= 3 and rest[0] == "namespaces" and by_plural(group, version, rest[2]) is not None:
+        namespace, rest = rest[1], rest[2:]
+    if not rest:
+        raise NotFound("the server could not find the requested resource")
+    rt = by_plural(group, version, rest[0])
+    if rt is None:
+        raise NotFound("the server could not find the requested resource")
+    name = rest[1] if len(rest) > 1 else ""
+    subresource = rest[2] if len(rest) > 2 else ""
+    if len(rest) > 3 or (subresource and subresource not in rt.subresources):
+        raise NotFound("the server could not find the requested resource")
+    if rt.namespaced and name and not namespace:
+        raise NotFound("the server could not find the requested resource")
+    if rt is NAMESPACES and not name and namespace:
+        raise NotFound("the server could not find the requested resource")
+    return RequestInfo(rt, namespace, name, subresource, _verb(method, bool(name), watch))

@@ -1,0 +1,64 @@
+"""The `scale` subresource of Deployments and ReplicaSets (`kubectl scale`), as autoscaling/v1 Scale."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from podfleet.api import patch as patching
+from podfleet.api.errors import BadRequest, MethodNotAllowed, invalid
+from podfleet.api.errors import Cause
+from podfleet.api.selectors import selector_to_string
+from podfleet.apiserver.auth import UserInfo
+from podfleet.apiserver.negotiation import Accept, decode_object, encode_response, read_body
+from podfleet.apiserver.routing import RequestInfo
+from podfleet.apiserver.store import Store, WriteOptions
+
+
+def to_scale(obj: dict[str, Any]) -> dict[str, Any]:
+    m = obj["metadata"]
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": m["name"], "namespace": m.get("namespace", ""), "uid": m.get("uid"),
+                     "resourceVersion": m.get("resourceVersion"),
+                     "creationTimestamp": m.get("creationTimestamp")},
+        "spec": {"replicas": int(spec.get("replicas", 1))},
+        "status": {"replicas": int(status.get("replicas", 0)),
+                   "selector": selector_to_string(spec.get("selector") or {})},
+    }
+
+
+async def handle(request: web.Request, store: Store, info: RequestInfo, user: UserInfo,
+                 accept: Accept) -> web.Response:
+    obj = await store.get(info.resource, info.namespace, info.name)
+    if info.verb == "get":
+        return encode_response(to_scale(obj), 200, accept)
+    if info.verb not in ("update", "patch"):
+        raise MethodNotAllowed("the server does not allow this method on the requested resource")
+    body = await read_body(request)
+    current = to_scale(obj)
+    if info.verb == "update":
+        wanted = decode_object(body, request.content_type)
+    else:
+        try:
+            doc = json.loads(body)
+        except ValueError as e:
+            raise BadRequest(f"error decoding patch: {e}") from e
+        ctype = (request.content_type or "").lower()
+        wanted = patching.apply_json_patch(current, doc) if ctype == "application/json-patch+json" \
+            else patching.apply_merge_patch(current, doc)
+    if not isinstance(wanted, dict):
+        raise BadRequest("Scale must be an object")
+    replicas = (wanted.get("spec") or {}).get("replicas")
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise invalid("Scale", info.name, [Cause("spec.replicas", f"Invalid value: {replicas!r}: must be "
+                                                 "greater than or equal to 0")])
+    rv = (wanted.get("metadata") or {}).get("resourceVersion") or obj["metadata"]["resourceVersion"]
+    updated = dict(obj)
+    updated["spec"] = {**(obj.get("spec") or {}), "replicas": replicas}
+    updated["metadata"] = {**obj["metadata"], "resourceVersion": rv}
+    res = await store.update(info.resource, info.namespace, info.name, updated, WriteOptions(user=user))
+    return encode_response(to_scale(res.object), 200, accept)

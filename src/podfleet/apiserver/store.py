@@ -1,0 +1,571 @@
+"""The generic REST store: Kubernetes get/list/watch/create/update/patch/delete over `Storage`.
+
+One class serves every resource type. It owns the semantics clients rely on: resourceVersion as
+the storage revision, optimistic concurrency (409 Conflict), defaulting then validation (422
+Invalid) before anything is written, uid/creationTimestamp/generation/generateName, graceful
+deletion with deletionTimestamp, finalizers, preconditions and dry runs. Per-kind rules live in
+`strategies.py`; HTTP lives in `handlers.py`. Nothing is written unless every check passed, so bad
+input never changes what is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from podfleet.api import defaults, patch, schema, selectors, validation
+from podfleet.api.errors import (
+    AlreadyExists,
+    APIError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Gone,
+    InternalError,
+    NotFound,
+    ServiceUnavailable,
+    invalid,
+)
+from podfleet.api.meta import new_uid, random_suffix, rfc3339
+from podfleet.api.resources import NAMESPACES, PODS, ResourceType
+from podfleet.apiserver import strategies
+from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_object
+from podfleet.clock import Clock, RealClock
+from podfleet.storage.interface import (
+    Compacted,
+    KeyExists,
+    KeyNotFound,
+    KeyValue,
+    RevisionMismatch,
+    Storage,
+    StorageUnavailable,
+)
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+_PATCH_RETRIES = 8
+
+
+@dataclass
+class WriteOptions:
+    dry_run: bool = False
+    field_validation: str = "Warn"  # Ignore | Warn | Strict
+    user: UserInfo | None = None
+
+
+@dataclass
+class ListOptions:
+    label_selector: str = ""
+    field_selector: str = ""
+    limit: int = 0
+    continue_token: str = ""
+    resource_version: str = ""
+
+
+@dataclass
+class DeleteOptions:
+    grace_period_seconds: int | None = None
+    propagation_policy: str = ""  # Background | Foreground | Orphan
+    precondition_uid: str = ""
+    precondition_resource_version: str = ""
+    dry_run: bool = False
+    user: UserInfo | None = None
+
+
+@dataclass
+class WatchEventOut:
+    type: str  # ADDED MODIFIED DELETED BOOKMARK ERROR
+    object: dict[str, Any]
+
+
+@dataclass
+class Result:
+    object: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    created: bool = False
+
+
+def decode(kv: KeyValue) -> dict[str, Any]:
+    obj: dict[str, Any] = json.loads(kv.value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
+    return obj
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    stored = copy.copy(obj)
+    stored["metadata"] = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+    return json.dumps(stored, separators=(",", ":"), sort_keys=False).encode()
+
+
+def _not_found(rt: ResourceType, name: str) -> NotFound:
+    return NotFound(f'{rt.group_resource} "{name}" not found', kind=rt.plural, name=name, group=rt.group)
+
+
+def _conflict(rt: ResourceType, name: str) -> Conflict:
+    return Conflict(f'Operation cannot be fulfilled on {rt.group_resource} "{name}": the object has been '
+                    "modified; please apply your changes to the latest version and try again",
+                    kind=rt.plural, name=name, group=rt.group)
+
+
+def _encode_continue(revision: int, last_key: str) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": last_key}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_continue(token: str) -> tuple[int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
+        return int(data["rv"]), str(data["start"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as e:
+        raise BadRequest(f"continue key is not valid: {e}") from e
+
+
+class Store:
+    """Generic, storage-backed REST semantics for all resource types."""
+
+    def __init__(self, storage: Storage, clock: Clock | None = None, *,
+                 default_toleration_seconds: int = 300) -> None:
+        self.storage = storage
+        self.clock = clock or RealClock()
+        self.default_toleration_seconds = default_toleration_seconds
+        # Called after a pod becomes bound; the API server wires this to nothing by default.
+        self.on_change: list[Callable[[str, dict[str, Any]], None]] = []
+
+    # ---------------------------------------------------------------- reads
+    async def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        kv = await self._storage_call(self.storage.get(rt.storage_key(namespace, name)))
+        if kv is None:
+            raise _not_found(rt, name)
+        return decode(kv)
+
+    async def list(self, rt: ResourceType, namespace: str, opts: ListOptions) -> dict[str, Any]:
+        label_sel = selectors.parse_label_selector(opts.label_selector)
+        field_sel = selectors.parse_field_selector(opts.field_selector, rt)
+        prefix = rt.storage_prefix(namespace)
+        revision, start_after = 0, ""
+        if opts.continue_token:
+            revision, start_after = _decode_continue(opts.continue_token)
+        items: list[dict[str, Any]] = []
+        more = False
+        page = max(opts.limit, 0)
+        while True:
+            try:
+                res = await self._storage_call(self.storage.list(
+                    prefix, revision=revision, limit=page * 2 if page else 0, start_after=start_after))
+            except Compacted as e:
+                raise Gone("The provided continue parameter is too old to display a consistent list "
+                           "result. You can start a new list without the continue parameter.") from e
+            revision = res.revision
+            full = False
+            for i, kv in enumerate(res.items):
+                start_after = kv.key
+                obj = decode(kv)
+                if label_sel.matches(obj) and field_sel.matches(obj):
+                    items.append(obj)
+                if page and len(items) >= page:
+                    more = i < len(res.items) - 1 or res.more
+                    full = True
+                    break
+            if full or not res.more:
+                break
+        meta: dict[str, Any] = {"resourceVersion": str(revision)}
+        if more:
+            meta["continue"] = _encode_continue(revision, start_after)
+        return {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta, "items": items}
+
+    # ---------------------------------------------------------------- create
+    async def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> Result:
+        obj = self._check_body(rt, body)
+        m = obj["metadata"]
+        if rt.namespaced:
+            ns = m.get("namespace") or namespace
+            if namespace and ns != namespace:
+                raise BadRequest("the namespace of the provided object does not match the namespace "
+                                 "sent on the request")
+            m["namespace"] = ns
+            await self._require_namespace(ns)
+        else:
+            m.pop("namespace", None)
+        warnings = self._field_validation(rt, obj, opts.field_validation)
+        if not m.get("name") and m.get("generateName"):
+            m["name"] = f"{m['generateName']}{random_suffix()}"
+        for k in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
+                  "deletionGracePeriodSeconds", "selfLink", "generation"):
+            m.pop(k, None)
+        defaults.apply_defaults(rt, obj)
+        if rt is PODS:
+            defaults.add_default_tolerations(obj, self.default_toleration_seconds)
+        strategies.prepare_for_create(rt, obj)
+        causes = validation.validate_create(rt, obj)
+        if causes:
+            raise invalid(rt.kind, m.get("name", ""), causes)
+        if opts.user is not None:
+            check_node_object(opts.user, obj, RequestAttributes(opts.user, "create", rt.plural, rt.group,
+                                                                m.get("namespace", ""), m["name"]))
+        m["uid"] = new_uid()
+        m["creationTimestamp"] = rfc3339(self.clock.now())
+        if opts.dry_run:
+            existing = await self._storage_call(self.storage.get(rt.storage_key(m.get("namespace"), m["name"])))
+            if existing is not None:
+                raise self._already_exists(rt, m["name"])
+            return Result(obj, warnings, created=True)
+        try:
+            kv = await self._storage_call(self.storage.create(rt.storage_key(m.get("namespace"), m["name"]),
+                                                              encode(obj)))
+        except KeyExists as e:
+            raise self._already_exists(rt, m["name"]) from e
+        return Result(decode(kv), warnings, created=True)
+
+    # ---------------------------------------------------------------- update
+    async def update(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions,
+                     subresource: str = "") -> Result:
+        obj = self._check_body(rt, body)
+        m = obj["metadata"]
+        if m.get("name") and m["name"] != name:
+            raise BadRequest(f"the name of the object ({m['name']}) does not match the name on the URL ({name})")
+        if rt.namespaced and m.get("namespace") and m["namespace"] != namespace:
+            raise BadRequest("the namespace of the provided object does not match the namespace sent on "
+                             "the request")
+        warnings = self._field_validation(rt, obj, opts.field_validation)
+        old_kv = await self._storage_call(self.storage.get(rt.storage_key(namespace, name)))
+        if old_kv is None:
+            raise _not_found(rt, name)
+        rv = m.get("resourceVersion")
+        if rv and str(rv) != str(old_kv.mod_revision):
+            raise _conflict(rt, name)
+        result = await self._apply_update(rt, namespace, name, obj, decode(old_kv), old_kv, opts, subresource)
+        return Result(result, warnings)
+
+    async def patch(self, rt: ResourceType, namespace: str, name: str, patch_type: str, body: bytes,
+                    opts: WriteOptions, subresource: str = "") -> Result:
+        try:
+            patch_doc = json.loads(body) if patch_type != APPLY_PATCH else _yaml_or_json(body)
+        except ValueError as e:
+            raise BadRequest(f"error decoding patch: {e}") from e
+        for _ in range(_PATCH_RETRIES):
+            old_kv = await self._storage_call(self.storage.get(rt.storage_key(namespace, name)))
+            if old_kv is None:
+                raise _not_found(rt, name)
+            current = decode(old_kv)
+            patched = self._apply_patch(rt, current, patch_type, patch_doc)
+            if not isinstance(patched, dict):
+                raise BadRequest("patch result is not an object")
+            pm = patched.setdefault("metadata", {})
+            if not isinstance(pm, dict):
+                raise BadRequest("metadata must be an object")
+            if pm.get("name", name) != name:
+                raise BadRequest("the name of the object cannot be changed by a patch")
+            patched["kind"], patched["apiVersion"] = rt.kind, rt.api_version
+            pm["name"] = name
+            if rt.namespaced:
+                pm["namespace"] = namespace
+            warnings = self._field_validation(rt, patched, opts.field_validation)
+            rv_in_patch = str(pm.get("resourceVersion") or "")
+            if rv_in_patch and rv_in_patch != str(old_kv.mod_revision):
+                raise _conflict(rt, name)
+            pm["resourceVersion"] = str(old_kv.mod_revision)
+            try:
+                result = await self._apply_update(rt, namespace, name, patched, current, old_kv, opts,
+                                                  subresource)
+            except Conflict:
+                if rv_in_patch:
+                    raise
+                continue  # someone else wrote in between: re-apply the patch on the new object
+            return Result(result, warnings)
+        raise _conflict(rt, name)
+
+    def _apply_patch(self, rt: ResourceType, current: dict[str, Any], patch_type: str, doc: Any) -> Any:
+        if patch_type == JSON_PATCH:
+            if not isinstance(doc, list):
+                raise BadRequest("json patch must be a list of operations")
+            return patch.apply_json_patch(current, doc)
+        if not isinstance(doc, dict):
+            raise BadRequest("patch body must be a JSON object")
+        if patch_type == MERGE_PATCH:
+            return patch.apply_merge_patch(current, doc)
+        if patch_type == STRATEGIC_PATCH:
+            return patch.apply_strategic_merge_patch(current, doc, rt)
+        if patch_type == APPLY_PATCH:
+            # Server-side apply without managed-field tracking: the applied config wins field by field.
+            return patch.apply_strategic_merge_patch(current, doc, rt)
+        raise APIError(f"the media type {patch_type!r} is not supported for patch")
+
+    async def _apply_update(self, rt: ResourceType, namespace: str, name: str, new: dict[str, Any],
+                            old: dict[str, Any], old_kv: KeyValue, opts: WriteOptions,
+                            subresource: str) -> dict[str, Any]:
+        if opts.user is not None:
+            attrs = RequestAttributes(opts.user, "update", rt.plural, rt.group, namespace, name, subresource)
+            check_node_object(opts.user, old, attrs)
+            check_node_object(opts.user, new, attrs)
+        om, nm = old["metadata"], new["metadata"]
+        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "name",
+                  "namespace", "generateName"):
+            if k in om:
+                nm[k] = om[k]
+            else:
+                nm.pop(k, None)
+        nm.pop("selfLink", None)
+        if subresource == "status":
+            new = strategies.prepare_for_status_update(rt, new, old)
+            defaults.apply_defaults(rt, new)
+            causes = validation.validate_status_update(rt, new, old)
+        else:
+            strategies.prepare_for_update(rt, new, old)
+            defaults.apply_defaults(rt, new)
+            causes = validation.validate_update(rt, new, old)
+            if om.get("deletionTimestamp") and _adds_finalizers(new, old):
+                raise Forbidden(f'{rt.group_resource} "{name}" is being deleted: no new finalizers can be added')
+        if causes:
+            raise invalid(rt.kind, name, causes)
+        nm["resourceVersion"] = str(old_kv.mod_revision)
+        if _same(new, old):
+            return old  # a no-op write does not bump resourceVersion
+        if opts.dry_run:
+            return new
+        key = rt.storage_key(namespace, name)
+        if nm.get("deletionTimestamp") and not nm.get("finalizers") and _deletable_after_finalizers(rt, new):
+            try:
+                kv = await self._storage_call(self.storage.delete(key, expected_revision=old_kv.mod_revision))
+            except (RevisionMismatch, KeyNotFound) as e:
+                raise _conflict(rt, name) from e
+            return new | {"metadata": nm | {"resourceVersion": str(kv.mod_revision)}}
+        try:
+            kv = await self._storage_call(self.storage.update(key, encode(new),
+                                                              expected_revision=old_kv.mod_revision))
+        except RevisionMismatch as e:
+            raise _conflict(rt, name) from e
+        except KeyNotFound as e:
+            raise _not_found(rt, name) from e
+        return decode(kv)
+
+    # ---------------------------------------------------------------- delete
+    async def delete(self, rt: ResourceType, namespace: str, name: str, opts: DeleteOptions) -> dict[str, Any]:
+        """Delete, gracefully for bound pods and objects with finalizers; returns the object as left."""
+        for _ in range(_PATCH_RETRIES):
+            key = rt.storage_key(namespace, name)
+            kv = await self._storage_call(self.storage.get(key))
+            if kv is None:
+                raise _not_found(rt, name)
+            obj = decode(kv)
+            m = obj["metadata"]
+            if opts.user is not None:
+                check_node_object(opts.user, obj, RequestAttributes(opts.user, "delete", rt.plural, rt.group,
+                                                                    namespace, name))
+            if opts.precondition_uid and opts.precondition_uid != m.get("uid"):
+                raise Conflict(f"Precondition failed: UID in precondition: {opts.precondition_uid}, "
+                               f"UID in object meta: {m.get('uid')}", kind=rt.plural, name=name)
+            if opts.precondition_resource_version and opts.precondition_resource_version != m["resourceVersion"]:
+                raise Conflict(f"Precondition failed: ResourceVersion in precondition: "
+                               f"{opts.precondition_resource_version}, ResourceVersion in object meta: "
+                               f"{m['resourceVersion']}", kind=rt.plural, name=name)
+            grace = self._grace_period(rt, obj, opts)
+            finalizers = list(m.get("finalizers") or [])
+            if opts.propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            elif opts.propagation_policy == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+            # Namespaces with spec.finalizers are emptied by the namespace controller before they go.
+            graceful = grace > 0 or bool(finalizers) or (
+                rt is NAMESPACES and bool((obj.get("spec") or {}).get("finalizers")))
+            if not graceful:
+                if opts.dry_run:
+                    return obj
+                try:
+                    await self._storage_call(self.storage.delete(key, expected_revision=kv.mod_revision))
+                except (RevisionMismatch, KeyNotFound):
+                    continue
+                return obj
+            # Graceful: mark, keep.
+            now = self.clock.now()
+            new = copy.deepcopy(obj)
+            nm = new["metadata"]
+            existing_grace = nm.get("deletionGracePeriodSeconds")
+            if nm.get("deletionTimestamp") and existing_grace is not None and grace >= int(existing_grace) \
+                    and finalizers == list(m.get("finalizers") or []):
+                return obj  # already terminating with a grace period no longer than asked
+            nm["deletionTimestamp"] = rfc3339(now + dt.timedelta(seconds=grace))
+            nm["deletionGracePeriodSeconds"] = grace
+            if finalizers:
+                nm["finalizers"] = finalizers
+            if rt is NAMESPACES:
+                new.setdefault("status", {})["phase"] = "Terminating"
+            if opts.dry_run:
+                return new
+            if grace == 0 and not finalizers:
+                try:
+                    await self._storage_call(self.storage.delete(key, expected_revision=kv.mod_revision))
+                except (RevisionMismatch, KeyNotFound):
+                    continue
+                return new
+            try:
+                kv2 = await self._storage_call(self.storage.update(key, encode(new), expected_revision=kv.mod_revision))
+            except (RevisionMismatch, KeyNotFound):
+                continue
+            return decode(kv2)
+        raise _conflict(rt, name)
+
+    def _grace_period(self, rt: ResourceType, obj: dict[str, Any], opts: DeleteOptions) -> int:
+        if rt is not PODS:
+            return 0
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0  # never ran (or finished): nothing to stop
+        if opts.grace_period_seconds is not None:
+            return max(0, opts.grace_period_seconds)
+        return int(spec.get("terminationGracePeriodSeconds", 30) or 0)
+
+    async def delete_collection(self, rt: ResourceType, namespace: str, list_opts: ListOptions,
+                                opts: DeleteOptions) -> dict[str, Any]:
+        listed = await self.list(rt, namespace, list_opts)
+        deleted = []
+        for item in listed["items"]:
+            try:
+                deleted.append(await self.delete(rt, item["metadata"].get("namespace", ""),
+                                                 item["metadata"]["name"], opts))
+            except NotFound:
+                continue
+        return {"kind": rt.list_kind, "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": listed["metadata"]["resourceVersion"]}, "items": deleted}
+
+    # ---------------------------------------------------------------- watch
+    async def watch(self, rt: ResourceType, namespace: str, opts: ListOptions,
+                    send_initial: bool | None = None) -> AsyncIterator[WatchEventOut]:
+        """Events after `opts.resource_version`; unset or "0" first replays the current state as ADDED.
+
+        Bad selectors or resource versions raise here, before any event is produced.
+        """
+        label_sel = selectors.parse_label_selector(opts.label_selector)
+        field_sel = selectors.parse_field_selector(opts.field_selector, rt)
+        rv_param = opts.resource_version
+        if send_initial is None:
+            send_initial = rv_param in ("", "0")
+        start = 0
+        if not send_initial:
+            try:
+                start = int(rv_param)
+            except ValueError as e:
+                raise BadRequest(f"invalid resource version: {rv_param!r}") from e
+
+        def matches(o: dict[str, Any] | None) -> bool:
+            return o is not None and label_sel.matches(o) and field_sel.matches(o)
+
+        return self._watch_events(rt.storage_prefix(namespace), matches, send_initial, start)
+
+    async def _watch_events(self, prefix: str, matches: Callable[[dict[str, Any] | None], bool],
+                            send_initial: bool, start: int) -> AsyncIterator[WatchEventOut]:
+        if send_initial:
+            res = await self._storage_call(self.storage.list(prefix))
+            start = res.revision
+            for kv in res.items:
+                obj = decode(kv)
+                if matches(obj):
+                    yield WatchEventOut("ADDED", obj)
+        try:
+            async for ev in self.storage.watch(prefix, start):
+                obj = decode(ev.kv)
+                prev = decode(ev.prev) if ev.prev is not None else None
+                now_m = ev.type != "DELETED" and matches(obj)
+                was_m = matches(prev) if ev.type != "ADDED" else False
+                if ev.type == "DELETED":
+                    if matches(obj) or was_m:
+                        yield WatchEventOut("DELETED", obj)
+                elif now_m and was_m:
+                    yield WatchEventOut("MODIFIED", obj)
+                elif now_m:
+                    yield WatchEventOut("ADDED", obj)
+                elif was_m:
+                    yield WatchEventOut("DELETED", obj)
+        except Compacted as e:
+            yield WatchEventOut("ERROR", Gone(f"too old resource version: {start} ({e.compacted})").to_status())
+
+    # ---------------------------------------------------------------- helpers
+    def _check_body(self, rt: ResourceType, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise BadRequest(f"the body of the request was not a {rt.kind} object")
+        obj = copy.deepcopy(body)
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        if kind not in (None, "", rt.kind) or api_version not in (None, "", rt.api_version):
+            raise BadRequest(f"the API version in the data ({api_version}) does not match the expected API "
+                             f"version ({rt.api_version})" if api_version not in (None, "", rt.api_version)
+                             else f"{kind} is not suitable for the {rt.plural} resource (expected {rt.kind})")
+        obj["kind"], obj["apiVersion"] = rt.kind, rt.api_version
+        m = obj.get("metadata")
+        if m is None:
+            obj["metadata"] = {}
+        elif not isinstance(m, dict):
+            raise BadRequest("json: cannot unmarshal into Go struct field .metadata of type v1.ObjectMeta")
+        type_errors = schema.check_types(rt, obj)
+        if type_errors:
+            raise BadRequest("; ".join(type_errors))
+        return obj
+
+    def _field_validation(self, rt: ResourceType, obj: dict[str, Any], mode: str) -> list[str]:
+        unknown = schema.unknown_fields(rt, obj)
+        if not unknown:
+            return []
+        if mode == "Strict":
+            raise BadRequest("strict decoding error: " + ", ".join(f'unknown field "{u}"' for u in unknown))
+        schema.prune_unknown(rt, obj)
+        return [f'unknown field "{u}"' for u in unknown] if mode == "Warn" else []
+
+    async def _require_namespace(self, namespace: str) -> None:
+        kv = await self._storage_call(self.storage.get(NAMESPACES.storage_key(None, namespace)))
+        if kv is None:
+            raise NotFound(f'namespaces "{namespace}" not found', kind="namespaces", name=namespace)
+        if (json.loads(kv.value).get("metadata") or {}).get("deletionTimestamp"):
+            raise Forbidden(f"unable to create new content in namespace {namespace} because it is being "
+                            "terminated", kind="namespaces", name=namespace)
+
+    @staticmethod
+    def _already_exists(rt: ResourceType, name: str) -> AlreadyExists:
+        return AlreadyExists(f'{rt.group_resource} "{name}" already exists', kind=rt.plural, name=name,
+                             group=rt.group)
+
+    @staticmethod
+    async def _storage_call(aw: Any) -> Any:
+        try:
+            return await aw
+        except StorageUnavailable as e:
+            raise ServiceUnavailable(f"storage unavailable: {e}") from e
+        except (KeyExists, KeyNotFound, RevisionMismatch, Compacted):
+            raise
+        except APIError:
+            raise
+        except OSError as e:
+            raise InternalError(f"storage error: {e}") from e
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a == b
+
+
+def _adds_finalizers(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    before = set((old.get("metadata") or {}).get("finalizers") or [])
+    after = set((new.get("metadata") or {}).get("finalizers") or [])
+    return bool(after - before)
+
+
+def _deletable_after_finalizers(rt: ResourceType, obj: dict[str, Any]) -> bool:
+    """An object marked for deletion whose last finalizer is gone is deleted (pods: once grace is 0)."""
+    if rt is PODS:
+        return int(obj["metadata"].get("deletionGracePeriodSeconds") or 0) == 0
+    if rt is NAMESPACES:
+        return not ((obj.get("spec") or {}).get("finalizers"))
+    return True
+
+
+def _yaml_or_json(body: bytes) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(body)
+    except yaml.YAMLError as e:
+        raise ValueError(str(e)) from e
