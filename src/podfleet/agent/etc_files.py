@@ -1,0 +1,96 @@
+"""Per-pod `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, bind-mounted into every container.
+
+Minimal images ship none of these; without them `localhost` does not resolve. As kubelet: hosts
+maps localhost and the pod IP to the pod's hostname (plus `hostAliases`), hostname is the pod name
+(or `spec.hostname`), resolv.conf follows dnsPolicy/dnsConfig (`Default`/`ClusterFirst` without a
+cluster DNS copy the node's resolver configuration).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HOST_RESOLV_CONF = Path("/etc/resolv.conf")
+
+
+@dataclass(frozen=True)
+class EtcFiles:
+    hosts: Path
+    hostname: Path
+    resolv_conf: Path
+
+
+def pod_hostname(pod: dict[str, Any]) -> str:
+    spec = pod.get("spec") or {}
+    return str(spec.get("hostname") or pod["metadata"]["name"])[:63]
+
+
+def hosts_content(pod: dict[str, Any], pod_ips: list[str]) -> str:
+    spec = pod.get("spec") or {}
+    name = pod_hostname(pod)
+    fqdn = name
+    if spec.get("subdomain"):
+        fqdn = f"{name}.{spec['subdomain']}.{pod['metadata'].get('namespace', 'default')}.svc.cluster.local"
+    lines = ["# Kubernetes-managed hosts file (podfleet).", "127.0.0.1\tlocalhost",
+             "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet", "fe00::0\tip6-mcastprefix",
+             "fe00::1\tip6-allnodes", "fe00::2\tip6-allrouters"]
+    for ip in pod_ips:
+        lines.append(f"{ip}\t{fqdn}\t{name}" if fqdn != name else f"{ip}\t{name}")
+    for alias in spec.get("hostAliases") or []:
+        names = " ".join(alias.get("hostnames") or [])
+        if names:
+            lines.append(f"# Entries added by HostAliases.\n{alias.get('ip')}\t{names}")
+    return "\n".join(lines) + "\n"
+
+
+def resolv_conf_content(pod: dict[str, Any], host_resolv: str) -> str:
+    spec = pod.get("spec") or {}
+    policy = spec.get("dnsPolicy", "ClusterFirst")
+    cfg = spec.get("dnsConfig") or {}
+    if policy == "None":
+        servers, searches, options = [], [], []
+    else:
+        servers = [ln.split()[1] for ln in host_resolv.splitlines() if ln.startswith("nameserver ") and
+                   len(ln.split()) > 1]
+        searches = next((ln.split()[1:] for ln in host_resolv.splitlines() if ln.startswith("search ")), [])
+        options = next((ln.split()[1:] for ln in host_resolv.splitlines() if ln.startswith("options ")), [])
+    servers += cfg.get("nameservers") or []
+    searches += cfg.get("searches") or []
+    for opt in cfg.get("options") or []:
+        options.append(f"{opt['name']}:{opt['value']}" if opt.get("value") else opt["name"])
+    out = [f"nameserver {s}" for s in servers[:3]]
+    if searches:
+        out.append("search " + " ".join(searches[:6]))
+    if options:
+        out.append("options " + " ".join(options))
+    return "\n".join(out) + "\n"
+
+
+def _write(path: Path, content: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(content)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def write_etc_files(pod_dir: Path, pod: dict[str, Any], pod_ips: list[str], host_network: bool = False) -> EtcFiles:
+    pod_dir.mkdir(parents=True, exist_ok=True)
+    files = EtcFiles(pod_dir / "etc-hosts", pod_dir / "etc-hostname", pod_dir / "resolv.conf")
+    try:
+        host_resolv = HOST_RESOLV_CONF.read_text()
+    except OSError:
+        host_resolv = ""
+    if host_network:
+        try:
+            _write(files.hosts, Path("/etc/hosts").read_text())
+        except OSError:
+            _write(files.hosts, hosts_content(pod, []))
+        _write(files.hostname, os.uname().nodename + "\n")
+    else:
+        _write(files.hosts, hosts_content(pod, pod_ips))
+        _write(files.hostname, pod_hostname(pod) + "\n")
+    _write(files.resolv_conf, resolv_conf_content(pod, host_resolv))
+    return files

@@ -1,0 +1,180 @@
+"""Liveness, readiness and startup probes: one asyncio task per (container instance, probe).
+
+As kubelet's prober workers: wait `initialDelaySeconds`, then probe every `periodSeconds` with
+`timeoutSeconds`; a result flips only after `successThreshold` / `failureThreshold` consecutive
+results. Readiness starts False when a readiness probe exists; liveness and startup failures ask
+the pod worker (through `on_change`) to restart the container. Probe traffic goes to the pod's own
+IP (inside a namespace podfleet created) or, for exec probes, runs inside the container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from podfleet.clock import Clock, RealClock
+
+log = logging.getLogger("podfleet.agent.prober")
+
+ExecFn = Callable[[list[str], float], Awaitable[int]]  # argv, timeout -> exit code
+ChangeFn = Callable[[str, str, str, bool], None]  # pod uid, container, probe kind, new result
+
+
+@dataclass
+class ProbeTarget:
+    pod_uid: str
+    container: str
+    container_id: str
+    pod_ip: str
+    ports: dict[str, int]  # named container ports
+    exec_fn: ExecFn
+
+
+def _port(value: Any, ports: dict[str, int]) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, str) and value in ports:
+        return ports[value]
+    raise ValueError(f"unknown port {value!r}")
+
+
+async def run_probe(probe: dict[str, Any], target: ProbeTarget) -> tuple[bool, str]:
+    """One probe attempt → (success, message)."""
+    timeout = float(probe.get("timeoutSeconds", 1) or 1)
+    try:
+        if "exec" in probe:
+            code = await target.exec_fn(list(probe["exec"].get("command") or []), timeout)
+            return code == 0, f"command exited with {code}"
+        if "httpGet" in probe:
+            h = probe["httpGet"]
+            host = h.get("host") or target.pod_ip or "127.0.0.1"
+            port = _port(h.get("port"), target.ports)
+            scheme = str(h.get("scheme", "HTTP")).lower()
+            path = h.get("path", "/") or "/"
+            headers = {x["name"]: x["value"] for x in h.get("httpHeaders") or []}
+            headers.setdefault("User-Agent", "kube-probe/1.31")
+            url = f"{scheme}://{host}:{port}{path if path.startswith('/') else '/' + path}"
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s, \
+                    s.get(url, headers=headers, ssl=False, allow_redirects=False) as resp:
+                ok = 200 <= resp.status < 400
+                return ok, f"HTTP probe failed with statuscode: {resp.status}" if not ok else ""
+        if "tcpSocket" in probe:
+            t = probe["tcpSocket"]
+            host = t.get("host") or target.pod_ip or "127.0.0.1"
+            port = _port(t.get("port"), target.ports)
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            return True, ""
+        return False, "probe has no handler"
+    except (TimeoutError, asyncio.TimeoutError):
+        return False, f"probe timed out after {timeout}s"
+    except (OSError, aiohttp.ClientError, ValueError) as e:
+        return False, str(e)
+
+
+class ProbeWorker:
+    def __init__(self, kind: str, probe: dict[str, Any], target: ProbeTarget, on_change: ChangeFn,
+                 clock: Clock) -> None:
+        self.kind = kind  # liveness | readiness | startup
+        self.probe = probe
+        self.target = target
+        self.on_change = on_change
+        self.clock = clock
+        self.result = kind != "readiness"  # readiness starts failed; the others start passing
+        self.last_message = ""
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"probe-{self.kind}-{self.target.container}")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        p = self.probe
+        await self.clock.sleep(float(p.get("initialDelaySeconds", 0) or 0))
+        period = float(p.get("periodSeconds", 10) or 10)
+        success_needed = int(p.get("successThreshold", 1) or 1)
+        failure_needed = int(p.get("failureThreshold", 3) or 3)
+        streak_ok = streak_bad = 0
+        while True:
+            ok, msg = await run_probe(p, self.target)
+            self.last_message = msg
+            if ok:
+                streak_ok, streak_bad = streak_ok + 1, 0
+            else:
+                streak_ok, streak_bad = 0, streak_bad + 1
+            new = self.result
+            if ok and streak_ok >= success_needed:
+                new = True
+            elif not ok and streak_bad >= failure_needed:
+                new = False
+            if new != self.result:
+                self.result = new
+                self.on_change(self.target.pod_uid, self.target.container, self.kind, new)
+            if self.kind == "startup" and self.result and ok:
+                return  # startup probes stop once they succeed
+            await self.clock.sleep(period)
+
+
+class ProbeManager:
+    """Holds the probe workers of every running container instance on the node."""
+
+    def __init__(self, on_change: ChangeFn, clock: Clock | None = None) -> None:
+        self.on_change = on_change
+        self.clock = clock or RealClock()
+        self._workers: dict[tuple[str, str], list[ProbeWorker]] = {}  # (uid, container id) -> workers
+
+    def ensure(self, container_spec: dict[str, Any], target: ProbeTarget) -> None:
+        key = (target.pod_uid, target.container_id)
+        if key in self._workers:
+            return
+        self.remove_container(target.pod_uid, target.container)
+        workers = []
+        for kind, field in (("startup", "startupProbe"), ("liveness", "livenessProbe"),
+                            ("readiness", "readinessProbe")):
+            probe = container_spec.get(field)
+            if probe:
+                w = ProbeWorker(kind, probe, target, self.on_change, self.clock)
+                w.start()
+                workers.append(w)
+        self._workers[key] = workers
+
+    def _find(self, uid: str, container: str) -> list[ProbeWorker]:
+        return [w for (u, _), ws in self._workers.items() if u == uid for w in ws
+                if w.target.container == container]
+
+    def readiness(self, uid: str, container: str) -> bool | None:
+        """None when the container has no readiness probe (ready as soon as it runs)."""
+        return next((w.result for w in self._find(uid, container) if w.kind == "readiness"), None)
+
+    def started(self, uid: str, container: str) -> bool | None:
+        return next((w.result for w in self._find(uid, container) if w.kind == "startup"), None)
+
+    def liveness_failed(self, uid: str, container: str) -> str | None:
+        for w in self._find(uid, container):
+            if w.kind in ("liveness", "startup") and not w.result:
+                return f"{w.kind.capitalize()} probe failed: {w.last_message}"
+        return None
+
+    def remove_container(self, uid: str, container: str) -> None:
+        for key in [k for k, ws in self._workers.items() if k[0] == uid and
+                    any(w.target.container == container for w in ws)]:
+            for w in self._workers.pop(key):
+                w.stop()
+
+    def remove_pod(self, uid: str) -> None:
+        for key in [k for k in self._workers if k[0] == uid]:
+            for w in self._workers.pop(key):
+                w.stop()

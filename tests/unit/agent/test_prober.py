@@ -1,0 +1,67 @@
+"""Probe handlers and threshold logic."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from podfleet.agent.prober import ProbeManager, ProbeTarget, run_probe
+from podfleet.clock import FakeClock
+
+
+def target(exit_codes: list[int] | None = None, port_name: dict[str, int] | None = None) -> ProbeTarget:
+    codes = list(exit_codes or [0])
+
+    async def exec_fn(argv: list[str], timeout: float) -> int:
+        return codes.pop(0) if len(codes) > 1 else codes[0]
+
+    return ProbeTarget("uid", "main", "cid", "127.0.0.1", port_name or {}, exec_fn)
+
+
+async def test_exec_http_tcp_handlers() -> None:
+    assert (await run_probe({"exec": {"command": ["true"]}}, target([0])))[0] is True
+    assert (await run_probe({"exec": {"command": ["false"]}}, target([1])))[0] is False
+    app = web.Application()
+
+    async def ok_handler(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def bad_handler(request: web.Request) -> web.Response:
+        return web.Response(status=500)
+
+    app.router.add_get("/ok", ok_handler)
+    app.router.add_get("/bad", bad_handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        t = target(port_name={"http": port})
+        assert (await run_probe({"httpGet": {"path": "/ok", "port": "http"}}, t))[0] is True
+        ok, msg = await run_probe({"httpGet": {"path": "/bad", "port": port}}, t)
+        assert not ok and "500" in msg
+        assert (await run_probe({"tcpSocket": {"port": port}}, t))[0] is True
+    finally:
+        await runner.cleanup()
+    ok, _ = await run_probe({"tcpSocket": {"port": port}, "timeoutSeconds": 1}, target())
+    assert ok is False
+
+
+async def test_readiness_needs_success_and_liveness_failure_threshold() -> None:
+    clock = FakeClock()
+    changes: list[tuple[str, bool]] = []
+    mgr = ProbeManager(lambda uid, c, kind, ok: changes.append((kind, ok)), clock)
+    spec = {"name": "main",
+            "readinessProbe": {"exec": {"command": ["x"]}, "periodSeconds": 1, "failureThreshold": 1},
+            "livenessProbe": {"exec": {"command": ["y"]}, "periodSeconds": 1, "failureThreshold": 3}}
+    # readiness: succeeds; liveness shares the exec fn, so failures come in sequence below
+    mgr.ensure(spec, target([0, 0, 1, 1, 1, 1, 1, 1, 1, 1]))
+    assert mgr.readiness("uid", "main") is False
+    for _ in range(6):
+        await clock.advance(1)
+    assert ("readiness", True) in changes
+    assert mgr.liveness_failed("uid", "main") is not None
+    mgr.remove_pod("uid")
+    assert mgr.readiness("uid", "main") is None
