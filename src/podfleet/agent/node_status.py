@@ -9,6 +9,7 @@ controller watches to decide a node is gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import platform
@@ -175,17 +176,14 @@ class NodeStatusReporter:
                                                        "uid": node["metadata"]["uid"]}]},
                      "spec": {"holderIdentity": self.info.name, "leaseDurationSeconds": LEASE_DURATION_SECONDS,
                               "renewTime": now}}
-            try:
+            with contextlib.suppress(AlreadyExists):
                 await self.client.create(LEASES, lease)
-            except AlreadyExists:
-                pass
             return
         lease["spec"]["renewTime"] = now
         lease["spec"]["holderIdentity"] = self.info.name
-        try:
+        # A conflict means our previous incarnation renewed in the same instant; the next tick wins.
+        with contextlib.suppress(Conflict):
             await self.client.update(LEASES, lease)
-        except Conflict:
-            pass  # renewed by our previous incarnation in the same instant; next tick wins
 
     async def run(self) -> None:
         """Heartbeat forever: Lease every `lease_interval`, status when it changes or is due."""

@@ -76,7 +76,7 @@ async def run_probe(probe: dict[str, Any], target: ProbeTarget) -> tuple[bool, s
                 await writer.wait_closed()
             return True, ""
         return False, "probe has no handler"
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return False, f"probe timed out after {timeout}s"
     except (OSError, aiohttp.ClientError, ValueError) as e:
         return False, str(e)

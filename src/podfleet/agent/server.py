@@ -82,7 +82,8 @@ class AgentServer:
             mi = request.match_info
             chunks = self.logs(mi["namespace"], mi["pod"], mi["container"], _opts(request.query))
             first = b""
-            async for first in chunks:
+            async for chunk in chunks:
+                first = chunk
                 break
         except APIError as e:
             return web.json_response(e.to_status(), status=e.code)

@@ -11,6 +11,7 @@ node has really stopped the pod.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 from typing import Any
@@ -39,10 +40,8 @@ class StatusManager:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
             self._task = None
 
     def last_status(self, uid: str) -> dict[str, Any] | None:
@@ -101,9 +100,7 @@ class StatusManager:
     async def delete_pod(self, pod: dict[str, Any]) -> None:
         """Final deletion of a terminated pod: grace 0, only this incarnation (uid precondition)."""
         m = pod["metadata"]
-        try:
+        with contextlib.suppress(NotFound, Conflict):
             await self.client.delete(PODS, m["name"], m.get("namespace", ""), grace_period_seconds=0,
                                      uid=m["uid"])
-        except (NotFound, Conflict):
-            pass
         self.forget(m["uid"])

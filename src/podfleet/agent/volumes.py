@@ -88,7 +88,7 @@ class VolumeManager:
     async def _setup_one(self, base: Path, ns: str, vol: dict[str, Any]) -> Path:
         name = vol["name"]
         if "emptyDir" in vol:
-            target = base / "empty-dir" / name
+            target = base / "empty-dir" / str(name)
             await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
             ed = vol.get("emptyDir") or {}
             if ed.get("medium") == "Memory" and not _is_mountpoint(target):
@@ -99,7 +99,8 @@ class VolumeManager:
                 os.chmod(target, 0o777)
             return target
         if "hostPath" in vol:
-            return await asyncio.to_thread(self._host_path, vol["hostPath"])
+            host: Path = await asyncio.to_thread(self._host_path, vol["hostPath"])
+            return host
         if "configMap" in vol or "secret" in vol:
             return await self._projected_keys(base, ns, vol)
         raise VolumeError("volume type is not supported by podfleet (supported: emptyDir, hostPath, "
@@ -166,7 +167,7 @@ class VolumeManager:
                 os.replace(tmp, dest)
 
         await asyncio.to_thread(write)
-        return target
+        return Path(target)
 
     @staticmethod
     def mounts_for(container: dict[str, Any], volumes: dict[str, Path]) -> list[BindMount]:

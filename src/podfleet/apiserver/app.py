@@ -29,14 +29,14 @@ from podfleet.apiserver.auth import (
 )
 from podfleet.apiserver.bootstrap import ensure_system_namespaces
 from podfleet.apiserver.handlers import ResourceHandlers
-from podfleet.kubeconfig import build_kubeconfig, write_kubeconfig
-from podfleet.apiserver.negotiation import encode_response
 from podfleet.apiserver.kubeletproxy import KubeletLogs
+from podfleet.apiserver.negotiation import encode_response
 from podfleet.apiserver.nodelogs import NodeLogs
-from podfleet.pki import PKI, default_hosts, ensure_pki
 from podfleet.apiserver.routing import parse_resource_path
 from podfleet.apiserver.store import Store
 from podfleet.clock import Clock, RealClock
+from podfleet.kubeconfig import build_kubeconfig, write_kubeconfig
+from podfleet.pki import PKI, default_hosts, ensure_pki
 from podfleet.storage.factory import open_storage
 from podfleet.storage.interface import Storage
 

@@ -129,7 +129,8 @@ def _forbid(attrs: RequestAttributes, why: str = "") -> Forbidden:
     what = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
     group = f' in API group "{attrs.group}"' if attrs.resource else ""
     scope = f' in the namespace "{attrs.namespace}"' if attrs.namespace else " at the cluster scope"
-    msg = (f'{what or attrs.path} "{attrs.name}" is forbidden: ' if attrs.name else f"{what or attrs.path} is forbidden: ")
+    subject = f'{what or attrs.path} "{attrs.name}"' if attrs.name else (what or attrs.path)
+    msg = f"{subject} is forbidden: "
     msg += f'User "{attrs.user.name}" cannot {attrs.verb} resource "{what}"{group}{scope}'
     if why:
         msg += f": {why}"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from podfleet.api.errors import AlreadyExists
 from podfleet.api.resources import NAMESPACES
 from podfleet.apiserver.store import Store, WriteOptions
@@ -12,8 +14,6 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 async def ensure_system_namespaces(store: Store) -> None:
     for name in SYSTEM_NAMESPACES:
-        try:
+        with contextlib.suppress(AlreadyExists):
             await store.create(NAMESPACES, "", {"apiVersion": "v1", "kind": "Namespace",
                                                 "metadata": {"name": name}}, WriteOptions())
-        except AlreadyExists:
-            pass

@@ -11,7 +11,6 @@ from aiohttp import web
 
 from podfleet.api import table
 from podfleet.api.errors import BadRequest, MethodNotAllowed
-from podfleet.api.resources import PODS
 from podfleet.apiserver import pods
 from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.negotiation import (

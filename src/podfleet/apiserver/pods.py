@@ -14,7 +14,7 @@ from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.nodelogs import LogOptions, NodeLogs
 from podfleet.apiserver.routing import RequestInfo
 from podfleet.apiserver.store import DeleteOptions, Store, decode, encode
-from podfleet.storage.interface import RevisionMismatch
+from podfleet.storage.interface import KeyNotFound, RevisionMismatch
 
 
 async def bind(store: Store, namespace: str, name: str, binding: Any, user: UserInfo) -> dict[str, Any]:
@@ -51,6 +51,8 @@ async def bind(store: Store, namespace: str, name: str, binding: Any, user: User
             await store.storage.update(kv.key, encode(pod), expected_revision=kv.mod_revision)
         except RevisionMismatch:
             continue
+        except KeyNotFound as e:
+            raise NotFound(f'pods "{name}" not found', kind="pods", name=name) from e
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
     raise Conflict(f'Operation cannot be fulfilled on pods "{name}"', kind="pods", name=name)
 
@@ -93,7 +95,7 @@ def resolve_container(pod: dict[str, Any], requested: str) -> str:
             raise BadRequest(f"container {requested} is not valid for pod {pod_name}")
         return requested
     if len(names) == 1:
-        return names[0]
+        return str(names[0])
     raise BadRequest(f"a container name must be specified for pod {pod_name}, choose one of: "
                      f"[{' '.join(names)}]" + (f" or one of the init containers: [{' '.join(init_names)}]"
                                                if init_names else ""))
@@ -113,7 +115,8 @@ async def stream_logs(request: web.Request, store: Store, node_logs: NodeLogs,
         node = await store.get(NODES, "", node_name)
     chunks = node_logs.stream(pod, node, opts)
     first = b""
-    async for first in chunks:  # fail before headers when the node says no
+    async for chunk in chunks:  # fail before headers when the node says no
+        first = chunk
         break
     resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
     await resp.prepare(request)

@@ -8,8 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from podfleet.api import patch as patching
-from podfleet.api.errors import BadRequest, MethodNotAllowed, invalid
-from podfleet.api.errors import Cause
+from podfleet.api.errors import BadRequest, Cause, MethodNotAllowed, invalid
 from podfleet.api.selectors import selector_to_string
 from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.negotiation import Accept, decode_object, encode_response, read_body

@@ -47,6 +47,7 @@ from podfleet.storage.interface import (
     StorageUnavailable,
 )
 
+Warnings = list[str]
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
@@ -268,7 +269,9 @@ class Store:
             if rt.namespaced:
                 pm["namespace"] = namespace
             warnings = self._field_validation(rt, patched, opts.field_validation)
-            rv_in_patch = str(pm.get("resourceVersion") or "")
+            # Only a resourceVersion the client put in the patch is a precondition.
+            rv_in_patch = str(((patch_doc.get("metadata") or {}) if isinstance(patch_doc, dict) else {})
+                              .get("resourceVersion") or "")
             if rv_in_patch and rv_in_patch != str(old_kv.mod_revision):
                 raise _conflict(rt, name)
             pm["resourceVersion"] = str(old_kv.mod_revision)
@@ -399,7 +402,8 @@ class Store:
                 new.setdefault("status", {})["phase"] = "Terminating"
             if opts.dry_run:
                 return new
-            if grace == 0 and not finalizers:
+            if grace == 0 and not finalizers and not (
+                    rt is NAMESPACES and (obj.get("spec") or {}).get("finalizers")):
                 try:
                     await self._storage_call(self.storage.delete(key, expected_revision=kv.mod_revision))
                 except (RevisionMismatch, KeyNotFound):
@@ -507,7 +511,7 @@ class Store:
             raise BadRequest("; ".join(type_errors))
         return obj
 
-    def _field_validation(self, rt: ResourceType, obj: dict[str, Any], mode: str) -> list[str]:
+    def _field_validation(self, rt: ResourceType, obj: dict[str, Any], mode: str) -> Warnings:
         unknown = schema.unknown_fields(rt, obj)
         if not unknown:
             return []

@@ -9,6 +9,7 @@ plain callables run on the informer's task: keep them quick (enqueue a key, set 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -68,10 +69,8 @@ class Informer:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
             self._task = None
 
     def _emit(self, type_: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:

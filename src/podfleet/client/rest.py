@@ -12,8 +12,8 @@ import aiohttp
 
 from podfleet.api.errors import APIError, ServiceUnavailable, from_status
 from podfleet.api.resources import ResourceType
-from podfleet.kubeconfig import read_kubeconfig
 from podfleet.client.interface import WatchEvent
+from podfleet.kubeconfig import read_kubeconfig
 
 _PATCH_TYPES = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json",
                 "json": "application/json-patch+json"}

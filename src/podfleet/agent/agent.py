@@ -1,0 +1,107 @@
+"""The node agent (podfleet's kubelet): wires the pod source, pod workers, heartbeats and endpoint.
+
+Pod source: one informer on pods with `spec.nodeName=<node>`. Each change goes to the pod workers;
+the kuberuntime manager does the work; the status manager writes status; the node status reporter
+keeps the Node and its Lease fresh. On start the agent adopts whatever containers are already running
+for its pods (an agent restart kills nothing) and, once the informer has synced, removes containers
+and sandboxes of pods that no longer exist (a node that comes back after its pods were replaced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from podfleet.agent.node_status import NodeInfo, NodeStatusReporter
+from podfleet.agent.pod_workers import PodSyncer, PodWorkers
+from podfleet.agent.server import AgentServer, LogSource
+from podfleet.agent.status_manager import StatusManager
+from podfleet.api.resources import PODS
+from podfleet.client.informer import Informer
+from podfleet.client.interface import Client
+from podfleet.clock import Clock, RealClock
+
+log = logging.getLogger("podfleet.agent")
+
+
+class PodRuntime(PodSyncer, Protocol):
+    """What the agent needs from its kuberuntime manager beyond syncing pods."""
+
+    async def adopt(self) -> None:
+        """Load what the node already runs (checkpoints + runtime state) before any sync."""
+
+    async def cleanup_orphans(self, live_uids: set[str]) -> None:
+        """Stop and remove containers/sandboxes of pods that are not in `live_uids`."""
+
+    def container_logs(self, namespace: str, pod: str, container: str, opts: dict[str, Any]) -> Any:
+        """Log bytes for the agent server (an async iterator)."""
+
+
+class Agent:
+    def __init__(self, client: Client, info: NodeInfo, runtime: PodRuntime, status: StatusManager, *,
+                 node_token: str = "", clock: Clock | None = None, resync_seconds: float = 10.0,
+                 lease_interval: float = 10.0, orphan_interval: float = 30.0, serve: bool = True) -> None:
+        self.client = client
+        self.info = info
+        self.runtime = runtime
+        self.status = status
+        self.clock = clock or RealClock()
+        self.node_status = NodeStatusReporter(client, info, clock=self.clock, lease_interval=lease_interval)
+        self.workers = PodWorkers(runtime, clock=self.clock, resync_seconds=resync_seconds)
+        self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={info.name}", clock=self.clock)
+        self.informer.add_handler(self._on_pod_event)
+        self.orphan_interval = orphan_interval
+        logs: LogSource = runtime.container_logs
+        self.server = AgentServer(address=info.address, port=info.kubelet_port, token=node_token, logs=logs,
+                                  cert_dir=info.data_dir / "pki") if serve else None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _on_pod_event(self, type_: str, pod: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if type_ == "DELETED":
+            self.workers.remove_pod(pod)
+        else:
+            self.workers.update_pod(pod)
+
+    async def start(self) -> None:
+        if self.server is not None:
+            await self.server.start()
+            self.info.kubelet_port = self.server.port
+        await self.node_status.register()
+        await self.runtime.adopt()
+        self.status.start()
+        self.informer.start()
+        self._tasks.append(asyncio.create_task(self.node_status.run(), name="node-heartbeat"))
+        self._tasks.append(asyncio.create_task(self._orphan_loop(), name="orphan-cleanup"))
+        log.info("agent started", extra={"node": self.info.name, "address": self.info.address,
+                                         "podCIDR": self.info.pod_cidr})
+
+    async def wait_synced(self, timeout: float = 30.0) -> None:
+        await self.informer.wait_synced(timeout)
+
+    async def _orphan_loop(self) -> None:
+        await self.informer.wait_synced()
+        while True:
+            try:
+                live = {p["metadata"]["uid"] for p in self.informer.items()} | self.workers.known_uids()
+                await self.runtime.cleanup_orphans(live)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("orphan cleanup failed")
+            await self.clock.sleep(self.orphan_interval)
+
+    async def stop(self) -> None:
+        """Stop the agent process's work; containers keep running (they belong to conmon)."""
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        await self.informer.stop()
+        await self.workers.stop()
+        await self.status.stop()
+        if self.server is not None:
+            await self.server.stop()

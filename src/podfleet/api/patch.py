@@ -1,0 +1,247 @@
+"""PATCH semantics: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch.
+
+Strategic merge patch is what `kubectl apply`, `kubectl label` and friends send for built-in
+types: lists of containers, ports, env vars, volumes... merge by their key (`name`, `containerPort`,
+`mountPath`) instead of being replaced, and the patch may carry directives (`$patch`,
+`$retainKeys`, `$setElementOrder/<field>`, `$deleteFromPrimitiveList/<field>`). The merge keys
+mirror the `patchStrategy`/`patchMergeKey` tags of the Kubernetes Go types. Inputs are never mutated.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from podfleet.api.errors import BadRequest, Invalid
+from podfleet.api.resources import ResourceType
+
+# ---------------------------------------------------------------------------- merge patch
+
+
+def apply_merge_patch(obj: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(obj) if isinstance(obj, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = apply_merge_patch(out.get(k), v)
+    return out
+
+
+# ---------------------------------------------------------------------------- JSON patch
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise BadRequest(f"invalid JSON pointer {path!r}: must start with /")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _index(container: list[Any], token: str, allow_end: bool) -> int:
+    if token == "-" and allow_end:
+        return len(container)
+    if not token.isdigit() or (len(token) > 1 and token.startswith("0")):
+        raise Invalid(f"the server rejected our request due to an error in our request: invalid index {token!r}")
+    i = int(token)
+    if i > len(container) or (i == len(container) and not allow_end):
+        raise Invalid(f"the server rejected our request due to an error in our request: index {i} out of range")
+    return i
+
+
+def _walk(doc: Any, tokens: list[str]) -> Any:
+    cur = doc
+    for t in tokens:
+        if isinstance(cur, dict):
+            if t not in cur:
+                raise Invalid(f"the server rejected our request due to an error in our request: "
+                              f"path element {t!r} not found")
+            cur = cur[t]
+        elif isinstance(cur, list):
+            cur = cur[_index(cur, t, False)]
+        else:
+            raise Invalid(f"the server rejected our request due to an error in our request: cannot index {t!r}")
+    return cur
+
+
+def _add(doc: Any, tokens: list[str], value: Any) -> Any:
+    if not tokens:
+        return value
+    parent = _walk(doc, tokens[:-1])
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        parent[last] = value
+    elif isinstance(parent, list):
+        parent.insert(_index(parent, last, True), value)
+    else:
+        raise Invalid("the server rejected our request due to an error in our request: cannot add to a scalar")
+    return doc
+
+
+def _remove(doc: Any, tokens: list[str]) -> Any:
+    if not tokens:
+        raise Invalid("the server rejected our request due to an error in our request: cannot remove the root")
+    parent = _walk(doc, tokens[:-1])
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        if last not in parent:
+            raise Invalid(f"the server rejected our request due to an error in our request: "
+                          f"unable to remove nonexistent key: {last}")
+        return parent.pop(last)
+    if isinstance(parent, list):
+        return parent.pop(_index(parent, last, False))
+    raise Invalid("the server rejected our request due to an error in our request: cannot remove from a scalar")
+
+
+def apply_json_patch(obj: Any, ops: list[Any]) -> Any:
+    doc = copy.deepcopy(obj)
+    for op in ops:
+        if not isinstance(op, dict) or "op" not in op or "path" not in op:
+            raise BadRequest("json patch operations need `op` and `path`")
+        kind, path = op["op"], _pointer(str(op["path"]))
+        if kind == "add":
+            doc = _add(doc, path, copy.deepcopy(op.get("value")))
+        elif kind == "remove":
+            _remove(doc, path)
+        elif kind == "replace":
+            _walk(doc, path)  # must exist
+            if path:
+                _remove(doc, path)
+            doc = _add(doc, path, copy.deepcopy(op.get("value")))
+        elif kind in ("move", "copy"):
+            src = _pointer(str(op.get("from", "")))
+            value = _remove(doc, src) if kind == "move" else copy.deepcopy(_walk(doc, src))
+            doc = _add(doc, path, value)
+        elif kind == "test":
+            if _walk(doc, path) != op.get("value"):
+                raise Invalid(f"the server rejected our request due to an error in our request: "
+                              f"testing value {op['path']} failed")
+        else:
+            raise BadRequest(f"unknown json patch operation {kind!r}")
+    return doc
+
+
+# ---------------------------------------------------------------------------- strategic merge patch
+
+# (patchStrategy, mergeKey) per field path; `[]` stands for "each element of the list".
+_POD_SPEC = {
+    "containers": "name", "initContainers": "name", "ephemeralContainers": "name", "volumes": "name",
+    "imagePullSecrets": "name", "hostAliases": "ip", "topologySpreadConstraints": "topologyKey",
+    "resourceClaims": "name", "schedulingGates": "name",
+}
+_CONTAINER = {"ports": "containerPort", "env": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath"}
+_META = {"ownerReferences": "uid"}
+_PRIMITIVE_MERGE = {"metadata.finalizers"}
+
+
+def _strategies(rt: ResourceType | None) -> dict[str, str]:
+    table = {f"metadata.{k}": v for k, v in _META.items()}
+    pod_spec_paths = {"Pod": ["spec"], "Deployment": ["spec.template.spec"], "ReplicaSet": ["spec.template.spec"]}
+    for base in pod_spec_paths.get(rt.kind if rt else "", []):
+        for field, key in _POD_SPEC.items():
+            table[f"{base}.{field}"] = key
+        for ctype in ("containers", "initContainers", "ephemeralContainers"):
+            for field, key in _CONTAINER.items():
+                table[f"{base}.{ctype}[].{field}"] = key
+    if rt is not None and rt.kind in ("Pod", "Node", "Deployment", "ReplicaSet", "Namespace"):
+        table["status.conditions"] = "type"
+    if rt is not None and rt.kind == "Node":
+        table["status.addresses"] = "type"
+    return table
+
+
+def apply_strategic_merge_patch(obj: dict[str, Any], patch: dict[str, Any],
+                                rt: ResourceType | None = None) -> dict[str, Any]:
+    result = _merge_map(copy.deepcopy(obj), patch, "", _strategies(rt))
+    return result if isinstance(result, dict) else {}
+
+
+def _merge_map(orig: Any, patch: dict[str, Any], path: str, table: dict[str, str]) -> Any:
+    directive = patch.get("$patch")
+    if directive == "delete":
+        return None
+    body = {k: v for k, v in patch.items() if k != "$patch"}
+    if directive == "replace":
+        return _strip_directives(body)
+    if directive not in (None, "merge"):
+        raise BadRequest(f"unknown patch directive {directive!r}")
+    out = dict(orig) if isinstance(orig, dict) else {}
+    retain = body.pop("$retainKeys", None)
+    orders: dict[str, list[Any]] = {}
+    deletions: dict[str, list[Any]] = {}
+    for k in [k for k in body if k.startswith("$setElementOrder/")]:
+        orders[k.split("/", 1)[1]] = body.pop(k)
+    for k in [k for k in body if k.startswith("$deleteFromPrimitiveList/")]:
+        deletions[k.split("/", 1)[1]] = body.pop(k)
+    for k, v in body.items():
+        sub = f"{path}.{k}" if path else k
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict):
+            merged = _merge_map(out.get(k), v, sub, table)
+            if merged is None:
+                out.pop(k, None)
+            else:
+                out[k] = merged
+        elif isinstance(v, list):
+            out[k] = _merge_list(out.get(k), v, sub, table)
+        else:
+            out[k] = v
+    for k, values in deletions.items():
+        if isinstance(out.get(k), list):
+            out[k] = [x for x in out[k] if x not in values]
+    for k, order in orders.items():
+        if isinstance(out.get(k), list):
+            out[k] = _reorder(out[k], order, table.get(f"{path}.{k}" if path else k))
+    if retain is not None:
+        out = {k: v for k, v in out.items() if k in retain}
+    return out
+
+
+def _merge_list(orig: Any, patch: list[Any], path: str, table: dict[str, str]) -> list[Any]:
+    key = table.get(path)
+    if patch and isinstance(patch[0], dict) and patch[0].get("$patch") == "replace":
+        return list(_strip_directives(patch[1:]))
+    if key is None:
+        if path in _PRIMITIVE_MERGE and isinstance(orig, list):
+            return list(orig) + [x for x in patch if x not in orig]
+        return list(_strip_directives(patch))
+    out = [copy.deepcopy(x) for x in orig] if isinstance(orig, list) else []
+    elem_path = f"{path}[]"
+    for item in patch:
+        if not isinstance(item, dict):
+            raise BadRequest(f"{path}: list items must be objects to merge by {key}")
+        if key not in item:
+            raise BadRequest(f"{path}: map: {item} does not contain declared merge key: {key}")
+        idx = next((i for i, o in enumerate(out) if isinstance(o, dict) and o.get(key) == item[key]), None)
+        if item.get("$patch") == "delete":
+            if idx is not None:
+                out.pop(idx)
+            continue
+        if idx is None:
+            out.append(_strip_directives(item))
+        else:
+            out[idx] = _merge_map(out[idx], item, elem_path, table)
+    return out
+
+
+def _reorder(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
+    def ident(x: Any) -> Any:
+        return x.get(key) if key and isinstance(x, dict) else x
+
+    wanted = [ident(o) if isinstance(o, dict) else o for o in order]
+    pos = {v: i for i, v in enumerate(wanted)}
+    listed = sorted((x for x in items if ident(x) in pos), key=lambda x: pos[ident(x)])
+    rest = [x for x in items if ident(x) not in pos]
+    return listed + rest
+
+
+def _strip_directives(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _strip_directives(x) for k, x in v.items() if not k.startswith("$")}
+    if isinstance(v, list):
+        return [_strip_directives(x) for x in v]
+    return v

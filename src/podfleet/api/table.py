@@ -1,0 +1,258 @@
+"""Server-side printing: `meta.k8s.io/v1 Table` responses with the columns kubectl users expect.
+
+kubectl asks for `as=Table` on `get`; the columns and cell values follow the Kubernetes printers
+(NAME READY STATUS RESTARTS AGE for pods, `-o wide` adding the priority-1 columns IP and NODE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from podfleet.api.meta import parse_time
+from podfleet.api.resources import ResourceType
+from podfleet.api.selectors import selector_to_string
+
+Column = tuple[str, str, int, str]  # name, type, priority, description
+Row = list[Any]
+
+
+def human_duration(d: dt.timedelta) -> str:
+    """`duration.HumanDuration`: 5s, 3m2s, 5h10m, 2d3h, 400d."""
+    s = int(d.total_seconds())
+    if s < 0:
+        s = 0
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    days = h // 24
+    if h < 24 * 8:
+        return f"{days}d{h % 24}h" if h % 24 else f"{days}d"
+    if days < 365 * 2:
+        return f"{days}d"
+    if days < 365 * 8:
+        return f"{days // 365}y{days % 365}d" if days % 365 else f"{days // 365}y"
+    return f"{days // 365}y"
+
+
+def age(obj: dict[str, Any], now: dt.datetime) -> str:
+    t = parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+    return human_duration(now - t) if t else "<unknown>"
+
+
+def _since(ts: str | None, now: dt.datetime) -> str:
+    t = parse_time(ts)
+    return human_duration(now - t) if t else "<unknown>"
+
+
+# ---------------------------------------------------------------------------- pods
+
+def pod_ready_count(pod: dict[str, Any]) -> tuple[int, int]:
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    total = len(spec.get("containers") or [])
+    ready = sum(1 for c in status.get("containerStatuses") or [] if c.get("ready"))
+    return ready, total
+
+
+def pod_status_reason(pod: dict[str, Any]) -> str:
+    """The STATUS column, by kubectl's rules."""
+    status = pod.get("status") or {}
+    spec = pod.get("spec") or {}
+    reason = status.get("reason") or status.get("phase") or "Pending"
+    initializing = False
+    init_statuses = status.get("initContainerStatuses") or []
+    n_init = len(spec.get("initContainers") or [])
+    for i, cs in enumerate(init_statuses):
+        state = cs.get("state") or {}
+        term, waiting = state.get("terminated"), state.get("waiting")
+        if term and term.get("exitCode") == 0:
+            continue
+        if term:
+            reason = "Init:" + (term.get("reason") or (f"Signal:{term['signal']}" if term.get("signal")
+                                                         else f"ExitCode:{term.get('exitCode')}"))
+        elif waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = f"Init:{waiting['reason']}"
+        else:
+            reason = f"Init:{i}/{n_init}"
+        initializing = True
+        break
+    if not initializing:
+        has_running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            state = cs.get("state") or {}
+            waiting, term = state.get("waiting"), state.get("terminated")
+            if waiting and waiting.get("reason"):
+                reason = waiting["reason"]
+            elif term and term.get("reason"):
+                reason = term["reason"]
+            elif term:
+                reason = f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode')}"
+            elif "running" in state and cs.get("ready"):
+                has_running = True
+        if reason == "Completed" and has_running:
+            reason = "Running"
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
+    return str(reason)
+
+
+def pod_restarts(pod: dict[str, Any], now: dt.datetime) -> str:
+    total = 0
+    last: dt.datetime | None = None
+    for cs in ((pod.get("status") or {}).get("containerStatuses") or []) + \
+            ((pod.get("status") or {}).get("initContainerStatuses") or []):
+        total += int(cs.get("restartCount") or 0)
+        term = (cs.get("lastState") or {}).get("terminated") or {}
+        t = parse_time(term.get("finishedAt"))
+        if t and (last is None or t > last):
+            last = t
+    if total and last is not None:
+        return f"{total} ({human_duration(now - last)} ago)"
+    return str(total)
+
+
+def _pod_row(pod: dict[str, Any], now: dt.datetime) -> Row:
+    ready, total = pod_ready_count(pod)
+    status, spec = pod.get("status") or {}, pod.get("spec") or {}
+    gates = spec.get("readinessGates") or []
+    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    gate_txt = f"{sum(conds.get(g.get('conditionType')) == 'True' for g in gates)}/{len(gates)}" if gates else "<none>"
+    return [pod["metadata"]["name"], f"{ready}/{total}", pod_status_reason(pod), pod_restarts(pod, now),
+            age(pod, now), status.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
+            status.get("nominatedNodeName") or "<none>", gate_txt]
+
+
+_POD_COLS: list[Column] = [
+    ("Name", "string", 0, "Name must be unique within a namespace."),
+    ("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
+    ("Status", "string", 0, "The aggregate status of the containers in this pod."),
+    ("Restarts", "string", 0, "The number of times the containers in this pod have been restarted and when "
+                              "the last container in this pod has restarted."),
+    ("Age", "string", 0, "CreationTimestamp is a timestamp representing the server time when this object was "
+                         "created."),
+    ("IP", "string", 1, "podIP address allocated to the pod."),
+    ("Node", "string", 1, "Name of the node this pod runs on."),
+    ("Nominated Node", "string", 1, "Name of the node the scheduler nominated for this pod."),
+    ("Readiness Gates", "string", 1, "Readiness gates of the pod."),
+]
+
+# ---------------------------------------------------------------------------- others
+
+
+def _node_row(node: dict[str, Any], now: dt.datetime) -> Row:
+    status, spec = node.get("status") or {}, node.get("spec") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    state = "Unknown" if ready is None else {"True": "Ready", "False": "NotReady"}.get(ready.get("status"), "Unknown")
+    if ready is not None and ready.get("status") == "Unknown":
+        state = "NotReady"
+    if spec.get("unschedulable"):
+        state += ",SchedulingDisabled"
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and "/" in k)
+    roles += [v for k, v in labels.items() if k == "kubernetes.io/role"]
+    addrs = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    info = status.get("nodeInfo") or {}
+    return [node["metadata"]["name"], state, ",".join(roles) or "<none>", age(node, now),
+            info.get("kubeletVersion", ""), addrs.get("InternalIP", "<none>"), addrs.get("ExternalIP", "<none>"),
+            info.get("osImage", "<unknown>"), info.get("kernelVersion", "<unknown>"),
+            info.get("containerRuntimeVersion", "<unknown>")]
+
+
+def _containers_images(obj: dict[str, Any]) -> tuple[str, str]:
+    cs = (((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    return ",".join(c.get("name", "") for c in cs), ",".join(c.get("image", "") for c in cs)
+
+
+def _deploy_row(d: dict[str, Any], now: dt.datetime) -> Row:
+    spec, status = d.get("spec") or {}, d.get("status") or {}
+    names, images = _containers_images(d)
+    return [d["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
+            status.get("updatedReplicas", 0), status.get("availableReplicas", 0), age(d, now), names, images,
+            selector_to_string(spec.get("selector") or {})]
+
+
+def _rs_row(rs: dict[str, Any], now: dt.datetime) -> Row:
+    spec, status = rs.get("spec") or {}, rs.get("status") or {}
+    names, images = _containers_images(rs)
+    return [rs["metadata"]["name"], spec.get("replicas", 1), status.get("replicas", 0),
+            status.get("readyReplicas", 0), age(rs, now), names, images,
+            selector_to_string(spec.get("selector") or {})]
+
+
+def _event_row(ev: dict[str, Any], now: dt.datetime) -> Row:
+    io = ev.get("involvedObject") or {}
+    last = ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("metadata") or {}).get("creationTimestamp")
+    return [_since(last, now), ev.get("type", ""), ev.get("reason", ""),
+            f"{str(io.get('kind', '')).lower()}/{io.get('name', '')}", ev.get("message", "")]
+
+
+_SPECS: dict[str, tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Row]]] = {
+    "Pod": (_POD_COLS, _pod_row),
+    "Node": ([("Name", "string", 0, ""), ("Status", "string", 0, ""), ("Roles", "string", 0, ""),
+              ("Age", "string", 0, ""), ("Version", "string", 0, ""), ("Internal-IP", "string", 1, ""),
+              ("External-IP", "string", 1, ""), ("OS-Image", "string", 1, ""), ("Kernel-Version", "string", 1, ""),
+              ("Container-Runtime", "string", 1, "")], _node_row),
+    "Deployment": ([("Name", "string", 0, ""), ("Ready", "string", 0, ""), ("Up-to-date", "integer", 0, ""),
+                    ("Available", "integer", 0, ""), ("Age", "string", 0, ""), ("Containers", "string", 1, ""),
+                    ("Images", "string", 1, ""), ("Selector", "string", 1, "")], _deploy_row),
+    "ReplicaSet": ([("Name", "string", 0, ""), ("Desired", "integer", 0, ""), ("Current", "integer", 0, ""),
+                    ("Ready", "integer", 0, ""), ("Age", "string", 0, ""), ("Containers", "string", 1, ""),
+                    ("Images", "string", 1, ""), ("Selector", "string", 1, "")], _rs_row),
+    "Namespace": ([("Name", "string", 0, ""), ("Status", "string", 0, ""), ("Age", "string", 0, "")],
+                  lambda o, now: [o["metadata"]["name"], (o.get("status") or {}).get("phase", "Active"),
+                                  age(o, now)]),
+    "Event": ([("Last Seen", "string", 0, ""), ("Type", "string", 0, ""), ("Reason", "string", 0, ""),
+               ("Object", "string", 0, ""), ("Message", "string", 0, "")], _event_row),
+    "Lease": ([("Name", "string", 0, ""), ("Holder", "string", 0, ""), ("Age", "string", 0, "")],
+              lambda o, now: [o["metadata"]["name"], (o.get("spec") or {}).get("holderIdentity", ""), age(o, now)]),
+    "Secret": ([("Name", "string", 0, ""), ("Type", "string", 0, ""), ("Data", "string", 0, ""),
+                ("Age", "string", 0, "")],
+               lambda o, now: [o["metadata"]["name"], o.get("type", ""), len(o.get("data") or {}), age(o, now)]),
+    "ConfigMap": ([("Name", "string", 0, ""), ("Data", "string", 0, ""), ("Age", "string", 0, "")],
+                  lambda o, now: [o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+                                  age(o, now)]),
+    "ServiceAccount": ([("Name", "string", 0, ""), ("Secrets", "string", 0, ""), ("Age", "string", 0, "")],
+                       lambda o, now: [o["metadata"]["name"], len(o.get("secrets") or []), age(o, now)]),
+    "ControllerRevision": ([("Name", "string", 0, ""), ("Controller", "string", 0, ""),
+                            ("Revision", "integer", 0, ""), ("Age", "string", 0, "")],
+                           lambda o, now: [o["metadata"]["name"], next(
+                               (f"{r.get('kind', '').lower()}.{r.get('apiVersion', '').split('/')[0]}/{r.get('name')}"
+                                for r in o["metadata"].get("ownerReferences") or [] if r.get("controller")),
+                               "<none>"), o.get("revision", 0), age(o, now)]),
+}
+_DEFAULT: tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Row]] = (
+    [("Name", "string", 0, ""), ("Age", "string", 0, "")], lambda o, now: [o["metadata"]["name"], age(o, now)])
+
+
+def _partial_metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+
+
+def to_table(rt: ResourceType, objects: list[dict[str, Any]], *, include_object: str = "Metadata",
+             now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or dt.datetime.now(dt.UTC)
+    cols, row_fn = _SPECS.get(rt.kind, _DEFAULT)
+    rows = []
+    for obj in objects:
+        row: dict[str, Any] = {"cells": row_fn(obj, now)}
+        if include_object == "Object":
+            row["object"] = obj
+        elif include_object != "None":
+            row["object"] = _partial_metadata(obj)
+        rows.append(row)
+    return {
+        "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+        "columnDefinitions": [{"name": n, "type": t, "format": "name" if n == "Name" else "", "description": d,
+                               "priority": p} for n, t, p, d in cols],
+        "rows": rows,
+    }
