@@ -72,7 +72,9 @@ def decode_object(body: bytes, content_type: str) -> Any:
         except yaml.YAMLError as e:
             raise BadRequest(f"error decoding YAML: {e}") from e
     if ctype == "application/vnd.kubernetes.protobuf":
-        raise UnsupportedMediaType("the protobuf encoding is not supported; send application/json")
+        from podfleet.apiserver import protobuf
+
+        return protobuf.decode(body)
     raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types "
                                f"include: application/json, application/yaml (got {ctype})")
 

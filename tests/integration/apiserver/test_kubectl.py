@@ -65,7 +65,7 @@ def test_get_yaml_describe_label(server: RunningServer) -> None:
     assert "Status:" in desc and "Pending" in desc
     assert "pod/seed labeled" in server.kubectl("label", "pod", "seed", "extra=yes").stdout
     assert server.kubectl_json("get", "pod", "seed")["metadata"]["labels"]["extra"] == "yes"
-    assert "pod/seed labeled" in server.kubectl("label", "pod", "seed", "extra-").stdout
+    assert "pod/seed unlabeled" in server.kubectl("label", "pod", "seed", "extra-").stdout
     assert "extra" not in server.kubectl_json("get", "pod", "seed")["metadata"]["labels"]
     sel = server.kubectl("get", "pods", "-l", "app=seed", "-o", "name").stdout.split()
     assert sel == ["pod/seed"]

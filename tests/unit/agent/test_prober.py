@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from podfleet.agent.prober import ProbeManager, ProbeTarget, run_probe

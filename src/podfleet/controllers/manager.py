@@ -1,0 +1,103 @@
+"""`ControllerManager`: build the controllers on shared informers and run them together.
+
+Used by `podfleet up` (in-process with the API server) and by tests. `start()` starts the informers,
+waits for their first list, then starts the controllers; `stop()` reverses that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from podfleet.client.interface import Client
+from podfleet.clock import Clock, RealClock
+from podfleet.controllers.deployment import DeploymentController
+from podfleet.controllers.events import EventRecorder
+from podfleet.controllers.garbagecollector import GarbageCollector
+from podfleet.controllers.informers import SharedInformers
+from podfleet.controllers.namespace import NamespaceController
+from podfleet.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycleController
+from podfleet.controllers.replicaset import ReplicaSetController
+from podfleet.controllers.tainteviction import TaintEvictionController
+
+ALL_CONTROLLERS = ("replicaset", "deployment", "nodelifecycle", "tainteviction", "garbagecollector",
+                   "namespace")
+
+
+@dataclass
+class ControllerManagerConfig:
+    controllers: tuple[str, ...] = ALL_CONTROLLERS
+    workers: int = 2
+    node_lifecycle: NodeLifecycleConfig = field(default_factory=NodeLifecycleConfig)
+    namespace_retry_interval: float = 2.0
+    sync_timeout: float = 60.0
+
+
+class ControllerManager:
+    def __init__(self, client: Client, *, clock: Clock | None = None,
+                 config: ControllerManagerConfig | None = None) -> None:
+        self.client = client
+        self.clock = clock or RealClock()
+        self.config = config or ControllerManagerConfig()
+        self.informers = SharedInformers(client, self.clock)
+        self.recorders: list[EventRecorder] = []
+        enabled = set(self.config.controllers)
+        unknown = enabled - set(ALL_CONTROLLERS)
+        if unknown:
+            raise ValueError(f"unknown controllers: {sorted(unknown)}")
+        w = self.config.workers
+        self.replicaset = ReplicaSetController(client, self.informers, clock=self.clock, workers=w,
+                                               recorder=self._recorder("replicaset-controller")) \
+            if "replicaset" in enabled else None
+        self.deployment = DeploymentController(client, self.informers, clock=self.clock, workers=w,
+                                               recorder=self._recorder("deployment-controller")) \
+            if "deployment" in enabled else None
+        self.node_lifecycle = NodeLifecycleController(client, self.informers, clock=self.clock,
+                                                      config=self.config.node_lifecycle,
+                                                      recorder=self._recorder("node-controller")) \
+            if "nodelifecycle" in enabled else None
+        self.taint_eviction = TaintEvictionController(client, self.informers, clock=self.clock,
+                                                      recorder=self._recorder("taint-eviction-controller")) \
+            if "tainteviction" in enabled else None
+        self.garbage_collector = GarbageCollector(client, self.informers, clock=self.clock, workers=w) \
+            if "garbagecollector" in enabled else None
+        self.namespace = NamespaceController(client, self.informers, clock=self.clock,
+                                             retry_interval=self.config.namespace_retry_interval) \
+            if "namespace" in enabled else None
+        self._started = False
+
+    def _recorder(self, component: str) -> EventRecorder:
+        r = EventRecorder(self.client, component, clock=self.clock)
+        self.recorders.append(r)
+        return r
+
+    @property
+    def controllers(self) -> list[Any]:
+        return [c for c in (self.replicaset, self.deployment, self.node_lifecycle, self.taint_eviction,
+                            self.garbage_collector, self.namespace) if c is not None]
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.informers.start()
+        await self.informers.wait_synced(self.config.sync_timeout)
+        for c in self.controllers:
+            c.start()
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for c in self.controllers:
+            await c.stop()
+        await self.informers.stop()
+        for r in self.recorders:
+            await r.flush()
+
+    async def __aenter__(self) -> ControllerManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
