@@ -10,8 +10,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from podfleet.api.meta import rfc3339, rfc3339_micro
 from podfleet.api.errors import NotFound
+from podfleet.api.meta import rfc3339, rfc3339_micro
 from podfleet.api.resources import LEASES, NODES, PODS
 from podfleet.client.local import LocalClient
 from podfleet.clock import FakeClock

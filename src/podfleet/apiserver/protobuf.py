@@ -32,7 +32,8 @@ OBJECT_META: dict[int, Field] = {
     13: ("ownerReferences", ("repeated", OWNER_REF)), 14: ("finalizers", ("repeated", "string")),
     17: ("managedFields", "skip"),
 }
-SELECTOR_REQ: dict[int, Field] = {1: ("key", "string"), 2: ("operator", "string"), 3: ("values", ("repeated", "string"))}
+SELECTOR_REQ: dict[int, Field] = {1: ("key", "string"), 2: ("operator", "string"),
+                                  3: ("values", ("repeated", "string"))}
 LABEL_SELECTOR: dict[int, Field] = {1: ("matchLabels", ("map", "string")),
                                     2: ("matchExpressions", ("repeated", SELECTOR_REQ))}
 CONTAINER_PORT: dict[int, Field] = {1: ("name", "string"), 2: ("hostPort", "int"), 3: ("containerPort", "int"),
@@ -101,6 +102,7 @@ def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
     while i < len(buf):
         key, i = _varint(buf, i)
         num, wire = key >> 3, key & 7
+        val: Any
         if wire == 0:
             val, i = _varint(buf, i)
         elif wire == 1:
@@ -108,7 +110,7 @@ def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
         elif wire == 2:
             n, i = _varint(buf, i)
             val, i = buf[i:i + n], i + n
-            if len(val) != n:
+            if len(bytes(val)) != n:
                 raise BadRequest("truncated protobuf field")
         elif wire == 5:
             val, i = struct.unpack_from("<i", buf, i)[0], i + 4

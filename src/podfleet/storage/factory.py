@@ -1,4 +1,4 @@
-"""Choosing a storage backend from a URL: `sqlite:///abs/path.db`, `memory://`, `etcd://h:p[,h:p]`."""
+"""Choosing a storage backend from a URL: `sqlite:///abs/path.db` (default) or `memory://` (tests)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,5 @@ def open_storage(url: str) -> Storage:
 
         return MemoryStorage()
     if parts.scheme == "etcd":
-        endpoints = [e for e in url[len("etcd://"):].split("/")[0].split(",") if e]
-        if not endpoints:
-            raise ValueError(f"etcd storage URL needs host:port endpoints: etcd://host:port,... (got {url!r})")
-        from podfleet.storage.etcd import EtcdStorage
-
-        return EtcdStorage(endpoints)
+        raise ValueError("etcd:// storage is not available yet; use the embedded default sqlite:///path")
     raise ValueError(f"unsupported storage URL {url!r}: use sqlite:///path, memory:// or etcd://host:port")

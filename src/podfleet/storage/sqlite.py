@@ -41,6 +41,7 @@ from podfleet.storage.interface import (
 
 log = logging.getLogger("podfleet.storage.sqlite")
 T = TypeVar("T")
+WatchEvents = list[WatchEvent]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kine (
@@ -269,7 +270,7 @@ class SQLiteStorage:
                     continue
                 w.queue.put_nowait(event)
 
-    def _history(self, prefix: str, after: int) -> list[WatchEvent]:
+    def _history(self, prefix: str, after: int) -> WatchEvents:
         rows = self._db().execute(
             "SELECT id, name, created, deleted, COALESCE(create_revision, id), prev_revision, value, old_value "
             "FROM kine WHERE id > ? AND name >= ? AND name < ? ORDER BY id", (after, prefix, prefix_end(prefix))

@@ -122,8 +122,8 @@ def test_logs_without_agent_is_a_clear_error(server: RunningServer) -> None:
 
 
 def test_strict_validation_rejects_unknown_fields(server: RunningServer) -> None:
-    bad = (POD_YAML % "a").replace("name: strict", "").replace("    image: busybox:1.36\n    command",
-                                                                 "    image: busybox:1.36\n    imagee: x\n    command", 1)
+    typo = "    image: busybox:1.36\n    imagee: x\n    command"
+    bad = (POD_YAML % "a").replace("    image: busybox:1.36\n    command", typo, 1)
     bad = bad.replace("name: seed", "name: strict")
     res = server.kubectl("apply", "-f", "-", input=bad, check=False)
     assert res.returncode != 0 and 'unknown field "spec.containers[0].imagee"' in res.stderr

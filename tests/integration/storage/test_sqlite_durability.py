@@ -15,6 +15,7 @@ import pytest
 from podfleet.storage.sqlite import SQLiteStorage
 
 pytestmark = pytest.mark.integration
+SRC = str(Path(__file__).resolve().parents[3] / "src")
 
 WRITER = """
 import asyncio, sys
@@ -35,7 +36,7 @@ asyncio.run(main())
 
 async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "src")}
+    env = {**os.environ, "PYTHONPATH": SRC}
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, env=env)
     assert proc.stdout is not None
     acked: list[tuple[str, int]] = []

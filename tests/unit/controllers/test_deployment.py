@@ -52,7 +52,7 @@ async def replica_sets(c: Cluster) -> dict[str, dict[str, Any]]:
 async def set_image(c: Cluster, image: str, name: str = "web") -> None:
     d = await get_d(c, name)
     d["spec"]["template"]["spec"]["containers"][0]["image"] = image
-    await c.client.patch(DEPLOYMENTS, d["metadata"]["name"], {"spec": d["spec"]}, d["metadata"]["namespace"])  # user write: patch, no stale-RV conflict
+    await c.client.patch(DEPLOYMENTS, d["metadata"]["name"], {"spec": d["spec"]}, d["metadata"]["namespace"])
 
 
 async def roll_to_completion(c: Cluster, name: str = "web") -> dict[str, Any]:
@@ -179,7 +179,7 @@ async def test_rollback_reuses_replica_set_and_moves_revision(cluster: Cluster) 
     # `kubectl rollout undo --to-revision=1`: the template of revision 1, without the hash label.
     d = await get_d(cluster)
     d["spec"]["template"] = du.template_without_hash(by_rev["1"]["spec"]["template"])
-    await cluster.client.patch(DEPLOYMENTS, d["metadata"]["name"], {"spec": d["spec"]}, d["metadata"]["namespace"])  # user write: patch, no stale-RV conflict
+    await cluster.client.patch(DEPLOYMENTS, d["metadata"]["name"], {"spec": d["spec"]}, d["metadata"]["namespace"])
     d = await roll_to_completion(cluster)
     rss = await replica_sets(cluster)
     assert len(rss) == 2
@@ -207,7 +207,7 @@ async def test_scaling_and_proportional_scaling_mid_rollout(cluster: Cluster) ->
     before = {n: du.replicas(r) for n, r in (await replica_sets(cluster)).items()}
     d = await get_d(cluster)
     d["spec"]["replicas"] = 20  # kubectl scale
-    await cluster.client.patch(DEPLOYMENTS, d["metadata"]["name"], {"spec": d["spec"]}, d["metadata"]["namespace"])  # user write: patch, no stale-RV conflict
+    await cluster.client.patch(DEPLOYMENTS, d["metadata"]["name"], {"spec": d["spec"]}, d["metadata"]["namespace"])
 
     async def scaled() -> bool:
         rss = await replica_sets(cluster)

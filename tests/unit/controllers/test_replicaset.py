@@ -79,7 +79,8 @@ async def test_scale_down_prefers_unscheduled_and_not_ready(cluster: Cluster) ->
     # pods[3] stays unscheduled
     cur = await get_rs(cluster)
     cur["spec"]["replicas"] = 2
-    await cluster.client.patch(REPLICASETS, cur["metadata"]["name"], {"spec": cur["spec"]}, cur["metadata"]["namespace"])  # user write: patch, no stale-RV conflict
+    await cluster.client.patch(REPLICASETS, cur["metadata"]["name"], {"spec": cur["spec"]},
+                                 cur["metadata"]["namespace"])
     await cluster.eventually(lambda: active_count(cluster, rs, 2), "scale down to 2")
     left = {p["metadata"]["name"] for p in await cluster.owned_pods(rs)}
     assert left == {pods[0]["metadata"]["name"], pods[1]["metadata"]["name"]}
@@ -135,7 +136,8 @@ async def test_observed_generation_follows_spec_changes(cluster: Cluster) -> Non
     await cluster.client.create(REPLICASETS, replicaset(replicas=1))
     cur = await get_rs(cluster)
     cur["spec"]["replicas"] = 0
-    await cluster.client.patch(REPLICASETS, cur["metadata"]["name"], {"spec": cur["spec"]}, cur["metadata"]["namespace"])  # user write: patch, no stale-RV conflict
+    await cluster.client.patch(REPLICASETS, cur["metadata"]["name"], {"spec": cur["spec"]},
+                                 cur["metadata"]["namespace"])
 
     async def observed() -> bool:
         r = await get_rs(cluster)

@@ -1,0 +1,1 @@
+"""The node agent (podfleet's kubelet): runs the pods bound to its node with runc, conmon and CNI."""

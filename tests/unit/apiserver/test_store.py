@@ -1,0 +1,161 @@
+"""REST semantics of the generic store over the in-memory storage fake."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from podfleet.api.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
+from podfleet.api.resources import NAMESPACES, PODS
+from podfleet.apiserver import pods
+from podfleet.apiserver.auth import UserInfo
+from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WriteOptions
+from podfleet.clock import FakeClock
+from podfleet.storage.memory import MemoryStorage
+
+ADMIN = UserInfo("admin", ("system:masters",))
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Store]:
+    s = MemoryStorage()
+    await s.start()
+    st = Store(s, FakeClock())
+    await st.create(NAMESPACES, "", {"metadata": {"name": "default"}}, WriteOptions())
+    yield st
+    await s.close()
+
+
+def pod(name: str = "p", **meta: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, **meta},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}
+
+
+async def test_create_sets_server_fields_and_defaults(store: Store) -> None:
+    obj = (await store.create(PODS, "default", pod(), WriteOptions())).object
+    m = obj["metadata"]
+    assert m["uid"] and m["creationTimestamp"] == "2026-01-01T00:00:00Z" and m["resourceVersion"]
+    assert m["namespace"] == "default" and m["generation"] == 1
+    assert obj["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+    assert obj["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    assert {t["key"] for t in obj["spec"]["tolerations"]} == {"node.kubernetes.io/not-ready",
+                                                              "node.kubernetes.io/unreachable"}
+    with pytest.raises(AlreadyExists):
+        await store.create(PODS, "default", pod(), WriteOptions())
+
+
+async def test_generate_name(store: Store) -> None:
+    body = pod("")
+    body["metadata"] = {"generateName": "web-"}
+    a = (await store.create(PODS, "default", body, WriteOptions())).object
+    b = (await store.create(PODS, "default", body, WriteOptions())).object
+    assert a["metadata"]["name"].startswith("web-") and len(a["metadata"]["name"]) == 9
+    assert a["metadata"]["name"] != b["metadata"]["name"]
+
+
+async def test_main_resource_update_ignores_status_and_status_ignores_spec(store: Store) -> None:
+    obj = (await store.create(PODS, "default", pod(), WriteOptions())).object
+    obj["status"] = {"phase": "Running"}
+    obj["metadata"]["labels"] = {"a": "b"}
+    upd = (await store.update(PODS, "default", "p", obj, WriteOptions())).object
+    assert upd["status"]["phase"] == "Pending" and upd["metadata"]["labels"] == {"a": "b"}
+    upd["status"] = {"phase": "Running", "podIP": "10.0.0.9"}
+    upd["metadata"]["labels"] = {"x": "y"}
+    st = (await store.update(PODS, "default", "p", upd, WriteOptions(), subresource="status")).object
+    assert st["status"]["podIP"] == "10.0.0.9" and st["metadata"]["labels"] == {"a": "b"}
+
+
+async def test_noop_update_keeps_resource_version(store: Store) -> None:
+    obj = (await store.create(PODS, "default", pod(), WriteOptions())).object
+    again = (await store.update(PODS, "default", "p", obj, WriteOptions())).object
+    assert again["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]
+
+
+async def test_stale_update_conflicts(store: Store) -> None:
+    obj = (await store.create(PODS, "default", pod(), WriteOptions())).object
+    await store.patch(PODS, "default", "p", "application/merge-patch+json", b'{"metadata":{"labels":{"a":"1"}}}',
+                      WriteOptions())
+    with pytest.raises(Conflict):
+        await store.update(PODS, "default", "p", obj, WriteOptions())
+
+
+async def test_unbound_pod_deletes_immediately_bound_pod_gracefully(store: Store) -> None:
+    await store.create(PODS, "default", pod("a"), WriteOptions())
+    await store.delete(PODS, "default", "a", DeleteOptions())
+    with pytest.raises(NotFound):
+        await store.get(PODS, "default", "a")
+    await store.create(PODS, "default", pod("b"), WriteOptions())
+    await pods.bind(store, "default", "b", {"target": {"kind": "Node", "name": "n1"}}, ADMIN)
+    with pytest.raises(Conflict, match="already assigned"):
+        await pods.bind(store, "default", "b", {"target": {"kind": "Node", "name": "n2"}}, ADMIN)
+    bound = await store.get(PODS, "default", "b")
+    assert bound["spec"]["nodeName"] == "n1"
+    assert any(c["type"] == "PodScheduled" and c["status"] == "True" for c in bound["status"]["conditions"])
+    marked = await store.delete(PODS, "default", "b", DeleteOptions())
+    assert marked["metadata"]["deletionTimestamp"] == "2026-01-01T00:00:30Z"
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 30
+    with pytest.raises(Conflict):  # the node's final delete names the uid it saw
+        await store.delete(PODS, "default", "b", DeleteOptions(grace_period_seconds=0, precondition_uid="other"))
+    await store.delete(PODS, "default", "b", DeleteOptions(grace_period_seconds=0,
+                                                           precondition_uid=bound["metadata"]["uid"]))
+    with pytest.raises(NotFound):
+        await store.get(PODS, "default", "b")
+
+
+async def test_finalizers_hold_deletion(store: Store) -> None:
+    await store.create(PODS, "default", pod("f", finalizers=["example.com/hold"]), WriteOptions())
+    held = await store.delete(PODS, "default", "f", DeleteOptions())
+    assert held["metadata"]["deletionTimestamp"]
+    cur = await store.get(PODS, "default", "f")
+    with pytest.raises(Exception, match="no new finalizers"):
+        cur["metadata"]["finalizers"].append("another")
+        await store.update(PODS, "default", "f", cur, WriteOptions())
+    await store.patch(PODS, "default", "f", "application/merge-patch+json", b'{"metadata":{"finalizers":null}}',
+                      WriteOptions())
+    with pytest.raises(NotFound):
+        await store.get(PODS, "default", "f")
+
+
+async def test_dry_run_writes_nothing(store: Store) -> None:
+    res = await store.create(PODS, "default", pod("dry"), WriteOptions(dry_run=True))
+    assert res.object["metadata"]["name"] == "dry"
+    with pytest.raises(NotFound):
+        await store.get(PODS, "default", "dry")
+
+
+async def test_invalid_and_strict(store: Store) -> None:
+    bad = pod("x")
+    bad["spec"]["containers"][0]["imagee"] = "typo"
+    with pytest.raises(BadRequest, match=r'unknown field "spec\.containers\[0\]\.imagee"'):
+        await store.create(PODS, "default", bad, WriteOptions(field_validation="Strict"))
+    res = await store.create(PODS, "default", bad, WriteOptions(field_validation="Warn"))
+    assert res.warnings == ['unknown field "spec.containers[0].imagee"']
+    assert "imagee" not in res.object["spec"]["containers"][0]
+    with pytest.raises(Invalid):
+        await store.create(PODS, "default", pod("Bad_Name"), WriteOptions())
+
+
+async def test_delete_collection_and_selectors(store: Store) -> None:
+    for i in range(3):
+        await store.create(PODS, "default", pod(f"c{i}", labels={"g": "a" if i < 2 else "b"}), WriteOptions())
+    out = await store.delete_collection(PODS, "default", ListOptions(label_selector="g=a"), DeleteOptions())
+    assert sorted(o["metadata"]["name"] for o in out["items"]) == ["c0", "c1"]
+    left = await store.list(PODS, "default", ListOptions())
+    assert [o["metadata"]["name"] for o in left["items"]] == ["c2"]
+
+
+async def test_watch_selector_transitions(store: Store) -> None:
+    await store.create(PODS, "default", pod("w"), WriteOptions())
+    rv = (await store.list(PODS, "default", ListOptions()))["metadata"]["resourceVersion"]
+    events = await store.watch(PODS, "default", ListOptions(label_selector="on=yes", resource_version=rv))
+    for labels in ('{"on":"yes"}', '{"on":"no"}'):
+        await store.patch(PODS, "default", "w", "application/merge-patch+json",
+                          f'{{"metadata":{{"labels":{labels}}}}}'.encode(), WriteOptions())
+    seen = []
+    async for ev in events:
+        seen.append(ev.type)
+        if len(seen) == 2:
+            break
+    assert seen == ["ADDED", "DELETED"]
