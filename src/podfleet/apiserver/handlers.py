@@ -163,7 +163,8 @@ class ResourceHandlers:
         timeout = _int(q, "timeoutSeconds")
         bookmarks = _bool(q.get("allowWatchBookmarks"))
         send_initial = True if _bool(q.get("sendInitialEvents")) else None
-        events = await self.store.watch(info.resource, info.namespace, opts, send_initial=send_initial)
+        events = await self.store.watch(info.resource, info.namespace, opts, send_initial=send_initial,
+                                        initial_end_bookmark=bool(send_initial) and bookmarks)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
                                                        "Transfer-Encoding": "chunked"})
         await resp.prepare(request)

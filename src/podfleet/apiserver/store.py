@@ -441,7 +441,8 @@ class Store:
 
     # ---------------------------------------------------------------- watch
     async def watch(self, rt: ResourceType, namespace: str, opts: ListOptions,
-                    send_initial: bool | None = None) -> AsyncIterator[WatchEventOut]:
+                    send_initial: bool | None = None, initial_end_bookmark: bool = False
+                    ) -> AsyncIterator[WatchEventOut]:
         """Events after `opts.resource_version`; unset or "0" first replays the current state as ADDED.
 
         Bad selectors or resource versions raise here, before any event is produced.
@@ -461,10 +462,12 @@ class Store:
         def matches(o: dict[str, Any] | None) -> bool:
             return o is not None and label_sel.matches(o) and field_sel.matches(o)
 
-        return self._watch_events(rt.storage_prefix(namespace), matches, send_initial, start)
+        end_mark = rt if initial_end_bookmark and send_initial else None
+        return self._watch_events(rt.storage_prefix(namespace), matches, send_initial, start, end_mark)
 
     async def _watch_events(self, prefix: str, matches: Callable[[dict[str, Any] | None], bool],
-                            send_initial: bool, start: int) -> AsyncIterator[WatchEventOut]:
+                            send_initial: bool, start: int, end_mark: ResourceType | None = None
+                            ) -> AsyncIterator[WatchEventOut]:
         if send_initial:
             res = await self._storage_call(self.storage.list(prefix))
             start = res.revision
@@ -472,6 +475,11 @@ class Store:
                 obj = decode(kv)
                 if matches(obj):
                     yield WatchEventOut("ADDED", obj)
+            if end_mark is not None:  # WatchList: tell the client the initial state is complete
+                yield WatchEventOut("BOOKMARK", {
+                    "kind": end_mark.kind, "apiVersion": end_mark.api_version,
+                    "metadata": {"resourceVersion": str(start),
+                                 "annotations": {"k8s.io/initial-events-end": "true"}}})
         try:
             async for ev in self.storage.watch(prefix, start):
                 obj = decode(ev.kv)

@@ -159,3 +159,14 @@ async def test_watch_selector_transitions(store: Store) -> None:
         if len(seen) == 2:
             break
     assert seen == ["ADDED", "DELETED"]
+
+
+async def test_watch_list_ends_initial_events_with_bookmark(store: Store) -> None:
+    await store.create(PODS, "default", pod("i1"), WriteOptions())
+    events = await store.watch(PODS, "default", ListOptions(resource_version=""), send_initial=True,
+                               initial_end_bookmark=True)
+    first = await events.__anext__()
+    mark = await events.__anext__()
+    assert first.type == "ADDED" and mark.type == "BOOKMARK"
+    assert mark.object["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert mark.object["metadata"]["resourceVersion"] == first.object["metadata"]["resourceVersion"]
