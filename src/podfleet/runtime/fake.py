@@ -1,0 +1,58 @@
+"""`FakeRuntime`: an in-memory `OCIRuntime` for the agent's unit tests, with scriptable exits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
+
+
+class FakeRuntime:
+    def __init__(self) -> None:
+        self.containers: dict[str, ContainerState] = {}
+        self.specs: dict[str, dict[str, Any]] = {}
+        self.signals: list[tuple[str, int]] = []
+        self.fail_create: dict[str, str] = {}  # container id prefix -> error message
+        self.exit_on_term = True
+        self._pid = 1000
+
+    async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
+        for prefix, msg in self.fail_create.items():
+            if container_id.startswith(prefix):
+                raise ContainerRuntimeError(msg)
+        self._pid += 1
+        self.containers[container_id] = ContainerState(container_id, "created", self._pid)
+        self.specs[container_id] = spec
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.touch()
+        return self._pid
+
+    async def start(self, container_id: str) -> None:
+        st = self.containers[container_id]
+        st.status = "running"
+        st.started_at = dt.datetime.now(dt.UTC)
+
+    def exit(self, container_id: str, code: int) -> None:
+        """Test hook: the container's process ends with `code`."""
+        st = self.containers[container_id]
+        st.status, st.exit_code, st.finished_at = "stopped", code, dt.datetime.now(dt.UTC)
+
+    async def kill(self, container_id: str, signal: int) -> None:
+        self.signals.append((container_id, signal))
+        st = self.containers.get(container_id)
+        if st is not None and st.status == "running" and (signal == 9 or self.exit_on_term):
+            self.exit(container_id, 128 + signal)
+
+    async def delete(self, container_id: str) -> None:
+        self.containers.pop(container_id, None)
+
+    async def state(self, container_id: str) -> ContainerState | None:
+        return self.containers.get(container_id)
+
+    async def list_containers(self) -> list[ContainerState]:
+        return list(self.containers.values())
+
+    async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> ExecResult:
+        return ExecResult(0)

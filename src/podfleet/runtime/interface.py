@@ -1,0 +1,49 @@
+"""The `OCIRuntime` seam: create (via conmon), start, kill, delete, state, exec — and its data types."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass
+class ContainerState:
+    id: str
+    status: str  # created | running | stopped | unknown
+    pid: int = 0
+    exit_code: int | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+class ContainerRuntimeError(Exception):
+    """The runtime refused (bad spec, missing binary in the image, ...); the message says why."""
+
+
+class OCIRuntime(Protocol):
+    async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
+        """Write the bundle's config.json and create the container under conmon; returns its pid."""
+
+    async def start(self, container_id: str) -> None: ...
+
+    async def kill(self, container_id: str, signal: int) -> None:
+        """Send a signal; a container that is already gone is not an error."""
+
+    async def delete(self, container_id: str) -> None:
+        """Remove every trace of the container (forcefully if still running). Idempotent."""
+
+    async def state(self, container_id: str) -> ContainerState | None: ...
+
+    async def list_containers(self) -> list[ContainerState]: ...
+
+    async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> ExecResult: ...

@@ -1,0 +1,201 @@
+"""`ConmonRuntime`: the real `OCIRuntime`, runc (or crun) driven through conmon, as CRI-O does.
+
+conmon is started in its own session so it outlives the agent: the agent can crash or restart and
+its containers keep running, their output still written (CRI log format) and their exit codes
+still recorded in the exit directory, where a restarted agent finds them. `_OCI_SYNCPIPE` carries
+the container's pid (or the runtime's error) back from conmon once `runc create` is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import signal as signals
+from pathlib import Path
+from typing import Any
+
+from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
+
+log = logging.getLogger("podfleet.runtime")
+
+
+def _mtime(path: Path) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    except OSError:
+        return None
+
+
+class ConmonRuntime:
+    def __init__(self, state_dir: Path, *, runtime: str = "runc", conmon: str = "conmon") -> None:
+        self.state_dir = state_dir
+        self.runtime_path = shutil.which(runtime) or runtime
+        self.conmon_path = shutil.which(conmon) or conmon
+        self.root = state_dir / "runc"  # the runtime's own state (--root)
+        self.exits = state_dir / "exits"
+        self.socks = state_dir / "sock"
+        self.meta = state_dir / "containers"
+        for d in (self.root, self.exits, self.socks, self.meta):
+            d.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.runtime_path)
+
+    async def version(self) -> str:
+        out = await self._run_runtime("--version", check=False)
+        first = out[1].decode().splitlines()[0] if out[1] else ""
+        return f"{self.name}://{first.split()[-1] if first else 'unknown'}"
+
+    async def _run_runtime(self, *args: str, check: bool = True, timeout: float = 30) -> tuple[int, bytes, bytes]:
+        proc = await asyncio.create_subprocess_exec(self.runtime_path, "--root", str(self.root), *args,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise ContainerRuntimeError(f"{self.name} {' '.join(args)} timed out") from None
+        if check and proc.returncode != 0:
+            raise ContainerRuntimeError(f"{self.name} {' '.join(args[:2])}: {err.decode(errors='replace').strip()}")
+        return proc.returncode or 0, out, err
+
+    def _cdir(self, cid: str) -> Path:
+        return self.meta / cid
+
+    async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
+        bundle.mkdir(parents=True, exist_ok=True)
+        (bundle / "config.json").write_text(json.dumps(spec))
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        cdir = self._cdir(container_id)
+        cdir.mkdir(parents=True, exist_ok=True)
+        (cdir / "bundle").write_text(str(bundle))
+        (cdir / "log").write_text(str(log_path))
+        with contextlib.suppress(FileNotFoundError):
+            (self.exits / container_id).unlink()
+        r, w = os.pipe()
+        argv = [self.conmon_path, "--api-version", "1", "-c", container_id, "-u", container_id,
+                "-n", container_id, "-r", self.runtime_path, "-b", str(bundle),
+                "-p", str(cdir / "pidfile"), "--conmon-pidfile", str(cdir / "conmon.pid"),
+                "--exit-dir", str(self.exits), "-l", f"k8s-file:{log_path}", "--log-level", "warning",
+                "--socket-dir-path", str(self.socks), "--runtime-arg", f"--root={self.root}", "--syslog"]
+        env = {**os.environ, "_OCI_SYNCPIPE": str(w)}
+        try:
+            proc = await asyncio.create_subprocess_exec(*argv, env=env, pass_fds=(w,), start_new_session=True,
+                                                        stdout=asyncio.subprocess.DEVNULL,
+                                                        stderr=asyncio.subprocess.PIPE)
+        finally:
+            os.close(w)
+        loop = asyncio.get_running_loop()
+        try:
+            data = await asyncio.wait_for(loop.run_in_executor(None, _read_all, r), 60)
+        finally:
+            os.close(r)
+        _, err = await proc.communicate()
+        try:
+            msg = json.loads(data.decode().splitlines()[0]) if data.strip() else {}
+        except ValueError:
+            msg = {}
+        pid = int(msg.get("data", -1)) if isinstance(msg.get("data"), int) else -1
+        if pid <= 0:
+            why = msg.get("message") or err.decode(errors="replace").strip() or "conmon reported no pid"
+            await self.delete(container_id)
+            raise ContainerRuntimeError(_clean_error(str(why)))
+        return pid
+
+    async def start(self, container_id: str) -> None:
+        await self._run_runtime("start", container_id)
+        (self._cdir(container_id) / "started").write_text(dt.datetime.now(dt.UTC).isoformat())
+
+    async def kill(self, container_id: str, signal: int) -> None:
+        code, _, err = await self._run_runtime("kill", container_id, str(signal), check=False)
+        if code != 0 and b"not running" not in err and b"does not exist" not in err and b"not exist" not in err:
+            log.debug("kill failed", extra={"container": container_id, "error": err.decode(errors="replace")})
+
+    async def delete(self, container_id: str) -> None:
+        await self._run_runtime("delete", "--force", container_id, check=False)
+        cdir = self._cdir(container_id)
+        with contextlib.suppress(OSError, ValueError):
+            conmon_pid = int((cdir / "conmon.pid").read_text().strip())
+            os.kill(conmon_pid, signals.SIGKILL)
+        with contextlib.suppress(FileNotFoundError):
+            (self.exits / container_id).unlink()
+        shutil.rmtree(cdir, ignore_errors=True)
+
+    async def state(self, container_id: str) -> ContainerState | None:
+        cdir = self._cdir(container_id)
+        if not cdir.exists():
+            return None
+        code, out, _ = await self._run_runtime("state", container_id, check=False)
+        started = None
+        with contextlib.suppress(OSError, ValueError):
+            started = dt.datetime.fromisoformat((cdir / "started").read_text().strip())
+        exit_file = self.exits / container_id
+        exit_code = None
+        if exit_file.exists():
+            with contextlib.suppress(ValueError, OSError):
+                exit_code = int(exit_file.read_text().strip() or "0")
+        if code != 0:
+            status = "stopped" if exit_code is not None else "unknown"
+            return ContainerState(container_id, status, 0, exit_code, started, _mtime(exit_file))
+        st = json.loads(out)
+        status = st.get("status", "unknown")
+        if status == "stopped" and exit_code is None:
+            # conmon may not have written the exit file yet; it does right after reaping.
+            for _ in range(20):
+                await asyncio.sleep(0.05)
+                if exit_file.exists():
+                    with contextlib.suppress(ValueError, OSError):
+                        exit_code = int(exit_file.read_text().strip() or "0")
+                    break
+        finished = _mtime(exit_file) if status == "stopped" else None
+        return ContainerState(container_id, status, int(st.get("pid") or 0), exit_code, started, finished,
+                              dict(st.get("annotations") or {}))
+
+    async def list_containers(self) -> list[ContainerState]:
+        states = []
+        for cdir in sorted(self.meta.iterdir()) if self.meta.exists() else []:
+            st = await self.state(cdir.name)
+            if st is not None:
+                states.append(st)
+        return states
+
+    async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> ExecResult:
+        proc = await asyncio.create_subprocess_exec(self.runtime_path, "--root", str(self.root), "exec",
+                                                    container_id, *argv, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return ExecResult(-1, b"", b"timed out")
+        return ExecResult(proc.returncode or 0, out, err)
+
+    def exit_file(self, container_id: str) -> Path:
+        return self.exits / container_id
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        b = os.read(fd, 65536)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+        if b.endswith(b"\n"):
+            return b"".join(chunks)
+
+
+def _clean_error(msg: str) -> str:
+    """runc's create errors are long and nested; keep the part that says what went wrong."""
+    for marker in ('exec: "', "executable file not found", "no such file or directory"):
+        if marker in msg:
+            i = msg.find("exec:")
+            return msg[i:] if i >= 0 else msg
+    return msg
