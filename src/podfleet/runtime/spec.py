@@ -77,7 +77,7 @@ def capabilities(cfg: ContainerConfig) -> list[str]:
 
 
 def _rlimits(wanted_nofile: int) -> list[dict[str, Any]]:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit = min(wanted_nofile, hard) if hard != resource.RLIM_INFINITY else wanted_nofile
     return [{"type": "RLIMIT_NOFILE", "hard": limit, "soft": limit}]
 

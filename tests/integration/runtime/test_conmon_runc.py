@@ -125,7 +125,8 @@ from podfleet.runtime.oci import ConmonRuntime
 from podfleet.runtime.spec import ContainerConfig, build_spec
 async def main():
     rt = ConmonRuntime(Path({str(state)!r}))
-    spec = build_spec(ContainerConfig(rootfs={str(rootfs)!r}, args=["sh", "-c", "while true; do echo tick; sleep 0.2; done"]))
+    loop = "while true; do echo tick; sleep 0.2; done"
+    spec = build_spec(ContainerConfig(rootfs={str(rootfs)!r}, args=["sh", "-c", loop]))
     await rt.create("survivor", Path({str(tmp_path / 'b')!r}), spec, Path({str(tmp_path / 'l.log')!r}))
     await rt.start("survivor")
     print("started", flush=True)
