@@ -1,0 +1,79 @@
+"""Real CNI plugins (bridge, host-local, portmap, loopback) on a bridge and subnet unique to the test."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from podfleet.network.cni import CNINetwork, netns_name
+from podfleet.network.config import default_conflist
+from podfleet.network.interface import NetworkError, PodRef
+from podfleet.network.netns import netns_path
+from runtime_helpers import unique
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def net(tmp_path: Path) -> AsyncIterator[tuple[CNINetwork, str]]:
+    bridge = unique("pftbr")
+    cidr = "10.251.7.0/24"
+    n = CNINetwork(default_conflist(pod_cidr=cidr, bridge=bridge, ipam_dir=tmp_path / "ipam"),
+                   cache_dir=tmp_path / "cache")
+    yield n, bridge
+    subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
+
+
+def pod(name: str) -> PodRef:
+    return PodRef("default", name, f"uid-{name}", unique("sb"))
+
+
+async def test_two_pods_get_ips_and_reach_each_other(net: tuple[CNINetwork, str], tmp_path: Path) -> None:
+    cni, bridge = net
+    a, b = pod("a"), pod("b")
+    sa, sb = await cni.setup(a), await cni.setup(b)
+    try:
+        assert sa.ips and sb.ips and sa.ips != sb.ips
+        assert all(ip.startswith("10.251.7.") for ip in sa.ips + sb.ips)
+        assert sa.gateway == "10.251.7.1"
+        # Listen in pod A; connect from pod B and from the host (traffic only to our own namespaces).
+        listener = subprocess.Popen(["ip", "netns", "exec", netns_name(a), "busybox", "nc", "-l", "-p", "7777"],
+                                    stdout=subprocess.PIPE)
+        await asyncio.sleep(0.3)
+        subprocess.run(["ip", "netns", "exec", netns_name(b), "sh", "-c",
+                        f"echo from-b | busybox nc -w 2 {sa.ips[0]} 7777"], check=True, timeout=10)
+        out, _ = listener.communicate(timeout=10)
+        assert out.strip() == b"from-b"
+        listener = subprocess.Popen(["ip", "netns", "exec", netns_name(b), "busybox", "nc", "-l", "-p", "7778"],
+                                    stdout=subprocess.PIPE)
+        await asyncio.sleep(0.3)
+        subprocess.run(["sh", "-c", f"echo from-host | busybox nc -w 2 {sb.ips[0]} 7778"], check=True, timeout=10)
+        out, _ = listener.communicate(timeout=10)
+        assert out.strip() == b"from-host"
+    finally:
+        await cni.teardown(a)
+        await cni.teardown(b)
+    assert not netns_path(netns_name(a)).exists()
+    ipam = tmp_path / "ipam" / "podfleet"
+    assert not [p for p in ipam.iterdir() if p.name.startswith("10.")] if ipam.exists() else True
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert f"master {bridge}" not in links  # no veth left on the bridge
+    await cni.teardown(a)  # idempotent
+
+
+async def test_failing_plugin_leaves_nothing(tmp_path: Path) -> None:
+    conf = default_conflist(pod_cidr="10.251.8.0/24", bridge=unique("pftbr"), ipam_dir=tmp_path / "ipam")
+    conf["plugins"].append({"type": "no-such-plugin"})
+    cni = CNINetwork(conf, cache_dir=tmp_path / "cache")
+    p = pod("x")
+    try:
+        with pytest.raises(NetworkError, match="no-such-plugin"):
+            await cni.setup(p)
+        assert not netns_path(netns_name(p)).exists()
+        assert not list((tmp_path / "ipam" / "podfleet").glob("10.*"))
+    finally:
+        subprocess.run(["ip", "link", "del", conf["plugins"][0]["bridge"]], check=False, capture_output=True)
