@@ -9,11 +9,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
+from podfleet.daemon import run_until_signalled
 from podfleet.logs import setup_logging
 
 log = logging.getLogger("podfleet")
@@ -22,18 +22,6 @@ log = logging.getLogger("podfleet")
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="log verbosity (default: info)")
-
-
-async def _run_until_signalled(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    await start()
-    try:
-        await stopping.wait()
-    finally:
-        await stop()
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
@@ -49,7 +37,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
         print(f"kubeconfig: {server.kubeconfig_path}", flush=True)
         print(f"try: KUBECONFIG={server.kubeconfig_path} kubectl get namespaces", flush=True)
 
-    asyncio.run(_run_until_signalled(start, server.stop))
+    asyncio.run(run_until_signalled(start, server.stop))
     return 0
 
 
@@ -76,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _optional_registrations() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Subcommands contributed by other packages (images, agent, up), each optional at import time."""
     regs = []
-    for module in ("podfleet.images.commands", "podfleet.agent.commands", "podfleet.cluster.commands"):
+    for module in ("podfleet.images.commands", "podfleet.cluster.commands"):
         with contextlib.suppress(ImportError):
             mod = __import__(module, fromlist=["register"])
             regs.append(mod.register)

@@ -67,6 +67,12 @@ class PodWorkers:
         self.resync_seconds = resync_seconds
         self._workers: dict[str, _Worker] = {}
 
+    def wake(self, uid: str) -> None:
+        """Something changed for this pod on the node (a container exited, a probe flipped)."""
+        w = self._workers.get(uid)
+        if w is not None:
+            w.wake.set()
+
     def known_uids(self) -> set[str]:
         return set(self._workers)
 
@@ -130,11 +136,15 @@ class PodWorkers:
                 await self._wait(w, delay)
             await self.syncer.terminate_pod(w.pod, w.grace or 0)
             w.state = PodState.TERMINATED
-            await self.syncer.pod_terminated(w.pod, w.deleted)
-            # A finished (not deleted) pod keeps its worker entry so it is not started again; a
-            # deleted pod is forgotten.
-            if w.deleted or w.pod["metadata"].get("deletionTimestamp"):
-                self._workers.pop(w.uid, None)
+            while True:
+                being_deleted = w.deleted or bool(w.pod["metadata"].get("deletionTimestamp"))
+                await self.syncer.pod_terminated(w.pod, w.deleted)
+                if being_deleted:
+                    break
+                # A finished pod keeps its worker (so it is not started again) until it is deleted.
+                w.wake.clear()
+                await w.wake.wait()
+            self._workers.pop(w.uid, None)
         except asyncio.CancelledError:
             raise
         except Exception:

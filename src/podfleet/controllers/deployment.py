@@ -14,12 +14,12 @@ from typing import Any
 
 from podfleet.api.meta import controller_ref, labels_of
 from podfleet.api.resources import DEPLOYMENTS, PODS, REPLICASETS
+from podfleet.client.events import WARNING, EventRecorder
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
 from podfleet.controllers import deployment_util as du
 from podfleet.controllers.base import Controller, namespaced_key, split_key
 from podfleet.controllers.deployment_rollout import Rollout
-from podfleet.controllers.events import WARNING, EventRecorder
 from podfleet.controllers.informers import SharedInformers
 from podfleet.controllers.ownership import claim, fresh_owner_check
 from podfleet.controllers.podutil import is_terminating

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from podfleet.api.errors import AlreadyExists, Conflict, NotFound
 from podfleet.api.meta import controller_ref, parse_time
 from podfleet.api.resources import DEPLOYMENTS, REPLICASETS
+from podfleet.client.events import NORMAL
 from podfleet.controllers import deployment_util as du
-from podfleet.controllers.events import NORMAL
 from podfleet.controllers.ownership import owner_reference
 from podfleet.controllers.podutil import is_terminating
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from podfleet.client.events import EventRecorder
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
 from podfleet.controllers.deployment import DeploymentController
-from podfleet.controllers.events import EventRecorder
 from podfleet.controllers.garbagecollector import GarbageCollector
 from podfleet.controllers.informers import SharedInformers
 from podfleet.controllers.namespace import NamespaceController

@@ -19,10 +19,10 @@ from typing import Any
 from podfleet.api.errors import APIError, Conflict, Forbidden, NotFound
 from podfleet.api.meta import controller_ref, labels_of
 from podfleet.api.resources import PODS, REPLICASETS
+from podfleet.client.events import NORMAL, WARNING, EventRecorder
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
 from podfleet.controllers.base import Controller, namespaced_key, split_key
-from podfleet.controllers.events import NORMAL, WARNING, EventRecorder
 from podfleet.controllers.expectations import Expectations
 from podfleet.controllers.informers import SharedInformers
 from podfleet.controllers.ownership import claim, fresh_owner_check, owner_reference

@@ -17,11 +17,11 @@ from typing import Any
 from podfleet.api.errors import APIError, Conflict, NotFound
 from podfleet.api.meta import rfc3339
 from podfleet.api.resources import NODES, PODS
+from podfleet.client.events import NORMAL, EventRecorder
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
 from podfleet.controllers import taints as tn
 from podfleet.controllers.base import namespaced_key
-from podfleet.controllers.events import NORMAL, EventRecorder
 from podfleet.controllers.informers import SharedInformers
 from podfleet.controllers.podutil import is_terminating
 

@@ -54,5 +54,8 @@ class FakeRuntime:
     async def list_containers(self) -> list[ContainerState]:
         return list(self.containers.values())
 
+    def exited_containers(self) -> set[str]:
+        return {cid for cid, st in self.containers.items() if st.status == "stopped"}
+
     async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> ExecResult:
         return ExecResult(0)

@@ -47,3 +47,6 @@ class OCIRuntime(Protocol):
     async def list_containers(self) -> list[ContainerState]: ...
 
     async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> ExecResult: ...
+
+    def exited_containers(self) -> set[str]:
+        """Ids of containers whose process has exited (cheap: no runtime call; the PLEG polls it)."""

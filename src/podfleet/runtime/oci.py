@@ -177,6 +177,12 @@ class ConmonRuntime:
             return ExecResult(-1, b"", b"timed out")
         return ExecResult(proc.returncode or 0, out, err)
 
+    def exited_containers(self) -> set[str]:
+        try:
+            return {p.name for p in self.exits.iterdir()}
+        except FileNotFoundError:
+            return set()
+
     def exit_file(self, container_id: str) -> Path:
         return self.exits / container_id
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from controllers_helpers import Cluster
 from podfleet.api.resources import EVENTS, NODES
-from podfleet.controllers.events import NORMAL, WARNING, EventRecorder
+from podfleet.client.events import NORMAL, WARNING, EventRecorder
 
 
 async def test_records_and_aggregates_repeats(cluster: Cluster) -> None:

@@ -1,0 +1,138 @@
+"""From a pod's container spec and its image to the runtime's `ContainerConfig`.
+
+Kubernetes' rules: `command` replaces the image's Entrypoint, `args` its Cmd; env is the image's
+env overridden by the container's (with `$(VAR)` references expanded); workingDir falls back to the
+image's; the user comes from securityContext or the image's `User`. Every container gets the pod's
+/etc/hosts, /etc/hostname and /etc/resolv.conf, and its volume mounts.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+from podfleet.agent.etc_files import EtcFiles
+from podfleet.agent.volumes import BindMount
+from podfleet.api.quantity import millicores, to_bytes
+from podfleet.runtime.spec import ContainerConfig, Mount
+
+_VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+class ConfigError(Exception):
+    """The container cannot be configured (e.g. unknown user); kubelet's CreateContainerConfigError."""
+
+
+def command_line(container: dict[str, Any], image_config: dict[str, Any], env: dict[str, str]) -> list[str]:
+    entrypoint = list(image_config.get("Entrypoint") or [])
+    cmd = list(image_config.get("Cmd") or [])
+    command, args = container.get("command"), container.get("args")
+    if command:
+        argv = list(command) + list(args or [])
+    elif args:
+        argv = entrypoint + list(args)
+    else:
+        argv = entrypoint + cmd
+    if not argv:
+        raise ConfigError("no command specified: the container has no command and the image no Entrypoint/Cmd")
+    return [expand(a, env) for a in argv]
+
+
+def expand(value: str, env: dict[str, str]) -> str:
+    return _VAR_REF.sub(lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+def environment(container: dict[str, Any], image_config: dict[str, Any], pod: dict[str, Any],
+                pod_ips: list[str], node_ip: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in image_config.get("Env") or []:
+        k, _, v = str(item).partition("=")
+        env[k] = v
+    env.setdefault("HOSTNAME", (pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"])
+    for e in container.get("env") or []:
+        name = e["name"]
+        if "value" in e or "valueFrom" not in e:
+            env[name] = expand(str(e.get("value", "")), env)
+            continue
+        ref = (e.get("valueFrom") or {}).get("fieldRef") or {}
+        path = ref.get("fieldPath", "")
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        values = {"metadata.name": meta["name"], "metadata.namespace": meta.get("namespace", ""),
+                  "metadata.uid": meta.get("uid", ""), "spec.nodeName": spec.get("nodeName", ""),
+                  "spec.serviceAccountName": spec.get("serviceAccountName", ""),
+                  "status.podIP": pod_ips[0] if pod_ips else "", "status.hostIP": node_ip}
+        if path in values:
+            env[name] = values[path]
+    return env
+
+
+def _user(container: dict[str, Any], pod: dict[str, Any], image_config: dict[str, Any],
+          rootfs: Path) -> tuple[int, int]:
+    sc = {**((pod.get("spec") or {}).get("securityContext") or {}), **(container.get("securityContext") or {})}
+    uid, gid = sc.get("runAsUser"), sc.get("runAsGroup")
+    if uid is None:
+        user = str(image_config.get("User") or "")
+        name, _, group = user.partition(":")
+        if name.isdigit():
+            uid = int(name)
+        elif name:
+            uid, primary = _lookup(rootfs / "etc" / "passwd", name, 2, 3)
+            gid = gid if gid is not None else primary
+        if group:
+            gid = int(group) if group.isdigit() else _lookup(rootfs / "etc" / "group", group, 2, 2)[0]
+    uid = int(uid or 0)
+    return uid, int(gid if gid is not None else 0)
+
+
+def _lookup(path: Path, name: str, id_field: int, gid_field: int) -> tuple[int, int]:
+    try:
+        for line in path.read_text().splitlines():
+            parts = line.split(":")
+            if parts and parts[0] == name and len(parts) > max(id_field, gid_field):
+                return int(parts[id_field]), int(parts[gid_field])
+    except (OSError, ValueError):
+        pass
+    raise ConfigError(f"unable to find user {name}: no matching entries in {path.name} file")
+
+
+def stop_signal(image_config: dict[str, Any]) -> int:
+    sig = str(image_config.get("StopSignal") or "SIGTERM").upper()
+    if sig.isdigit():
+        return int(sig)
+    try:
+        return int(signal.Signals[sig if sig.startswith("SIG") else f"SIG{sig}"])
+    except (KeyError, ValueError):
+        return int(signal.SIGTERM)
+
+
+def build_container_config(*, pod: dict[str, Any], container: dict[str, Any], image_config: dict[str, Any],
+                           rootfs: Path, etc: EtcFiles, mounts: list[BindMount], netns: str | None,
+                           ipcns: str | None, utsns: str | None, pod_ips: list[str], node_ip: str,
+                           cgroup_parent: str, container_id: str) -> ContainerConfig:
+    env = environment(container, image_config, pod, pod_ips, node_ip)
+    argv = command_line(container, image_config, env)
+    uid, gid = _user(container, pod, image_config, rootfs)
+    sc = container.get("securityContext") or {}
+    caps = sc.get("capabilities") or {}
+    limits = (container.get("resources") or {}).get("limits") or {}
+    requests = (container.get("resources") or {}).get("requests") or {}
+    all_mounts = [Mount(str(etc.hosts), "/etc/hosts"), Mount(str(etc.hostname), "/etc/hostname"),
+                  Mount(str(etc.resolv_conf), "/etc/resolv.conf")]
+    all_mounts += [Mount(str(m.source), m.destination, m.readonly) for m in mounts]
+    return ContainerConfig(
+        rootfs=str(rootfs), args=argv, env=[f"{k}={v}" for k, v in env.items()],
+        cwd=container.get("workingDir") or image_config.get("WorkingDir") or "/", uid=uid, gid=gid,
+        mounts=all_mounts, netns=netns, ipcns=ipcns, utsns=utsns,
+        cap_add=list(caps.get("add") or []), cap_drop=list(caps.get("drop") or []),
+        privileged=bool(sc.get("privileged")), readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")),
+        cgroups_path=f"{cgroup_parent}/{container_id}",
+        cpu_millis=millicores(limits["cpu"]) if "cpu" in limits else None,
+        cpu_shares_millis=millicores(requests["cpu"]) if "cpu" in requests else None,
+        memory_bytes=to_bytes(limits["memory"]) if "memory" in limits else None,
+        annotations={"io.kubernetes.pod.uid": pod["metadata"]["uid"],
+                     "io.kubernetes.pod.name": pod["metadata"]["name"],
+                     "io.kubernetes.pod.namespace": pod["metadata"].get("namespace", ""),
+                     "io.kubernetes.container.name": container["name"]},
+    )

@@ -1,0 +1,84 @@
+"""Assembling a node agent from its configuration: real runtime, CNI network and image store.
+
+`NodeAgent` owns the pieces and their background tasks (PLEG) on top of `Agent`; `podfleet agent`
+and `podfleet up` both build agents through here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from podfleet.agent.agent import Agent
+from podfleet.agent.kuberuntime import KubeRuntimeManager, NodeConfig
+from podfleet.agent.node_status import NodeInfo
+from podfleet.agent.pleg import PLEG
+from podfleet.agent.status_manager import StatusManager
+from podfleet.client.events import EventRecorder
+from podfleet.client.interface import Client
+from podfleet.images.store import ImageStore
+from podfleet.network.cni import CNINetwork
+from podfleet.network.config import default_conflist, load_conflist
+from podfleet.runtime.oci import ConmonRuntime
+
+
+@dataclass
+class AgentConfig:
+    node_name: str
+    data_dir: Path
+    node_ip: str = "127.0.0.1"
+    port: int = 10250
+    pod_cidr: str = "10.244.0.0/24"
+    bridge: str = ""
+    runtime: str = "runc"
+    cni_conflist: Path | None = None
+    backoff_base: float = 10.0
+    lease_interval: float = 10.0
+    resync_seconds: float = 10.0
+    max_pods: int = 110
+    labels: dict[str, str] | None = None
+
+
+class NodeAgent:
+    def __init__(self, client: Client, cfg: AgentConfig, node_token: str) -> None:
+        self.cfg = cfg
+        data = cfg.data_dir
+        self.runtime = ConmonRuntime(data / "runtime", runtime=cfg.runtime)
+        self.images = ImageStore(data / "images")
+        bridge = cfg.bridge or f"pf{abs(hash(cfg.node_name)) % 10**8}"[:15]
+        conflist = load_conflist(cfg.cni_conflist) if cfg.cni_conflist else default_conflist(
+            pod_cidr=cfg.pod_cidr, bridge=bridge, ipam_dir=data / "cni" / "ipam")
+        self.network = CNINetwork(conflist, cache_dir=data / "cni" / "cache")
+        self.status = StatusManager(client)
+        self.events = EventRecorder(client, "kubelet", host=cfg.node_name)
+        self.kuberuntime = KubeRuntimeManager(
+            client=client, node=NodeConfig(cfg.node_name, cfg.node_ip, data, backoff_base=cfg.backoff_base),
+            runtime=self.runtime, network=self.network, images=self.images, status=self.status,
+            events=self.events)
+        info = NodeInfo(cfg.node_name, cfg.node_ip, kubelet_port=cfg.port, max_pods=cfg.max_pods,
+                        pod_cidr=cfg.pod_cidr, labels=dict(cfg.labels or {}), data_dir=data)
+        self.agent = Agent(client, info, self.kuberuntime, self.status, node_token=node_token,
+                           resync_seconds=cfg.resync_seconds, lease_interval=cfg.lease_interval)
+        self.kuberuntime.on_probe_change.append(self.agent.workers.wake)
+        self.pleg = PLEG(self.runtime.exited_containers, self._on_exit)
+        self._pleg_task: asyncio.Task[None] | None = None
+
+    def _on_exit(self, container_id: str) -> None:
+        for uid in self.agent.workers.known_uids():
+            if container_id.startswith(f"pf-{uid.replace('-', '')[:12]}-"):
+                self.agent.workers.wake(uid)
+
+    async def start(self) -> None:
+        self.agent.info.runtime_version = await self.runtime.version()
+        await self.agent.start()
+        self._pleg_task = asyncio.create_task(self.pleg.run(), name="pleg")
+
+    async def stop(self) -> None:
+        if self._pleg_task is not None:
+            self._pleg_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pleg_task
+        await self.agent.stop()
+        await self.events.flush()

@@ -1,0 +1,82 @@
+"""`podfleet up` and `podfleet agent` command-line entry points."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+from pathlib import Path
+
+
+def _up(args: argparse.Namespace) -> int:
+    from podfleet.cluster.up import LocalCluster, UpConfig
+    from podfleet.daemon import run_until_signalled
+
+    cluster = LocalCluster(UpConfig(data_dir=Path(args.data_dir), port=args.port, bind_address=args.bind_address,
+                                    node_name=args.node_name or UpConfig().node_name, pod_cidr=args.pod_cidr))
+
+    async def start() -> None:
+        await cluster.start()
+        kc = cluster.server.kubeconfig_path
+        print(f"podfleet is up: API server {cluster.server.url}, node {cluster.cfg.node_name}", flush=True)
+        print(f"kubeconfig: {kc}", flush=True)
+        print(f"  export KUBECONFIG={kc}", flush=True)
+        print("  kubectl get nodes", flush=True)
+        print("  kubectl apply -f examples/seed-pod.yaml   (image: bash examples/build-busybox-image.sh first)",
+              flush=True)
+        print("Stop with Ctrl-C; pods keep running and are adopted on the next start.", flush=True)
+
+    asyncio.run(run_until_signalled(start, cluster.stop))
+    return 0
+
+
+def _agent(args: argparse.Namespace) -> int:
+    from podfleet.agent.setup import AgentConfig, NodeAgent
+    from podfleet.client.rest import RESTClient
+    from podfleet.daemon import run_until_signalled
+    from podfleet.kubeconfig import read_kubeconfig
+
+    ca: bytes | None
+    if args.kubeconfig:
+        server, ca, token = read_kubeconfig(Path(args.kubeconfig))
+    else:
+        server, token = args.server, args.token
+        ca = Path(args.ca_file).read_bytes() if args.ca_file else None
+    client = RESTClient(server, token, ca)
+    agent = NodeAgent(client, AgentConfig(node_name=args.node_name, data_dir=Path(args.data_dir), node_ip=args.node_ip,
+                                          port=args.port, pod_cidr=args.pod_cidr, runtime=args.runtime,
+                                          cni_conflist=Path(args.cni_conflist) if args.cni_conflist else None),
+                      token)
+
+    async def stop() -> None:
+        await agent.stop()
+        await client.close()
+
+    asyncio.run(run_until_signalled(agent.start, stop))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    up = sub.add_parser("up", help="start a single-node cluster in one process")
+    up.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    up.add_argument("--data-dir", default="/var/lib/podfleet")
+    up.add_argument("--port", type=int, default=6443)
+    up.add_argument("--bind-address", default="127.0.0.1")
+    up.add_argument("--node-name", default="")
+    up.add_argument("--pod-cidr", default="10.244.0.0/24")
+    up.set_defaults(func=_up)
+
+    ag = sub.add_parser("agent", help="run a node agent that joins a cluster")
+    ag.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    ag.add_argument("--kubeconfig", default="", help="node kubeconfig (server, CA, node token)")
+    ag.add_argument("--server", default="", help="API server URL (instead of --kubeconfig)")
+    ag.add_argument("--token", default="", help="this node's credential (instead of --kubeconfig)")
+    ag.add_argument("--ca-file", default="", help="cluster CA certificate (instead of --kubeconfig)")
+    ag.add_argument("--node-name", default=socket.gethostname().split(".")[0].lower())
+    ag.add_argument("--node-ip", default="127.0.0.1", help="address the API server reaches this agent on")
+    ag.add_argument("--port", type=int, default=10250)
+    ag.add_argument("--data-dir", default="/var/lib/podfleet/node")
+    ag.add_argument("--pod-cidr", default="10.244.0.0/24")
+    ag.add_argument("--runtime", default="runc", choices=["runc", "crun"])
+    ag.add_argument("--cni-conflist", default="")
+    ag.set_defaults(func=_agent)
