@@ -38,6 +38,7 @@ from podfleet.images.reference import parse_reference
 from podfleet.images.registry import Credentials, credentials_from_dockerconfig
 from podfleet.images.store import ImageError, ImageStore
 from podfleet.network.interface import NetworkError, PodNetwork, PodRef, PortMapping
+from podfleet.runtime.cgroups import remove_cgroup_tree
 from podfleet.runtime.interface import ContainerRuntimeError, OCIRuntime
 from podfleet.runtime.logs import follow_log, read_log
 from podfleet.runtime.sandbox import create_sandbox_namespaces, remove_sandbox_namespaces
@@ -452,6 +453,7 @@ class KubeRuntimeManager:
             await remove_sandbox_namespaces(Path(sandbox.ns_dir))
             self.records.drop_sandbox(uid)
         await self.volumes.teardown(uid)
+        await asyncio.to_thread(remove_cgroup_tree, self._cgroup_parent(uid))
         if not keep_records:
             self.records.remove_pod(uid)
             self.backoff.forget_prefix(f"{uid}/")

@@ -13,7 +13,9 @@ def _up(args: argparse.Namespace) -> int:
     from podfleet.daemon import run_until_signalled
 
     cluster = LocalCluster(UpConfig(data_dir=Path(args.data_dir), port=args.port, bind_address=args.bind_address,
-                                    node_name=args.node_name or UpConfig().node_name, pod_cidr=args.pod_cidr))
+                                    node_name=args.node_name or UpConfig().node_name, pod_cidr=args.pod_cidr,
+                                    bridge=args.bridge, backoff_base=args.backoff_base,
+                                    node_grace=args.node_monitor_grace_period))
 
     async def start() -> None:
         await cluster.start()
@@ -64,6 +66,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up.add_argument("--bind-address", default="127.0.0.1")
     up.add_argument("--node-name", default="")
     up.add_argument("--pod-cidr", default="10.244.0.0/24")
+    up.add_argument("--bridge", default="pf-cni0", help="name of the node's CNI bridge")
+    up.add_argument("--backoff-base", type=float, default=10.0,
+                    help="CrashLoopBackOff initial delay in seconds (doubles up to 5 min)")
+    up.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                    help="seconds without a Lease renewal before a node is considered lost")
     up.set_defaults(func=_up)
 
     ag = sub.add_parser("agent", help="run a node agent that joins a cluster")

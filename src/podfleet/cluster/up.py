@@ -32,6 +32,7 @@ class UpConfig:
     pod_cidr: str = "10.244.0.0/24"
     backoff_base: float = 10.0
     node_grace: float = 40.0
+    bridge: str = "pf-cni0"
 
 
 class LocalCluster:
@@ -56,7 +57,7 @@ class LocalCluster:
         node_client = self._client(node_kc)
         self.node = NodeAgent(node_client, AgentConfig(
             node_name=self.cfg.node_name, data_dir=self.cfg.data_dir / "node", node_ip="127.0.0.1", port=0,
-            pod_cidr=self.cfg.pod_cidr, bridge="pf-cni0", backoff_base=self.cfg.backoff_base),
+            pod_cidr=self.cfg.pod_cidr, bridge=self.cfg.bridge, backoff_base=self.cfg.backoff_base),
             self.server.tokens.node_token(self.cfg.node_name))
         await self.node.start()
 

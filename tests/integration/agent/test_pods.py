@@ -1,0 +1,186 @@
+"""Issue 3's scenarios on a real node: runc + conmon + CNI + overlayfs, driven through kubectl."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cluster_helpers import IMAGE, Cluster
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def seed_yaml(name: str = "seed") -> str:
+    text = (ROOT / "examples" / "seed-pod.yaml").read_text()
+    return text.replace("podfleet.local/busybox:1.0", IMAGE).replace("name: seed", f"name: {name}")
+
+
+def http_get(ip: str, port: int) -> str:
+    with urllib.request.urlopen(f"http://{ip}:{port}/", timeout=5) as resp:  # pod IP: inside our own netns
+        return resp.read().decode()
+
+
+def test_seed_pod_localhost_both_ways_and_host_reaches_both_ports(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "-f", "-", input=seed_yaml())
+    pod = cluster.wait_ready("seed")  # each container's readiness probe fetches the other via localhost
+    statuses = {c["name"]: c for c in pod["status"]["containerStatuses"]}
+    assert all(s["ready"] and "running" in s["state"] for s in statuses.values())
+    assert statuses["main"]["containerID"].startswith("runc://")
+    ip = pod["status"]["podIP"]
+    assert ip.startswith(cluster.pod_cidr.rsplit(".", 1)[0] + ".")
+    assert http_get(ip, 8080).strip() == "hello from main"
+    assert http_get(ip, 2786).strip() == "hello from sidecar"
+    wide = cluster.kubectl("get", "pod", "seed", "-o", "wide").stdout
+    assert "2/2" in wide and "Running" in wide and ip in wide and "node-1" in wide
+
+
+def test_python_client_seed(cluster: Cluster) -> None:
+    import yaml
+    from kubernetes import client, config
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
+    api.create_namespaced_pod("default", yaml.safe_load(seed_yaml("seed-py")))
+    cluster.wait_ready("seed-py")
+    pod = api.read_namespaced_pod("seed-py", "default")
+    assert pod.status.phase == "Running" and all(c.ready for c in pod.status.container_statuses)
+    assert http_get(pod.status.pod_ip, 2786).strip() == "hello from sidecar"
+
+
+def test_two_pods_distinct_ips_shared_empty_dir_and_clean_delete(cluster: Cluster) -> None:
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: share}}
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes: [{{name: scratch, emptyDir: {{}}}}]
+  containers:
+  - name: writer
+    image: {IMAGE}
+    command: ["sh", "-c", "echo shared-data > /data/file; sleep 3600"]
+    volumeMounts: [{{name: scratch, mountPath: /data}}]
+  - name: reader
+    image: {IMAGE}
+    command: ["sh", "-c", "while [ ! -f /in/file ]; do sleep 0.2; done; cat /in/file; sleep 3600"]
+    volumeMounts: [{{name: scratch, mountPath: /in, readOnly: true}}]
+"""
+    cluster.kubectl("apply", "-f", "-", input=manifest)
+    other = manifest.replace("name: share", "name: share2")
+    cluster.kubectl("apply", "-f", "-", input=other)
+    a, b = cluster.wait_ready("share"), cluster.wait_ready("share2")
+    assert a["status"]["podIP"] != b["status"]["podIP"]
+    assert cluster.wait_for(lambda: cluster.kubectl("logs", "share", "-c", "reader").stdout.strip() == "shared-data",
+                            20, "reader sees the writer's file")
+    uid, ip = a["metadata"]["uid"], a["status"]["podIP"]
+    sandbox_dir = cluster.data_dir / "node" / "pods" / uid
+    netns = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+             if n.startswith("pf-" + uid.replace("-", "")[:16])]
+    assert len(netns) == 1
+    cluster.kubectl("delete", "pod", "share")
+    cluster.wait_for(lambda: not sandbox_dir.exists(), 30, "pod state removed")
+    ipam = cluster.data_dir / "node" / "cni" / "ipam" / "podfleet"
+    assert not (ipam / ip).exists()  # IP released
+    assert netns[0] not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    mounts = subprocess.run(["findmnt", "-rno", "TARGET"], capture_output=True, text=True).stdout
+    assert uid not in mounts and uid.replace("-", "")[:12] not in mounts
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/podfleet/node-1/pod{uid}"))
+    procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert uid.replace("-", "")[:12] not in procs
+    links = subprocess.run(["ip", "-o", "link", "show", "master", cluster.bridge], capture_output=True,
+                           text=True).stdout
+    assert f"link-netns {netns[0]}" not in links  # its veth is gone from the bridge
+    assert "link-netns pf-" + b["metadata"]["uid"].replace("-", "")[:16] in links  # share2's is still there
+
+
+def test_crash_restarts_with_growing_backoff(cluster: Cluster) -> None:
+    cluster.kubectl("run", "crasher", f"--image={IMAGE}", "--restart=Always", "--", "sh", "-c", "echo run; exit 1")
+    pod = cluster.wait_for(lambda: (p := cluster.pod("crasher"))["status"]["containerStatuses"][0]["restartCount"] >= 3
+                           and p, 60, "three restarts")
+    cs = pod["status"]["containerStatuses"][0]
+    assert cs["lastState"]["terminated"]["exitCode"] == 1
+    events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=crasher,reason=Started",
+                             "-o", "jsonpath={.items[0].count}").stdout
+    assert int(events) >= 3
+    # Gaps between starts grow (1s base here: immediate, 1s, 2s, 4s...).
+    status = cluster.kubectl("get", "pod", "crasher").stdout
+    assert "CrashLoopBackOff" in status or "Error" in status or "Running" in status
+    assert cluster.kubectl("logs", "crasher", "--previous").stdout == "run\n"
+
+
+def test_never_restart_ends_failed_with_exit_code(cluster: Cluster) -> None:
+    cluster.kubectl("run", "once", f"--image={IMAGE}", "--restart=Never", "--", "sh", "-c", "echo bye; exit 3")
+    pod = cluster.wait_for(lambda: (p := cluster.pod("once"))["status"]["phase"] == "Failed" and p, 30, "Failed")
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] == 3 and term["reason"] == "Error"
+    assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
+    assert cluster.kubectl("logs", "once").stdout == "bye\n"
+
+
+def test_logs_flags(cluster: Cluster) -> None:
+    cluster.kubectl("run", "talker", f"--image={IMAGE}", "--restart=Never", "--",
+                    "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 3600")
+    cluster.wait_ready("talker")
+    cluster.wait_for(lambda: "line5" in cluster.kubectl("logs", "talker").stdout, 20, "logs")
+    assert cluster.kubectl("logs", "talker", "--tail=2").stdout == "line4\nline5\n"
+    stamped = cluster.kubectl("logs", "talker", "--timestamps", "--tail=1").stdout
+    ts, msg = stamped.split(" ", 1)
+    assert msg == "line5\n" and dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).year >= 2024
+    proc = subprocess.Popen(["sh", "-c", f"KUBECONFIG={cluster.kubeconfig} timeout 3 "
+                             f"{Path(__file__).resolve().parents[3] / '.venv/bin/kubectl'} logs -f talker"],
+                            stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=10)
+    assert "line1" in out and "line5" in out
+
+
+def test_bad_pods_fail_clearly_and_others_keep_running(cluster: Cluster) -> None:
+    cluster.kubectl("run", "steady", f"--image={IMAGE}", "--", "sleep", "3600")
+    cluster.wait_ready("steady")
+    cluster.kubectl("run", "noimage", "--image=127.0.0.1:1/missing/image:1", "--", "true")
+    cluster.kubectl("run", "nocmd", f"--image={IMAGE}", "--command", "--", "/no/such/binary")
+    badvol = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: badvol}}
+spec:
+  volumes: [{{name: v, hostPath: {{path: /no/such/dir/podfleet, type: Directory}}}}]
+  containers: [{{name: c, image: {IMAGE}, command: [sleep, "3600"], volumeMounts: [{{name: v, mountPath: /v}}]}}]
+"""
+    cluster.kubectl("apply", "-f", "-", input=badvol)
+
+    def waiting(name: str) -> str:
+        cs = cluster.pod(name)["status"].get("containerStatuses") or [{}]
+        return str(((cs[0].get("state") or {}).get("waiting") or {}).get("reason", ""))
+
+    assert cluster.wait_for(lambda: waiting("noimage") in ("ErrImagePull", "ImagePullBackOff"), 30, "pull error")
+    assert cluster.wait_for(lambda: waiting("nocmd") in ("CreateContainerError", "RunContainerError",
+                                                          "CrashLoopBackOff"), 30, "create error")
+    events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=badvol").stdout
+    cluster.wait_for(lambda: "FailedMount" in cluster.kubectl("get", "events", "--field-selector",
+                                                               "involvedObject.name=badvol").stdout, 30, "FailedMount")
+    del events
+    nocmd_events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=nocmd").stdout
+    assert "no/such/binary" in nocmd_events
+    assert cluster.pod("steady")["status"]["phase"] == "Running"
+    for name in ("noimage", "nocmd", "badvol"):
+        cluster.kubectl("delete", "pod", name, "--grace-period=1")
+
+
+def test_agent_kill9_keeps_containers_and_adopts_them(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "-f", "-", input=seed_yaml("survivor"))
+    before = cluster.wait_ready("survivor")
+    ids = sorted(c["containerID"] for c in before["status"]["containerStatuses"])
+    cluster.kill()  # SIGKILL the whole single-node process: server, controllers, agent
+    time.sleep(1)
+    assert http_get(before["status"]["podIP"], 8080).strip() == "hello from main"  # still serving
+    cluster.start()
+    time.sleep(3)
+    after = cluster.wait_ready("survivor")
+    assert sorted(c["containerID"] for c in after["status"]["containerStatuses"]) == ids
+    assert all(c["restartCount"] == 0 for c in after["status"]["containerStatuses"])
+    assert after["status"]["podIP"] == before["status"]["podIP"]
