@@ -83,6 +83,12 @@ class CNINetwork:
             raise NetworkError(f'plugin "{plugin["type"]}" returned invalid JSON: {e}') from e
         return result
 
+    @staticmethod
+    def _plugins_for(conflist: dict[str, Any], pod: PodRef) -> list[dict[str, Any]]:
+        """portmap only matters for pods with hostPorts; skipping it saves two plugin runs per pod."""
+        return [p for p in conflist["plugins"]
+                if p.get("type") != "portmap" or pod.port_mappings]
+
     def _cache(self, pod: PodRef) -> Path:
         return self.cache_dir / f"{pod.sandbox_id}.json"
 
@@ -92,7 +98,7 @@ class CNINetwork:
         try:
             await self._exec("ADD", {"type": "loopback"}, pod, path, None)
             result: dict[str, Any] | None = None
-            for plugin in self.conflist["plugins"]:
+            for plugin in self._plugins_for(self.conflist, pod):
                 result = await self._exec("ADD", plugin, pod, path, result)
             self._cache(pod).write_text(json.dumps({"netns": path, "result": result or {},
                                                     "conflist": self.conflist}))
@@ -113,7 +119,7 @@ class CNINetwork:
         path = str(netns_path(name))
         errors = []
         if netns_path(name).exists() or cache.exists():
-            for plugin in reversed(conflist["plugins"]):
+            for plugin in reversed(self._plugins_for(conflist, pod)):
                 try:
                     await self._exec("DEL", plugin, pod, path if netns_path(name).exists() else "", prev)
                 except NetworkError as e:

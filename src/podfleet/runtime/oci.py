@@ -131,6 +131,9 @@ class ConmonRuntime:
         cdir = self._cdir(container_id)
         if not cdir.exists():
             return None
+        fast = self._state_from_files(container_id, cdir)
+        if fast is not None:
+            return fast
         code, out, _ = await self._run_runtime("state", container_id, check=False)
         started = None
         with contextlib.suppress(OSError, ValueError):
@@ -156,6 +159,25 @@ class ConmonRuntime:
         finished = _mtime(exit_file) if status == "stopped" else None
         return ContainerState(container_id, status, int(st.get("pid") or 0), exit_code, started, finished,
                               dict(st.get("annotations") or {}))
+
+    def _state_from_files(self, container_id: str, cdir: Path) -> ContainerState | None:
+        """State without spawning the runtime: conmon's exit file says stopped (with the code);
+        a live pid from the pidfile says running. Anything unclear falls back to `runc state`."""
+        started = None
+        with contextlib.suppress(OSError, ValueError):
+            started = dt.datetime.fromisoformat((cdir / "started").read_text().strip())
+        exit_file = self.exits / container_id
+        with contextlib.suppress(OSError, ValueError):
+            code = int(exit_file.read_text().strip() or "0")
+            return ContainerState(container_id, "stopped", 0, code, started, _mtime(exit_file))
+        if started is None:
+            return None  # created-but-not-started: ask the runtime
+        try:
+            pid = int((cdir / "pidfile").read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return ContainerState(container_id, "running", pid, None, started, None)
 
     async def list_containers(self) -> list[ContainerState]:
         states = []

@@ -1,0 +1,188 @@
+"""Pod start-up benchmark: podfleet against `podman kube play`, same YAML, same image, same run.
+
+- podfleet: a real `podfleet up` (SQLite, runc, conmon, CNI); each pod's time is create →
+  Running+Ready as observed through a watch. Sequential pods give p50/p99; then a burst of N pods
+  created at once, timed until all are Running.
+- podman (the peer): `podman kube play` of the same seed YAML (podman has no readiness gating, so its
+  time is until its containers run — favourable to the peer).
+- Also prints the podfleet process RSS per running pod (server, controllers and agent share that
+  process in `podfleet up`).
+
+Run as root: `.venv/bin/python bench/pod_startup.py [--pods 20] [--burst 50] [--skip-podman]`.
+It installs podman and writes the containers.conf this machine needs if they are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import yaml  # noqa: E402
+
+from cluster_helpers import IMAGE, running_cluster  # noqa: E402
+from image_helpers import busybox_tar  # noqa: E402
+from podfleet.api.resources import PODS  # noqa: E402
+from podfleet.client.rest import RESTClient  # noqa: E402
+
+CONTAINERS_CONF = """[engine]
+runtime = "runc"
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+"""
+
+
+def seed_pod(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "seed-pod.yaml").read_text())
+    doc["metadata"]["name"] = name
+    doc["metadata"]["labels"] = {"bench": "startup"}
+    for c in doc["spec"]["containers"]:
+        c["image"] = IMAGE
+    return doc
+
+
+def pct(values: list[float], p: float) -> float:
+    vs = sorted(values)
+    return vs[min(len(vs) - 1, max(0, round(p / 100 * (len(vs) - 1))))] if vs else float("nan")
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+async def podfleet_run(kubeconfig: Path, pods: int, burst: int, pid: int) -> dict[str, Any]:
+    client = RESTClient.from_kubeconfig(kubeconfig)
+    watcher = RESTClient.from_kubeconfig(kubeconfig)
+    seen_ready: dict[str, float] = {}
+    seen_running: dict[str, float] = {}
+    changed = asyncio.Event()
+
+    async def watch() -> None:
+        rv = (await watcher.list(PODS, "default"))["metadata"]["resourceVersion"]
+        async for ev in watcher.watch(PODS, "default", resource_version=rv, label_selector="bench=startup"):
+            name = ev.object["metadata"]["name"]
+            now = time.perf_counter()
+            if (ev.object.get("status") or {}).get("phase") == "Running":
+                seen_running.setdefault(name, now)
+            if ready(ev.object):
+                seen_ready.setdefault(name, now)
+            changed.set()
+
+    wt = asyncio.create_task(watch())
+    await asyncio.sleep(0.5)
+
+    async def wait(cond: Any, timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while not cond():
+            changed.clear()
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise TimeoutError
+            try:
+                await asyncio.wait_for(changed.wait(), left)
+            except TimeoutError:
+                pass
+
+    latencies = []
+    for i in range(pods):
+        name = f"seq-{i}"
+        t0 = time.perf_counter()
+        await client.create(PODS, seed_pod(name), "default")
+        await wait(lambda n=name: n in seen_ready, 60)
+        latencies.append(seen_ready[name] - t0)
+    rss_kib = int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                       if line.startswith("VmRSS:")))
+    running = pods
+    for i in range(pods):
+        await client.delete(PODS, f"seq-{i}", "default", grace_period_seconds=1)
+    await asyncio.sleep(3)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client.create(PODS, seed_pod(f"burst-{i}"), "default") for i in range(burst)))
+    await wait(lambda: all(f"burst-{i}" in seen_running for i in range(burst)), 180)
+    burst_running = max(seen_running[f"burst-{i}"] for i in range(burst)) - t0
+    await wait(lambda: all(f"burst-{i}" in seen_ready for i in range(burst)), 180)
+    burst_ready = max(seen_ready[f"burst-{i}"] for i in range(burst)) - t0
+    wt.cancel()
+    await client.close()
+    await watcher.close()
+    return {"p50": statistics.median(latencies), "p99": pct(latencies, 99), "burst_running": burst_running,
+            "burst_ready": burst_ready, "rss_per_pod_kib": rss_kib / max(running, 1), "rss_kib": rss_kib}
+
+
+def ensure_podman() -> bool:
+    if shutil.which("podman") is None:
+        print("installing podman (peer) ...", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "podman"], check=False, capture_output=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    conf = Path("/etc/containers/containers.conf")
+    if shutil.which("podman") and (not conf.exists() or 'runtime = "runc"' not in conf.read_text()):
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(CONTAINERS_CONF)
+    return shutil.which("podman") is not None
+
+
+def podman_run(work: Path, pods: int) -> dict[str, float] | None:
+    tar = busybox_tar(work / "podman-bb.tar")
+    subprocess.run(["podman", "import", "--change", "ENV=PATH=/bin", str(tar), IMAGE], check=True,
+                   capture_output=True)
+    times = []
+    try:
+        for i in range(pods):
+            doc = seed_pod(f"pm-{i}")
+            f = work / f"pm-{i}.yaml"
+            f.write_text(yaml.safe_dump(doc))
+            t0 = time.perf_counter()
+            res = subprocess.run(["podman", "kube", "play", str(f)], capture_output=True, text=True)
+            if res.returncode != 0:
+                print(f"podman kube play failed: {res.stderr.strip()[:300]}")
+                return None
+            times.append(time.perf_counter() - t0)
+            subprocess.run(["podman", "kube", "down", str(f)], capture_output=True)
+    finally:
+        subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True)
+    return {"p50": statistics.median(times), "p99": pct(times, 99)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pods", type=int, default=20)
+    ap.add_argument("--burst", type=int, default=50)
+    ap.add_argument("--skip-podman", action="store_true")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="podfleet-bench-startup-"))
+    try:
+        with running_cluster(work) as cluster:
+            assert cluster.proc is not None
+            pf = asyncio.run(podfleet_run(cluster.kubeconfig, args.pods, args.burst, cluster.proc.pid))
+        pm = None if args.skip_podman or not ensure_podman() else podman_run(work, args.pods)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{'system':<28} {'p50 s':>8} {'p99 s':>8}")
+    print(f"{'podfleet (Running+Ready)':<28} {pf['p50']:>8.3f} {pf['p99']:>8.3f}")
+    if pm:
+        print(f"{'podman kube play (peer)':<28} {pm['p50']:>8.3f} {pm['p99']:>8.3f}")
+        ratio = pf["p50"] / pm["p50"]
+        print(f"\nratio podfleet/podman p50: {ratio:.2f}x (target <= 0.5x: {'met' if ratio <= 0.5 else 'MISSED'})")
+    else:
+        print("podman peer not measured")
+    print(f"\nburst of {args.burst} pods: all Running in {pf['burst_running']:.2f}s "
+          f"(target <= 5s: {'met' if pf['burst_running'] <= 5 else 'MISSED'}), all Ready in {pf['burst_ready']:.2f}s")
+    print(f"podfleet process RSS: {pf['rss_kib'] / 1024:.1f} MiB with {args.pods} pods running = "
+          f"{pf['rss_per_pod_kib']:.0f} KiB per pod (server + controllers + agent in one process)")
+
+
+if __name__ == "__main__":
+    main()
