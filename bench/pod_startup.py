@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -91,10 +92,8 @@ async def podfleet_run(kubeconfig: Path, pods: int, burst: int, pid: int) -> dic
             left = deadline - time.perf_counter()
             if left <= 0:
                 raise TimeoutError
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), left)
-            except TimeoutError:
-                pass
 
     latencies = []
     for i in range(pods):
