@@ -81,7 +81,7 @@ def start_server(data_dir: Path, *extra: str, port: int | None = None) -> Runnin
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with open(log_path, "ab") as logf:
         proc = subprocess.Popen([sys.executable, "-m", "podfleet", "server", "--data-dir", str(data_dir),
-                                 "--port", str(port), "--bind-address", "127.0.0.1", "--log-level", "debug",
+                                 "--port", str(port), "--bind-address", "127.0.0.1", "--log-level", "info",
                                  *extra], stdout=logf, stderr=subprocess.STDOUT, env=env)
     server = RunningServer(data_dir, port, proc, log_path)
     deadline = time.time() + 30

@@ -1,1 +1,1 @@
-"""podfleet.scheduler."""
+"""The scheduler: binds pending pods to nodes through Filter and Score plugins, as kube-scheduler."""

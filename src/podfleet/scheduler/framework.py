@@ -1,0 +1,172 @@
+"""The scheduling framework: a cluster snapshot, Filter and Score plugins, and one scheduling cycle.
+
+As kube-scheduler: each pending pod is filtered against nodes (stopping once enough feasible nodes
+are found, from a rotating start, like percentageOfNodesToScore), the feasible ones are scored by
+every Score plugin (normalized to 0..100, weighted), and the best node wins. When no node fits, the
+per-node reasons are aggregated into kube-scheduler's message ("0/3 nodes are available: ...").
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from podfleet.api.quantity import millicores, to_bytes
+
+Obj = dict[str, Any]
+
+
+_REQUESTS_MEMO = "__podfleet_requests"  # cached on the scheduler's own copy of the pod
+
+
+def pod_requests(pod: Obj) -> tuple[int, int]:
+    """(millicores, bytes) the pod requests: sum of containers, or the largest init container if bigger."""
+    memo = pod.get(_REQUESTS_MEMO)
+    if memo is not None:
+        return memo  # type: ignore[no-any-return]
+    spec = pod.get("spec") or {}
+
+    def req(c: Obj, name: str) -> int:
+        v = ((c.get("resources") or {}).get("requests") or {}).get(name)
+        if v is None:
+            return 0
+        return millicores(v) if name == "cpu" else to_bytes(v)
+
+    cpu = sum(req(c, "cpu") for c in spec.get("containers") or [])
+    mem = sum(req(c, "memory") for c in spec.get("containers") or [])
+    for c in spec.get("initContainers") or []:
+        cpu, mem = max(cpu, req(c, "cpu")), max(mem, req(c, "memory"))
+    pod[_REQUESTS_MEMO] = (cpu, mem)
+    return cpu, mem
+
+
+def owner_key(pod: Obj) -> str:
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return f"{pod['metadata'].get('namespace', '')}/{ref.get('kind')}/{ref.get('uid')}"
+    return ""
+
+
+@dataclass
+class NodeInfo:
+    """A node plus what is already placed on it (kept incrementally from pod and node events)."""
+
+    node: Obj
+    alloc_cpu: int = 0
+    alloc_mem: int = 0
+    alloc_pods: int = 110
+    req_cpu: int = 0
+    req_mem: int = 0
+    pods: dict[str, Obj] = field(default_factory=dict)  # pod key -> pod
+    owners: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def name(self) -> str:
+        return str(self.node["metadata"]["name"])
+
+    @classmethod
+    def of(cls, node: Obj) -> NodeInfo:
+        alloc = (node.get("status") or {}).get("allocatable") or (node.get("status") or {}).get("capacity") or {}
+        return cls(node, millicores(alloc.get("cpu", "0")), to_bytes(alloc.get("memory", "0")),
+                   int(alloc.get("pods", 110)))
+
+    def add(self, key: str, pod: Obj) -> None:
+        if key in self.pods:
+            return
+        cpu, mem = pod_requests(pod)
+        self.pods[key] = pod
+        self.req_cpu += cpu
+        self.req_mem += mem
+        if (ok := owner_key(pod)):
+            self.owners[ok] += 1
+
+    def remove(self, key: str) -> None:
+        pod = self.pods.pop(key, None)
+        if pod is None:
+            return
+        cpu, mem = pod_requests(pod)
+        self.req_cpu -= cpu
+        self.req_mem -= mem
+        if (ok := owner_key(pod)):
+            self.owners[ok] -= 1
+
+
+class FilterPlugin(Protocol):
+    name: str
+
+    def filter(self, pod: Obj, node: NodeInfo) -> str | None:
+        """None if the pod fits, else the reason (as kube-scheduler words it)."""
+
+
+class ScorePlugin(Protocol):
+    name: str
+    weight: int
+
+    def score(self, pod: Obj, node: NodeInfo) -> float:
+        """Higher is better; normalized by the framework across feasible nodes."""
+
+
+@dataclass
+class Decision:
+    node: str | None
+    message: str = ""
+    reasons: dict[str, str] = field(default_factory=dict)  # node -> reason
+
+
+class Framework:
+    def __init__(self, filters: list[FilterPlugin], scores: list[ScorePlugin], *, min_feasible: int = 100,
+                 percentage: int = 10) -> None:
+        self.filters = filters
+        self.scores = scores
+        self.min_feasible = min_feasible
+        self.percentage = percentage
+        self._start = 0
+
+    def _wanted(self, n: int) -> int:
+        pct = self.percentage or max(5, 50 - n // 125)
+        return n if n <= self.min_feasible else max(self.min_feasible, n * pct // 100)
+
+    def schedule(self, pod: Obj, nodes: list[NodeInfo]) -> Decision:
+        if not nodes:
+            return Decision(None, "0/0 nodes are available: no nodes available to schedule pods.")
+        wanted = self._wanted(len(nodes))
+        feasible: list[NodeInfo] = []
+        reasons: dict[str, str] = {}
+        n = len(nodes)
+        start = self._start % n
+        checked = 0
+        for i in range(n):
+            info = nodes[(start + i) % n]
+            checked += 1
+            why = None
+            for f in self.filters:
+                why = f.filter(pod, info)
+                if why:
+                    break
+            if why:
+                reasons[info.name] = why
+            else:
+                feasible.append(info)
+                if len(feasible) >= wanted:
+                    break
+        self._start = (start + checked) % n
+        if not feasible:
+            return Decision(None, unschedulable_message(len(nodes), reasons), reasons)
+        if len(feasible) == 1 or not self.scores:
+            return Decision(feasible[0].name)
+        totals = [0.0] * len(feasible)
+        for plugin in self.scores:
+            raw = [plugin.score(pod, info) for info in feasible]
+            lo, hi = min(raw), max(raw)
+            for i, r in enumerate(raw):
+                totals[i] += plugin.weight * (100.0 * (r - lo) / (hi - lo) if hi > lo else 100.0)
+        best = max(range(len(feasible)), key=lambda i: totals[i])
+        return Decision(feasible[best].name)
+
+
+def unschedulable_message(total: int, reasons: dict[str, str]) -> str:
+    counts = Counter(reasons.values())
+    parts = ", ".join(f"{c} {r}" for r, c in sorted(counts.items(), key=lambda kv: kv[0]))
+    return f"0/{total} nodes are available: {parts}. preemption: 0/{total} nodes are available: " \
+           f"{total} Preemption is not helpful for scheduling."

@@ -1,0 +1,156 @@
+"""The default Filter and Score plugins, worded as kube-scheduler words their failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from podfleet.scheduler.framework import NodeInfo, Obj, owner_key, pod_requests
+
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+
+
+def tolerates(tolerations: list[Obj], taint: Obj) -> bool:
+    for t in tolerations:
+        if t.get("effect") and t.get("effect") != taint.get("effect"):
+            continue
+        op = t.get("operator", "Equal")
+        if not t.get("key") and op == "Exists":
+            return True
+        if t.get("key") != taint.get("key"):
+            continue
+        if op == "Exists" or t.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+@dataclass
+class NodeUnschedulable:
+    name: str = "NodeUnschedulable"
+
+    def filter(self, pod: Obj, node: NodeInfo) -> str | None:
+        if not (node.node.get("spec") or {}).get("unschedulable"):
+            return None
+        if tolerates((pod.get("spec") or {}).get("tolerations") or [],
+                     {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}):
+            return None
+        return "node(s) were unschedulable"
+
+
+@dataclass
+class NodeReady:
+    """Nodes whose Ready condition is not True get nothing new (kube-scheduler gets this from the
+    not-ready/unreachable taints; podfleet also checks the condition for nodes not yet tainted)."""
+
+    name: str = "NodeReady"
+
+    def filter(self, pod: Obj, node: NodeInfo) -> str | None:
+        for c in (node.node.get("status") or {}).get("conditions") or []:
+            if c.get("type") == "Ready":
+                return None if c.get("status") == "True" else "node(s) were not ready"
+        return "node(s) were not ready"
+
+
+@dataclass
+class NodeResourcesFit:
+    name: str = "NodeResourcesFit"
+
+    def filter(self, pod: Obj, node: NodeInfo) -> str | None:
+        if len(node.pods) + 1 > node.alloc_pods:
+            return "Too many pods"
+        cpu, mem = pod_requests(pod)
+        if cpu and node.req_cpu + cpu > node.alloc_cpu:
+            return "Insufficient cpu"
+        if mem and node.req_mem + mem > node.alloc_mem:
+            return "Insufficient memory"
+        return None
+
+
+def _match_expression(labels: dict[str, str], expr: Obj) -> bool:
+    key, op, values = expr.get("key", ""), expr.get("operator", ""), [str(v) for v in expr.get("values") or []]
+    present = key in labels
+    if op == "In":
+        return present and labels[key] in values
+    if op == "NotIn":
+        return not present or labels[key] not in values
+    if op == "Exists":
+        return present
+    if op == "DoesNotExist":
+        return not present
+    if op in ("Gt", "Lt") and present and values:
+        try:
+            a, b = int(labels[key]), int(values[0])
+        except ValueError:
+            return False
+        return a > b if op == "Gt" else a < b
+    return False
+
+
+@dataclass
+class NodeAffinity:
+    name: str = "NodeAffinity"
+
+    def filter(self, pod: Obj, node: NodeInfo) -> str | None:
+        spec = pod.get("spec") or {}
+        labels = (node.node.get("metadata") or {}).get("labels") or {}
+        for k, v in (spec.get("nodeSelector") or {}).items():
+            if labels.get(k) != v:
+                return "node(s) didn't match Pod's node affinity/selector"
+        required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+                    .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+        terms = required.get("nodeSelectorTerms") or []
+        if terms and not any(all(_match_expression(labels, e) for e in t.get("matchExpressions") or [])
+                             for t in terms):
+            return "node(s) didn't match Pod's node affinity/selector"
+        return None
+
+
+@dataclass
+class TaintToleration:
+    name: str = "TaintToleration"
+    weight: int = 3
+
+    def filter(self, pod: Obj, node: NodeInfo) -> str | None:
+        tolerations = (pod.get("spec") or {}).get("tolerations") or []
+        for taint in (node.node.get("spec") or {}).get("taints") or []:
+            if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
+                value = f"{taint.get('key')}: {taint['value']}" if taint.get("value") else taint.get("key")
+                return f"node(s) had untolerated taint {{{value}}}"
+        return None
+
+    def score(self, pod: Obj, node: NodeInfo) -> float:
+        tolerations = (pod.get("spec") or {}).get("tolerations") or []
+        bad = sum(1 for t in (node.node.get("spec") or {}).get("taints") or []
+                  if t.get("effect") == "PreferNoSchedule" and not tolerates(tolerations, t))
+        return -float(bad)
+
+
+@dataclass
+class LeastAllocated:
+    name: str = "NodeResourcesLeastAllocated"
+    weight: int = 1
+
+    def score(self, pod: Obj, node: NodeInfo) -> float:
+        cpu, mem = pod_requests(pod)
+        free_cpu = (node.alloc_cpu - node.req_cpu - cpu) / node.alloc_cpu if node.alloc_cpu else 0.0
+        free_mem = (node.alloc_mem - node.req_mem - mem) / node.alloc_mem if node.alloc_mem else 0.0
+        free_pods = (node.alloc_pods - len(node.pods) - 1) / node.alloc_pods if node.alloc_pods else 0.0
+        return (free_cpu + free_mem + free_pods) / 3
+
+
+@dataclass
+class SpreadByOwner:
+    """Spread pods of one controller across nodes (kube-scheduler's default topology spreading)."""
+
+    name: str = "PodTopologySpread"
+    weight: int = 2
+
+    def score(self, pod: Obj, node: NodeInfo) -> float:
+        key = owner_key(pod)
+        return -float(node.owners.get(key, 0)) if key else 0.0
+
+
+def default_plugins() -> tuple[list, list]:  # type: ignore[type-arg]
+    taints = TaintToleration()
+    filters = [NodeUnschedulable(), NodeReady(), NodeResourcesFit(), NodeAffinity(), taints]
+    scores = [taints, LeastAllocated(), SpreadByOwner()]
+    return filters, scores

@@ -1,0 +1,204 @@
+"""`Scheduler`: watches pods and nodes, runs scheduling cycles, binds, and explains failures.
+
+An API client only. Pods that fit nowhere get `PodScheduled=False, reason Unschedulable` with the
+framework's per-node summary and a `FailedScheduling` event, and are retried when nodes change, a
+pod goes away, or after a back-off. Bindings are issued concurrently (bounded); the node a pod was
+assumed onto counts it at once, so a burst never overcommits a node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from podfleet.api.errors import APIError, Conflict, NotFound
+from podfleet.api.meta import rfc3339
+from podfleet.api.resources import NODES, PODS
+from podfleet.client.events import NORMAL, WARNING, EventRecorder
+from podfleet.client.informer import Informer, object_key
+from podfleet.client.interface import Client
+from podfleet.clock import Clock, RealClock
+from podfleet.scheduler.framework import Framework, NodeInfo, Obj
+from podfleet.scheduler.plugins import default_plugins
+
+log = logging.getLogger("podfleet.scheduler")
+
+
+def _active(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+class Scheduler:
+    def __init__(self, client: Client, *, name: str = "default-scheduler", clock: Clock | None = None,
+                 framework: Framework | None = None, max_in_flight: int = 32, retry_seconds: float = 5.0) -> None:
+        self.client = client
+        self.name = name
+        self.clock = clock or RealClock()
+        filters, scores = default_plugins()
+        self.framework = framework or Framework(filters, scores)
+        self.nodes: dict[str, NodeInfo] = {}
+        self.assigned: dict[str, str] = {}  # pod key -> node
+        self.queue: dict[str, Obj] = {}  # pending pods, insertion ordered
+        self.unschedulable: dict[str, Obj] = {}
+        self.last_message: dict[str, str] = {}
+        self.retry_seconds = retry_seconds
+        self.pods = Informer(client, PODS, clock=self.clock)
+        self.node_informer = Informer(client, NODES, clock=self.clock)
+        self.pods.add_handler(self._on_pod)
+        self.node_informer.add_handler(self._on_node)
+        self.events = EventRecorder(client, name, clock=self.clock)
+        self._wake = asyncio.Event()
+        self._sem = asyncio.Semaphore(max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        self.bound = 0
+
+    # ------------------------------------------------------------------ cache
+    def _wants(self, pod: Obj) -> bool:
+        spec, meta = pod.get("spec") or {}, pod.get("metadata") or {}
+        return (not spec.get("nodeName") and not meta.get("deletionTimestamp") and _active(pod)
+                and spec.get("schedulerName", "default-scheduler") == self.name)
+
+    def _on_pod(self, type_: str, pod: Obj, old: Obj | None) -> None:
+        key = object_key(pod)
+        node = (pod.get("spec") or {}).get("nodeName")
+        if type_ == "DELETED" or (node and not _active(pod)):
+            self.queue.pop(key, None)
+            self.unschedulable.pop(key, None)
+            prev = self.assigned.pop(key, None)
+            if prev and prev in self.nodes:
+                self.nodes[prev].remove(key)
+            self._retry_unschedulable()
+            return
+        if node:
+            self.queue.pop(key, None)
+            self.unschedulable.pop(key, None)
+            prev = self.assigned.get(key)
+            if prev != node:
+                if prev and prev in self.nodes:
+                    self.nodes[prev].remove(key)
+                self.assigned[key] = node
+                if node in self.nodes:
+                    self.nodes[node].add(key, pod)
+            return
+        if self._wants(pod) and key not in self.assigned:
+            if key in self.unschedulable:
+                self.unschedulable[key] = pod
+            else:
+                self.queue[key] = pod
+                self._wake.set()
+
+    def _on_node(self, type_: str, node: Obj, old: Obj | None) -> None:
+        name = node["metadata"]["name"]
+        if type_ == "DELETED":
+            self.nodes.pop(name, None)
+            return
+        info = NodeInfo.of(node)
+        prev = self.nodes.get(name)
+        if prev is not None:
+            info.pods, info.owners, info.req_cpu, info.req_mem = prev.pods, prev.owners, prev.req_cpu, prev.req_mem
+        else:
+            for key, n in self.assigned.items():
+                if n == name:
+                    pod = self.pods.cache.get(key)
+                    if pod is not None:
+                        info.add(key, pod)
+        self.nodes[name] = info
+        if old is None or (old.get("spec") != node.get("spec") or
+                           (old.get("status") or {}).get("conditions") != (node.get("status") or {}).get("conditions")):
+            self._retry_unschedulable()
+
+    def _retry_unschedulable(self) -> None:
+        if self.unschedulable:
+            self.queue.update(self.unschedulable)
+            self.unschedulable.clear()
+            self._wake.set()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.node_informer.start()
+        self.pods.start()
+        await self.node_informer.wait_synced(60)
+        await self.pods.wait_synced(60)
+        self._loop = asyncio.create_task(self._run(), name="scheduler")
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        for t in list(self._tasks):
+            t.cancel()
+        await self.pods.stop()
+        await self.node_informer.stop()
+        await self.events.flush()
+
+    async def _run(self) -> None:
+        last_retry = self.clock.monotonic()
+        while True:
+            if not self.queue:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.retry_seconds)
+            if self.clock.monotonic() - last_retry >= self.retry_seconds:
+                last_retry = self.clock.monotonic()
+                self._retry_unschedulable()
+            nodes = list(self.nodes.values())
+            batch = 0
+            while self.queue:
+                key, pod = next(iter(self.queue.items()))
+                del self.queue[key]
+                self.schedule_one(key, pod, nodes)
+                batch += 1
+                if batch % 200 == 0:
+                    await asyncio.sleep(0)  # let binds and watch events through
+
+    def schedule_one(self, key: str, pod: Obj, nodes: list[NodeInfo]) -> None:
+        decision = self.framework.schedule(pod, nodes)
+        if decision.node is None:
+            self.unschedulable[key] = pod
+            if self.last_message.get(key) != decision.message:
+                self.last_message[key] = decision.message
+                self._spawn(self._report_unschedulable(pod, decision.message))
+            return
+        self.assigned[key] = decision.node
+        self.nodes[decision.node].add(key, pod)  # assume
+        self._spawn(self._bind(key, pod, decision.node))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _bind(self, key: str, pod: Obj, node: str) -> None:
+        m = pod["metadata"]
+        async with self._sem:
+            try:
+                await self.client.post_subresource(PODS, m["name"], m.get("namespace", ""), "binding", {
+                    "apiVersion": "v1", "kind": "Binding", "metadata": {"name": m["name"], "uid": m["uid"]},
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
+            except (Conflict, NotFound):
+                return  # already bound elsewhere or gone; the informer tells the truth
+            except APIError as e:
+                log.warning("binding failed", extra={"pod": key, "node": node, "error": str(e)})
+                if self.assigned.get(key) == node:
+                    self.assigned.pop(key, None)
+                    self.nodes.get(node, NodeInfo({"metadata": {"name": node}})).remove(key)
+                self.queue[key] = pod
+                self._wake.set()
+                return
+        self.bound += 1
+        self.last_message.pop(key, None)
+        self.events.emit(pod, NORMAL, "Scheduled", f"Successfully assigned {m.get('namespace')}/{m['name']} to {node}")
+
+    async def _report_unschedulable(self, pod: Obj, message: str) -> None:
+        m = pod["metadata"]
+        cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+                "lastProbeTime": None, "lastTransitionTime": rfc3339(self.clock.now())}
+        others = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
+        with contextlib.suppress(APIError):
+            await self.client.patch(PODS, m["name"], {"status": {"conditions": [*others, cond]}},
+                                    m.get("namespace", ""), subresource="status")
+        self.events.emit(pod, WARNING, "FailedScheduling", message)
