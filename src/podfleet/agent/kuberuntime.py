@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -137,8 +138,11 @@ class KubeRuntimeManager:
     async def _ensure_sandbox(self, pod: dict[str, Any]) -> SandboxRecord:
         uid = pod["metadata"]["uid"]
         rec = self.records.sandbox(uid)
-        if rec is not None:
+        if rec is not None and self._sandbox_intact(rec):
             return rec
+        if rec is not None:  # its namespaces are gone (node rebooted, pins lost): rebuild it
+            log.warning("sandbox lost its namespaces; recreating", extra={"uid": uid})
+            await self._remove_pod_resources(uid, keep_records=True)
         host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
         sandbox_id = f"{uid.replace('-', '')[:16]}{random_suffix(4)}"
         ns_dir = self.records.pod_dir(uid) / "ns"
@@ -163,6 +167,14 @@ class KubeRuntimeManager:
         await asyncio.to_thread(write_etc_files, self.records.pod_dir(uid), pod, ips, host_network)
         self.records.save_sandbox(rec)
         return rec
+
+    @staticmethod
+    def _sandbox_intact(rec: SandboxRecord) -> bool:
+        if rec.host_network:
+            return True
+        ns_dir = Path(rec.ns_dir)
+        return (os.path.ismount(ns_dir / "ipc") and os.path.ismount(ns_dir / "uts")
+                and bool(rec.netns) and os.path.exists(rec.netns))
 
     # ------------------------------------------------------------------ sync
     def is_finished(self, pod: dict[str, Any]) -> bool:

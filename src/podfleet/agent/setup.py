@@ -15,12 +15,16 @@ from podfleet.agent.agent import Agent
 from podfleet.agent.kuberuntime import KubeRuntimeManager, NodeConfig
 from podfleet.agent.node_status import NodeInfo
 from podfleet.agent.pleg import PLEG
+from podfleet.agent.routes import RouteManager
 from podfleet.agent.status_manager import StatusManager
+from podfleet.api.errors import APIError
+from podfleet.api.resources import NODES
 from podfleet.client.events import EventRecorder
 from podfleet.client.interface import Client
 from podfleet.images.store import ImageStore
 from podfleet.network.cni import CNINetwork
 from podfleet.network.config import default_conflist, load_conflist
+from podfleet.network.deferred import DeferredNetwork
 from podfleet.runtime.oci import ConmonRuntime
 
 
@@ -39,6 +43,7 @@ class AgentConfig:
     resync_seconds: float = 10.0
     max_pods: int = 110
     labels: dict[str, str] | None = None
+    host_gw: bool = False
 
 
 class NodeAgent:
@@ -47,10 +52,10 @@ class NodeAgent:
         data = cfg.data_dir
         self.runtime = ConmonRuntime(data / "runtime", runtime=cfg.runtime)
         self.images = ImageStore(data / "images")
-        bridge = cfg.bridge or f"pf{abs(hash(cfg.node_name)) % 10**8}"[:15]
-        conflist = load_conflist(cfg.cni_conflist) if cfg.cni_conflist else default_conflist(
-            pod_cidr=cfg.pod_cidr, bridge=bridge, ipam_dir=data / "cni" / "ipam")
-        self.network = CNINetwork(conflist, cache_dir=data / "cni" / "cache")
+        self.bridge = cfg.bridge or "pf-cni0"
+        self.network = DeferredNetwork()
+        if cfg.pod_cidr or cfg.cni_conflist:
+            self.network.configure(self._cni(cfg.pod_cidr))
         self.status = StatusManager(client)
         self.events = EventRecorder(client, "kubelet", host=cfg.node_name)
         self.kuberuntime = KubeRuntimeManager(
@@ -64,6 +69,28 @@ class NodeAgent:
         self.kuberuntime.on_probe_change.append(self.agent.workers.wake)
         self.pleg = PLEG(self.runtime.exited_containers, self._on_exit)
         self._pleg_task: asyncio.Task[None] | None = None
+        self._cidr_task: asyncio.Task[None] | None = None
+        self.routes = RouteManager(client, cfg.node_name) if cfg.host_gw else None
+
+    def _cni(self, pod_cidr: str) -> CNINetwork:
+        data = self.cfg.data_dir
+        conflist = load_conflist(self.cfg.cni_conflist) if self.cfg.cni_conflist else default_conflist(
+            pod_cidr=pod_cidr, bridge=self.bridge, ipam_dir=data / "cni" / "ipam")
+        return CNINetwork(conflist, cache_dir=data / "cni" / "cache")
+
+    async def _await_pod_cidr(self) -> None:
+        """No --pod-cidr: use the one the control plane allocates into the Node's spec."""
+        while True:
+            try:
+                node = await self.agent.client.get(NODES, self.cfg.node_name)
+                cidr = (node.get("spec") or {}).get("podCIDR")
+                if cidr:
+                    self.agent.info.pod_cidr = cidr
+                    self.network.configure(self._cni(cidr))
+                    return
+            except APIError:
+                pass
+            await asyncio.sleep(0.5)
 
     def _on_exit(self, container_id: str) -> None:
         for uid in self.agent.workers.known_uids():
@@ -74,11 +101,18 @@ class NodeAgent:
         self.agent.info.runtime_version = await self.runtime.version()
         await self.agent.start()
         self._pleg_task = asyncio.create_task(self.pleg.run(), name="pleg")
+        if not (self.cfg.pod_cidr or self.cfg.cni_conflist):
+            self._cidr_task = asyncio.create_task(self._await_pod_cidr(), name="pod-cidr")
+        if self.routes is not None:
+            self.routes.start()
 
     async def stop(self) -> None:
-        if self._pleg_task is not None:
-            self._pleg_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pleg_task
+        for task in (self._pleg_task, self._cidr_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.routes is not None:
+            await self.routes.stop()
         await self.agent.stop()
         await self.events.flush()

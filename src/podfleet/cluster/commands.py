@@ -15,12 +15,14 @@ def _up(args: argparse.Namespace) -> int:
     cluster = LocalCluster(UpConfig(data_dir=Path(args.data_dir), port=args.port, bind_address=args.bind_address,
                                     node_name=args.node_name or UpConfig().node_name, pod_cidr=args.pod_cidr,
                                     bridge=args.bridge, backoff_base=args.backoff_base,
-                                    node_grace=args.node_monitor_grace_period))
+                                    node_grace=args.node_monitor_grace_period, nodes=args.nodes,
+                                    net_prefix=args.net_prefix, toleration_seconds=args.default_toleration_seconds))
 
     async def start() -> None:
         await cluster.start()
         kc = cluster.server.kubeconfig_path
-        print(f"podfleet is up: API server {cluster.server.url}, node {cluster.cfg.node_name}", flush=True)
+        nodes = f"{cluster.cfg.nodes} nodes" if cluster.multi else f"node {cluster.cfg.node_name}"
+        print(f"podfleet is up: API server {cluster.server.url}, {nodes}", flush=True)
         print(f"kubeconfig: {kc}", flush=True)
         print(f"  export KUBECONFIG={kc}", flush=True)
         print("  kubectl get nodes", flush=True)
@@ -47,7 +49,8 @@ def _agent(args: argparse.Namespace) -> int:
     client = RESTClient(server, token, ca)
     agent = NodeAgent(client, AgentConfig(node_name=args.node_name, data_dir=Path(args.data_dir), node_ip=args.node_ip,
                                           port=args.port, pod_cidr=args.pod_cidr, runtime=args.runtime,
-                                          cni_conflist=Path(args.cni_conflist) if args.cni_conflist else None),
+                                          cni_conflist=Path(args.cni_conflist) if args.cni_conflist else None,
+                                          host_gw=args.host_gw, backoff_base=args.backoff_base),
                       token)
 
     async def stop() -> None:
@@ -55,6 +58,26 @@ def _agent(args: argparse.Namespace) -> int:
         await client.close()
 
     asyncio.run(run_until_signalled(agent.start, stop))
+    return 0
+
+
+def _node(args: argparse.Namespace) -> int:
+    from podfleet.cluster.nodenet import ClusterNetwork
+    from podfleet.cluster.up import load_cluster_file, node_index, spawn_agent, stop_agent
+
+    cf = load_cluster_file(Path(args.data_dir))
+    if args.name not in cf.agent_commands:
+        print(f"error: no node {args.name} (nodes: {', '.join(cf.agent_commands)})")
+        return 1
+    net = ClusterNetwork(cf.net_prefix, cf.cluster_cidr)
+    if args.action == "stop":
+        stop_agent(cf, args.name)
+        net.set_link(node_index(args.name), up=False)
+        print(f"node {args.name} stopped (agent killed, network down; its containers keep running)")
+    else:
+        net.set_link(node_index(args.name), up=True)
+        spawn_agent(cf, args.name)
+        print(f"node {args.name} started")
     return 0
 
 
@@ -71,7 +94,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     help="CrashLoopBackOff initial delay in seconds (doubles up to 5 min)")
     up.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                     help="seconds without a Lease renewal before a node is considered lost")
+    up.add_argument("--nodes", type=int, default=1, help="number of nodes (each its own network namespace)")
+    up.add_argument("--net-prefix", default="", help="name prefix for the cluster's links and namespaces")
+    up.add_argument("--default-toleration-seconds", type=int, default=300,
+                    help="tolerationSeconds added to pods for the not-ready/unreachable taints")
     up.set_defaults(func=_up)
+
+    node = sub.add_parser("node", help="stop or start a node of a `podfleet up --nodes N` cluster")
+    node.add_argument("action", choices=["stop", "start"])
+    node.add_argument("name")
+    node.add_argument("--data-dir", default="/var/lib/podfleet")
+    node.set_defaults(func=_node, log_level="warning")
 
     ag = sub.add_parser("agent", help="run a node agent that joins a cluster")
     ag.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -83,7 +116,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ag.add_argument("--node-ip", default="127.0.0.1", help="address the API server reaches this agent on")
     ag.add_argument("--port", type=int, default=10250)
     ag.add_argument("--data-dir", default="/var/lib/podfleet/node")
-    ag.add_argument("--pod-cidr", default="10.244.0.0/24")
+    ag.add_argument("--pod-cidr", default="", help="pod CIDR (default: the one the control plane allocates)")
     ag.add_argument("--runtime", default="runc", choices=["runc", "crun"])
     ag.add_argument("--cni-conflist", default="")
+    ag.add_argument("--host-gw", action="store_true", help="route other nodes' pod CIDRs via their addresses")
+    ag.add_argument("--backoff-base", type=float, default=10.0)
     ag.set_defaults(func=_agent)

@@ -1,24 +1,39 @@
-"""`podfleet up`: a whole single-node cluster in one process.
+"""`podfleet up`: a whole cluster on one machine.
 
-API server on the embedded SQLite store, controllers, the scheduler and a node agent, all talking
-to the API over HTTPS like separate processes would (the agent with its own node credential).
+One node (default): API server on the embedded SQLite store, controllers, scheduler and a node agent
+in one process, the agent talking to the API over HTTPS with its own node credential.
+
+`--nodes N`: the control plane stays in this process; each node is a network namespace of its own on
+a cluster bridge (`nodenet.py`) running a separate `podfleet agent` process inside it, with its own
+state directory and a pod CIDR allocated by the control plane; host-gw routes connect the pod
+networks. `podfleet node stop|start NAME` kills or revives a node (agent process and network link).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
+import json
 import logging
+import os
+import signal
 import socket
-from dataclasses import dataclass, field
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from podfleet.agent.setup import AgentConfig, NodeAgent
+from podfleet.api.resources import NODES
 from podfleet.apiserver.app import APIServer, ServerConfig
 from podfleet.client.rest import RESTClient
-from podfleet.cluster.binder import Binder
+from podfleet.cluster.nodenet import ClusterNetwork
 from podfleet.controllers.manager import ControllerManager, ControllerManagerConfig
+from podfleet.controllers.nodeipam import NodeIPAMController
 from podfleet.controllers.nodelifecycle import NodeLifecycleConfig
 from podfleet.kubeconfig import write_kubeconfig
+from podfleet.scheduler.scheduler import Scheduler
 
 log = logging.getLogger("podfleet.up")
 
@@ -33,33 +48,100 @@ class UpConfig:
     backoff_base: float = 10.0
     node_grace: float = 40.0
     bridge: str = "pf-cni0"
+    nodes: int = 1
+    cluster_cidr: str = "10.250.0.0/24"
+    pod_network: str = "10.244.0.0/16"
+    net_prefix: str = ""
+    toleration_seconds: int = 300
+
+
+@dataclass
+class ClusterFile:
+    """`<data>/cluster.json`: what `podfleet node stop|start` needs to act on a running cluster."""
+
+    net_prefix: str
+    cluster_cidr: str
+    nodes: int
+    agent_commands: dict[str, list[str]]
+    agent_logs: dict[str, str]
+    pidfiles: dict[str, str]
+
+
+def _prefix(data_dir: Path) -> str:
+    return "pf" + hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:4]
 
 
 class LocalCluster:
     def __init__(self, cfg: UpConfig) -> None:
         self.cfg = cfg
-        self.server = APIServer(ServerConfig(data_dir=cfg.data_dir, bind_address=cfg.bind_address, port=cfg.port))
+        self.multi = cfg.nodes > 1
+        self.net = ClusterNetwork(cfg.net_prefix or _prefix(cfg.data_dir), cfg.cluster_cidr) if self.multi else None
+        address = self.net.gateway if self.net else cfg.bind_address
+        self.server = APIServer(ServerConfig(data_dir=cfg.data_dir, bind_address=address, port=cfg.port,
+                                             advertise_address=address,
+                                             default_toleration_seconds=cfg.toleration_seconds))
         self.clients: list[RESTClient] = []
         self.controllers: ControllerManager | None = None
-        self.binder: Binder | None = None
+        self.scheduler: Scheduler | None = None
+        self.ipam: NodeIPAMController | None = None
         self.node: NodeAgent | None = None
+        self._routes_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.net is not None:
+            await asyncio.to_thread(self.net.create_bridge)
         await self.server.start()
         admin = self._client(self.server.kubeconfig_path)
         self.controllers = ControllerManager(admin, config=ControllerManagerConfig(
             node_lifecycle=NodeLifecycleConfig(node_monitor_grace_period=self.cfg.node_grace)))
         await self.controllers.start()
-        self.binder = Binder(admin)
-        self.binder.start()
+        self.ipam = NodeIPAMController(admin, self.cfg.pod_network)
+        self.ipam.start()
+        self.scheduler = Scheduler(admin)
+        await self.scheduler.start()
+        if self.multi:
+            await self._start_node_processes()
+            self._routes_task = asyncio.create_task(self._host_routes(admin), name="host-routes")
+            return
         node_kc = self.cfg.data_dir / "nodes" / f"{self.cfg.node_name}.kubeconfig"
         write_kubeconfig(node_kc, self.server.node_kubeconfig(self.cfg.node_name))
-        node_client = self._client(node_kc)
-        self.node = NodeAgent(node_client, AgentConfig(
+        self.node = NodeAgent(self._client(node_kc), AgentConfig(
             node_name=self.cfg.node_name, data_dir=self.cfg.data_dir / "node", node_ip="127.0.0.1", port=0,
             pod_cidr=self.cfg.pod_cidr, bridge=self.cfg.bridge, backoff_base=self.cfg.backoff_base),
             self.server.tokens.node_token(self.cfg.node_name))
         await self.node.start()
+
+    async def _start_node_processes(self) -> None:
+        assert self.net is not None
+        commands, logs, pids = {}, {}, {}
+        for i in range(1, self.cfg.nodes + 1):
+            n = await asyncio.to_thread(self.net.create_node, i)
+            node_dir = self.cfg.data_dir / "nodes" / n.name
+            node_dir.mkdir(parents=True, exist_ok=True)
+            kc = node_dir / "kubeconfig"
+            write_kubeconfig(kc, self.server.node_kubeconfig(n.name))
+            cmd = ["nsenter", f"--net=/var/run/netns/{n.netns}", sys.executable, "-m", "podfleet", "agent", "--kubeconfig", str(kc),
+                   "--node-name", n.name, "--node-ip", n.address, "--data-dir", str(node_dir / "state"),
+                   "--pod-cidr", "", "--host-gw", "--backoff-base", str(self.cfg.backoff_base)]
+            commands[n.name], logs[n.name], pids[n.name] = cmd, str(node_dir / "agent.log"), str(node_dir / "agent.pid")
+        cf = ClusterFile(self.net.prefix, self.cfg.cluster_cidr, self.cfg.nodes, commands, logs, pids)
+        (self.cfg.data_dir / "cluster.json").write_text(json.dumps(asdict(cf), indent=1))
+        for name in commands:
+            spawn_agent(cf, name)
+
+    async def _host_routes(self, admin: RESTClient) -> None:
+        assert self.net is not None
+        done: dict[str, str] = {}
+        while True:
+            with contextlib.suppress(Exception):
+                for node in (await admin.list(NODES))["items"]:
+                    cidr = (node.get("spec") or {}).get("podCIDR")
+                    ip = next((a["address"] for a in (node.get("status") or {}).get("addresses") or []
+                               if a.get("type") == "InternalIP"), "")
+                    if cidr and ip and done.get(cidr) != ip:
+                        await asyncio.to_thread(self.net.route_pods, cidr, ip)
+                        done[cidr] = ip
+            await asyncio.sleep(1.0)
 
     def _client(self, kubeconfig: Path) -> RESTClient:
         c = RESTClient.from_kubeconfig(kubeconfig)
@@ -67,10 +149,43 @@ class LocalCluster:
         return c
 
     async def stop(self) -> None:
-        for part in (self.node, self.binder, self.controllers):
+        if self._routes_task is not None:
+            self._routes_task.cancel()
+        if self.multi:
+            cf = load_cluster_file(self.cfg.data_dir)
+            for name in cf.pidfiles:
+                stop_agent(cf, name, signal.SIGTERM)
+        for part in (self.node, self.scheduler, self.ipam, self.controllers):
             if part is not None:
                 with contextlib.suppress(Exception):
                     await part.stop()
         for c in self.clients:
             await c.close()
         await self.server.stop()
+
+
+def load_cluster_file(data_dir: Path) -> ClusterFile:
+    return ClusterFile(**json.loads((data_dir / "cluster.json").read_text()))
+
+
+def spawn_agent(cf: ClusterFile, name: str) -> int:
+    env = {**os.environ}
+    with open(cf.agent_logs[name], "ab") as logf:
+        proc = subprocess.Popen(cf.agent_commands[name], stdout=logf, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    Path(cf.pidfiles[name]).write_text(str(proc.pid))
+    return proc.pid
+
+
+def stop_agent(cf: ClusterFile, name: str, sig: int = signal.SIGKILL) -> None:
+    try:
+        pid = int(Path(cf.pidfiles[name]).read_text())
+        os.killpg(pid, sig)
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(OSError):
+        os.waitpid(pid, 0)
+
+
+def node_index(name: str) -> int:
+    return int(name.rsplit("-", 1)[1])

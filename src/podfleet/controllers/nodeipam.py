@@ -1,0 +1,67 @@
+"""Node IPAM: gives every Node a pod CIDR (`spec.podCIDR`) from the cluster's pod network.
+
+As kube-controller-manager's range allocator: the i-th /24 of the cluster CIDR to each node that has
+none, never handing out one already in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from typing import Any
+
+from podfleet.api.errors import APIError
+from podfleet.api.resources import NODES
+from podfleet.client.informer import Informer
+from podfleet.client.interface import Client
+
+log = logging.getLogger("podfleet.controllers.nodeipam")
+
+
+class NodeIPAMController:
+    def __init__(self, client: Client, cluster_cidr: str = "10.244.0.0/16", node_prefix: int = 24) -> None:
+        self.client = client
+        self.subnets = ipaddress.ip_network(cluster_cidr).subnets(new_prefix=node_prefix)
+        self.pool = [str(s) for s in self.subnets]
+        self.informer = Informer(client, NODES)
+        self.informer.add_handler(lambda *_: self._wake.set())
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.informer.start()
+        self._task = asyncio.create_task(self._run(), name="nodeipam")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.informer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            nodes = self.informer.items()
+            used = {(n.get("spec") or {}).get("podCIDR") for n in nodes}
+            for node in sorted(nodes, key=lambda n: n["metadata"]["name"]):
+                if (node.get("spec") or {}).get("podCIDR"):
+                    continue
+                cidr = next((c for c in self.pool if c not in used), None)
+                if cidr is None:
+                    log.error("pod CIDRs exhausted", extra={"node": node["metadata"]["name"]})
+                    break
+                try:
+                    await self.client.patch(NODES, node["metadata"]["name"],
+                                            {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
+                    used.add(cidr)
+                except APIError as e:
+                    log.warning("assigning pod CIDR failed", extra={"node": node["metadata"]["name"],
+                                                                     "error": str(e)})
+
+
+def node_pod_cidr(node: dict[str, Any]) -> str:
+    return str((node.get("spec") or {}).get("podCIDR") or "")
