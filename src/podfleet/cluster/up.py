@@ -120,7 +120,9 @@ class LocalCluster:
             node_dir.mkdir(parents=True, exist_ok=True)
             kc = node_dir / "kubeconfig"
             write_kubeconfig(kc, self.server.node_kubeconfig(n.name))
-            cmd = ["nsenter", f"--net=/var/run/netns/{n.netns}", sys.executable, "-m", "podfleet", "agent", "--kubeconfig", str(kc),
+            # nsenter (not `ip netns exec`): only the network namespace changes; /sys and cgroups stay.
+            cmd = ["nsenter", f"--net=/var/run/netns/{n.netns}", sys.executable, "-m", "podfleet", "agent",
+                   "--kubeconfig", str(kc),
                    "--node-name", n.name, "--node-ip", n.address, "--data-dir", str(node_dir / "state"),
                    "--pod-cidr", "", "--host-gw", "--backoff-base", str(self.cfg.backoff_base)]
             commands[n.name], logs[n.name], pids[n.name] = cmd, str(node_dir / "agent.log"), str(node_dir / "agent.pid")
