@@ -16,7 +16,8 @@ def _up(args: argparse.Namespace) -> int:
                                     node_name=args.node_name or UpConfig().node_name, pod_cidr=args.pod_cidr,
                                     bridge=args.bridge, backoff_base=args.backoff_base,
                                     node_grace=args.node_monitor_grace_period, nodes=args.nodes,
-                                    net_prefix=args.net_prefix, toleration_seconds=args.default_toleration_seconds))
+                                    net_prefix=args.net_prefix, toleration_seconds=args.default_toleration_seconds,
+                                    cluster_cidr=args.cluster_cidr, pod_network=args.pod_network))
 
     async def start() -> None:
         await cluster.start()
@@ -96,6 +97,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     help="seconds without a Lease renewal before a node is considered lost")
     up.add_argument("--nodes", type=int, default=1, help="number of nodes (each its own network namespace)")
     up.add_argument("--net-prefix", default="", help="name prefix for the cluster's links and namespaces")
+    up.add_argument("--cluster-cidr", default="10.250.0.0/24", help="addresses of the nodes (multi-node)")
+    up.add_argument("--pod-network", default="10.244.0.0/16", help="pod CIDRs are /24s of this (multi-node)")
     up.add_argument("--default-toleration-seconds", type=int, default=300,
                     help="tolerationSeconds added to pods for the not-ready/unreachable taints")
     up.set_defaults(func=_up)
