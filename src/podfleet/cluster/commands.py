@@ -82,6 +82,25 @@ def _node(args: argparse.Namespace) -> int:
     return 0
 
 
+def _node_kubeconfig(args: argparse.Namespace) -> int:
+    import sys
+
+    import yaml
+
+    from podfleet.apiserver.auth import TokenFile
+    from podfleet.kubeconfig import build_kubeconfig
+
+    data = Path(args.data_dir)
+    ca = data / "pki" / "ca.crt"
+    if not ca.exists():
+        print(f"error: {ca} not found: run `podfleet server --data-dir {data}` once first", file=sys.stderr)
+        return 1
+    token = TokenFile.load_or_create(data / "tokens.json").node_token(args.name)
+    cfg = build_kubeconfig(args.server, ca.read_bytes(), f"system:node:{args.name}", token)
+    sys.stdout.write(yaml.safe_dump(cfg, sort_keys=False))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up = sub.add_parser("up", help="start a single-node cluster in one process")
     up.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -108,6 +127,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     node.add_argument("name")
     node.add_argument("--data-dir", default="/var/lib/podfleet")
     node.set_defaults(func=_node, log_level="warning")
+
+    nk = sub.add_parser("node-kubeconfig", help="print a kubeconfig with a node's own credential (run on the server)")
+    nk.add_argument("name", help="node name")
+    nk.add_argument("--server", required=True, help="API server URL as the node will reach it")
+    nk.add_argument("--data-dir", default="/var/lib/podfleet")
+    nk.set_defaults(func=_node_kubeconfig, log_level="warning")
 
     ag = sub.add_parser("agent", help="run a node agent that joins a cluster")
     ag.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
