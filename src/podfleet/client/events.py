@@ -36,6 +36,9 @@ def involved_object(obj: dict[str, Any]) -> dict[str, Any]:
     return ref
 
 
+MAX_PENDING = 1000
+
+
 class EventRecorder:
     def __init__(self, client: Client, component: str, host: str = "", clock: Clock | None = None) -> None:
         self.client = client
@@ -45,10 +48,16 @@ class EventRecorder:
         # correlation key -> (event namespace, event name, count)
         self._seen: OrderedDict[tuple[str, ...], tuple[str, str, int]] = OrderedDict()
         self._pending: set[asyncio.Task[Any]] = set()
+        self.dropped = 0
         self._lock = asyncio.Lock()
 
     def emit(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        """Record without waiting (usable from synchronous informer handlers)."""
+        """Record without waiting (usable from synchronous informer handlers). As Kubernetes' event
+        broadcaster, at most `MAX_PENDING` events wait to be written; beyond that, new ones are
+        dropped (counted in `dropped`) so a burst of events never slows the work they describe."""
+        if len(self._pending) >= MAX_PENDING:
+            self.dropped += 1
+            return
         task = asyncio.get_running_loop().create_task(self.record(obj, type_, reason, message))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

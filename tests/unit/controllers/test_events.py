@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from controllers_helpers import Cluster
 from podfleet.api.resources import EVENTS, NODES
 from podfleet.client.events import NORMAL, WARNING, EventRecorder
@@ -38,3 +40,20 @@ async def test_event_deleted_meanwhile_is_recreated(cluster: Cluster) -> None:
     await cluster.clock.advance(1)
     second = await rec.record(node, NORMAL, "R", "m")
     assert second is not None and second["count"] == 1
+
+
+async def test_emit_drops_beyond_the_buffer_instead_of_queueing_forever() -> None:
+    from podfleet.client import events as ev
+
+    class SlowClient:
+        async def create(self, *a: object, **k: object) -> dict:  # type: ignore[type-arg]
+            await asyncio.sleep(3600)
+            return {}
+
+    rec = ev.EventRecorder(SlowClient(), "test")  # type: ignore[arg-type]
+    obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default", "uid": "u"}}
+    for i in range(ev.MAX_PENDING + 5):
+        rec.emit(obj, "Normal", "R", f"m{i}")
+    assert len(rec._pending) == ev.MAX_PENDING and rec.dropped == 5
+    for t in list(rec._pending):
+        t.cancel()
