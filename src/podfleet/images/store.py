@@ -1,330 +1,394 @@
-"""`ImageStore`: the node's images — pulled, loaded or imported — and each container's rootfs.
+"""OverlayImageStore: the node's images — pulled, loaded or imported — and each container's rootfs.
 
-Layout under the store directory: `blobs/sha256/<hex>` (content-addressed), `layers/<diffid-hex>/`
-(each layer unpacked once, shared by every image and container that uses it), `index.json`
-(reference → manifest digest, config digest, layer diff IDs) and `containers/<id>/{upper,work,
-merged}` (one overlayfs mount per container). Concurrent pulls of one image do one download.
+Layout under the store directory (normally `<data_dir>/images`):
+  blobs/sha256/<hex>     manifests, configs, layer blobs (content-addressed, verified)
+  layers/<diff-id hex>/  each layer unpacked once, shared by every image and container using it
+  l/<short>              short links to layers/ for overlayfs lowerdir options
+  index.json             references → manifest digest → image record (see index.py)
+  containers/<id>/       upper/, work/, merged/ and image.json of each container's overlay mount
+  index.lock, gc.lock    flock files: index writers; content writers (shared) vs garbage collection
+
+Concurrency: pulls of one reference share one flight, blob downloads and layer unpacks are shared
+by digest across all pulls, and everything that creates content holds `gc.lock` shared so garbage
+collection (exclusive, best effort) can never delete a layer that is about to be registered.
+All blocking work runs in worker threads or subprocesses; `get` reads an in-memory index copy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import fcntl
 import json
 import logging
 import os
-import shutil
-import tarfile
-import tempfile
-from dataclasses import dataclass, field
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from podfleet.images.layers import unpack_layer
-from podfleet.images.reference import normalize, parse_reference
-from podfleet.images.registry import (
-    INDEX_TYPES,
+from podfleet.images.archives import read_archive
+from podfleet.images.blobs import BlobStore, LayerStore, hex_of
+from podfleet.images.index import ImageIndex, ImageRecord, IndexData
+from podfleet.images.interface import (
     Credentials,
-    RegistryClient,
+    Image,
+    ImageError,
+    ImageInUse,
+    ImageNeverPull,
+    ImageNotKnown,
+    Images,
+    InvalidImageName,
+    PullPolicy,
     RegistryError,
+)
+from podfleet.images.layers import diff_id_of
+from podfleet.images.manifest import (
+    OCI_CONFIG,
+    OCI_MANIFEST,
+    Descriptor,
+    Index,
+    InvalidManifest,
+    Manifest,
+    diff_ids,
+    parse,
     pick_platform,
 )
+from podfleet.images.reference import Reference, parse_reference
+from podfleet.images.registry import RegistryClient
+from podfleet.images.rootfs import RootfsManager
+
+__all__ = ["ImageError", "ImageStore", "OverlayImageStore"]
 
 log = logging.getLogger("podfleet.images")
-Images = list["Image"]
+T = TypeVar("T")
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+STALE_TMP_SECONDS = 3600
 
 
-class ImageError(Exception):
-    """An image could not be provided; `reason` is the kubelet waiting reason it maps to."""
+class OverlayImageStore:
+    """The real ImageStore (see interface.py for the contract)."""
 
-    def __init__(self, message: str, reason: str = "ErrImagePull") -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass
-class Image:
-    ref: str  # normalized reference
-    id: str  # config digest (what `imageID` shows)
-    manifest_digest: str
-    config: dict[str, Any]  # the image config's "config" section (Entrypoint, Cmd, Env, ...)
-    layers: list[str] = field(default_factory=list)  # diff IDs, bottom first
-
-    @property
-    def repo_digest(self) -> str:
-        ref = parse_reference(self.ref)
-        return f"{ref.name}@{self.manifest_digest}"
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
-def _diff_id(blob: Path) -> str:
-    from podfleet.images.layers import open_layer
-
-    h = hashlib.sha256()
-    with open_layer(blob) as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
-class ImageStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, platform: tuple[str, str] = ("linux", "amd64"),
+                 max_parallel_downloads: int = 3) -> None:
         self.root = root
-        self.blobs = root / "blobs" / "sha256"
-        self.layers = root / "layers"
-        self.containers = root / "containers"
-        for d in (self.blobs, self.layers, self.containers):
-            d.mkdir(parents=True, exist_ok=True)
-        self._index_path = root / "index.json"
-        self._locks: dict[str, asyncio.Lock] = {}
+        root.mkdir(parents=True, exist_ok=True)
+        self.blobs = BlobStore(root)
+        self.layers = LayerStore(root)
+        self.rootfs = RootfsManager(root, self.layers)
+        self.index = ImageIndex(root)
+        self.platform = platform
+        self.max_parallel_downloads = max_parallel_downloads
+        self._gc_lock_path = root / "gc.lock"
+        self._flights: dict[Hashable, asyncio.Future[Any]] = {}
+        self.registry_requests = 0  # manifests fetched: lets tests see whether a registry was contacted
 
-    # ------------------------------------------------------------------ index
-    def _index(self) -> dict[str, dict[str, Any]]:
+    # ------------------------------------------------------------------ coordination
+    async def _once(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
+        """Run `make` once for everyone asking for `key` at the same time (single flight).
+
+        The shared work is shielded: one waiter being cancelled (its pod deleted) does not cancel
+        it for the others. A waiter that joined someone else's flight which failed for a reason of
+        its own (say, the other pull's connection went away) tries once more by itself.
+        """
+        loop = asyncio.get_running_loop()
+        fut = self._flights.get(key)
+        mine = fut is None or fut.get_loop() is not loop
+        if mine:
+            fut = asyncio.ensure_future(make())
+            self._flights[key] = fut
+
+            def done(f: asyncio.Future[Any]) -> None:
+                if self._flights.get(key) is f:
+                    del self._flights[key]
+                if not f.cancelled():
+                    f.exception()  # retrieved: waiters may all have gone
+
+            fut.add_done_callback(done)
+        assert fut is not None
         try:
-            data: dict[str, dict[str, Any]] = json.loads(self._index_path.read_text())
-            return data
-        except (FileNotFoundError, ValueError):
-            return {}
+            result: T = await asyncio.shield(fut)
+            return result
+        except (RegistryError, OSError) as e:
+            if mine or (isinstance(e, ImageError) and e.reason != "ErrImagePull"):
+                raise
+            return await make()
 
-    def _save_index(self, index: dict[str, dict[str, Any]]) -> None:
-        tmp = self._index_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-        os.replace(tmp, self._index_path)
+    @contextlib.asynccontextmanager
+    async def _content(self, exclusive: bool = False, wait: float | None = None) -> AsyncIterator[bool]:
+        """gc.lock: shared for anything creating content or mounts, exclusive for GC (polling, not parking
+        a thread); yields False if `wait` ran out."""
+        fd = await asyncio.to_thread(os.open, self._gc_lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + wait if wait is not None else None
+            got = False
+            while True:
+                try:
+                    fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+                    got = True
+                    break
+                except BlockingIOError:
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.05)
+            yield got
+        finally:
+            os.close(fd)
 
-    def _image(self, ref: str, entry: dict[str, Any]) -> Image:
-        config = json.loads((self.blobs / entry["config"].split(":", 1)[1]).read_text())
-        return Image(ref, entry["config"], entry["manifest"], config.get("config") or {}, list(entry["layers"]))
+    # ------------------------------------------------------------------ queries
+    def _image(self, ref: str, record: ImageRecord, data: IndexData) -> Image:
+        refs = data.refs_to(record.manifest)
+        return Image(ref=ref, id=record.config, manifest_digest=record.manifest, config=dict(record.config_section),
+                     layers=tuple(record.layers), repo_tags=tuple(r for r in refs if "@" not in r),
+                     repo_digests=tuple(r for r in refs if "@" in r), size=record.size)
 
     def get(self, ref: str) -> Image | None:
         try:
-            key = normalize(ref)
+            parsed = parse_reference(ref)
         except ValueError:
             return None
-        entry = self._index().get(key)
-        if entry is None and "@" in ref:
-            digest = ref.split("@", 1)[1]
-            entry = next((e for e in self._index().values() if e["manifest"] == digest), None)
-        return self._image(key, entry) if entry else None
+        data = self.index.snapshot()
+        digest = data.refs.get(parsed.key)
+        record = data.images.get(digest) if digest else None
+        return self._image(str(parsed), record, data) if record else None
 
-    def list_images(self) -> Images:
-        return [self._image(ref, e) for ref, e in sorted(self._index().items())]
+    def all_images(self) -> Images:
+        data = self.index.snapshot()
+        return [self._image(key, data.images[d], data) for key, d in sorted(data.refs.items()) if d in data.images]
 
-    def _register(self, ref: str, manifest_digest: str, config_digest: str, diff_ids: list[str]) -> Image:
-        index = self._index()
-        index[ref] = {"manifest": manifest_digest, "config": config_digest, "layers": diff_ids}
-        self._save_index(index)
-        return self._image(ref, index[ref])
+    # ------------------------------------------------------------------ registration
+    def _register(self, keys: Sequence[str], record: ImageRecord, asked: str) -> Image:
+        def change(data: IndexData) -> IndexData:
+            old = data.images.get(record.manifest)
+            if old is not None:
+                record.extra = sorted(set(old.extra) | set(record.extra))
+            data.images[record.manifest] = record
+            for key in keys:
+                data.refs[key] = record.manifest
+            return data
 
-    def remove(self, ref: str) -> None:
-        key = normalize(ref)
-        index = self._index()
-        if key not in index:
-            raise ImageError(f"image {ref} not found", "ImageNotFound")
-        del index[key]
-        self._save_index(index)
-        self._gc(index)
+        return self._image(asked, record, self.index.update(change))
 
-    def _gc(self, index: dict[str, dict[str, Any]]) -> None:
-        """Drop layers no image references and no container mounts."""
-        used = {d.split(":", 1)[1] for e in index.values() for d in e["layers"]}
-        in_use = set()
-        for c in self.containers.glob("*/layers"):
-            with contextlib.suppress(OSError, ValueError):
-                in_use |= set(json.loads(c.read_text()))
-        for layer in self.layers.iterdir():
-            if layer.name not in used and layer.name not in in_use and not layer.name.endswith(".partial"):
-                shutil.rmtree(layer, ignore_errors=True)
-
-    # ------------------------------------------------------------------ blobs & layers
-    def _store_blob(self, src: Path, expected: str | None = None) -> str:
-        digest = _sha256_file(src)
-        if expected and digest != expected:
-            raise ImageError(f"blob digest mismatch: expected {expected}, got {digest}")
-        dest = self.blobs / digest.split(":", 1)[1]
-        if not dest.exists():
-            shutil.copyfile(src, dest.with_suffix(".tmp"))
-            os.replace(dest.with_suffix(".tmp"), dest)
-        return digest
-
-    def _ensure_layer(self, blob_digest: str, diff_id: str | None = None) -> str:
-        blob = self.blobs / blob_digest.split(":", 1)[1]
-        diff = diff_id or _diff_id(blob)
-        dest = self.layers / diff.split(":", 1)[1]
-        if not dest.exists():
-            unpack_layer(blob, dest)
-        return diff
-
-    # ------------------------------------------------------------------ import / load
-    async def import_rootfs(self, tar_path: Path, ref: str) -> Image:
-        """Like `docker import`: one layer, a minimal config (PATH set), tagged `ref`."""
-        return await asyncio.to_thread(self._import_rootfs, tar_path, normalize(ref))
-
-    def _import_rootfs(self, tar_path: Path, ref: str) -> Image:
-        blob = self._store_blob(tar_path)
-        diff = self._ensure_layer(blob)
-        config = {"architecture": "amd64", "os": "linux",
-                  "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                             "Cmd": ["sh"]},
-                  "rootfs": {"type": "layers", "diff_ids": [diff]}}
-        cfg_digest = self._write_json_blob(config)
-        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg_digest},
-                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": blob}]}
-        return self._register(ref, self._write_json_blob(manifest), cfg_digest, [diff])
-
-    def _write_json_blob(self, obj: dict[str, Any]) -> str:
-        raw = json.dumps(obj, separators=(",", ":")).encode()
-        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
-        dest = self.blobs / digest.split(":", 1)[1]
-        if not dest.exists():
-            dest.write_bytes(raw)
-        return digest
-
-    async def load(self, archive: Path) -> Images:
-        """Load an OCI archive (index.json + blobs/) or a docker-archive (manifest.json + layer tars)."""
-        return await asyncio.to_thread(self._load, archive)
-
-    def _load(self, archive: Path) -> Images:
-        with tempfile.TemporaryDirectory(dir=self.root) as tmpdir:
-            tmp = Path(tmpdir)
-            with tarfile.open(archive) as tar:
-                tar.extractall(tmp, filter="data")
-            if (tmp / "index.json").exists():
-                return self._load_oci(tmp)
-            if (tmp / "manifest.json").exists():
-                return self._load_docker(tmp)
-        raise ImageError(f"{archive}: neither an OCI archive nor a docker-archive")
-
-    def _load_oci(self, d: Path) -> Images:
-        def blob(digest: str) -> Path:
-            return d / "blobs" / digest.replace(":", "/")
-
-        images = []
-        index = json.loads((d / "index.json").read_text())
-        for desc in index.get("manifests") or []:
-            manifest_digest = desc["digest"]
-            raw = blob(manifest_digest).read_bytes()
-            manifest = json.loads(raw)
-            if desc.get("mediaType") in INDEX_TYPES or manifest.get("manifests"):
-                manifest_digest = pick_platform(manifest)
-                raw = blob(manifest_digest).read_bytes()
-                manifest = json.loads(raw)
-            self._store_blob(blob(manifest_digest), manifest_digest)
-            cfg_digest = self._store_blob(blob(manifest["config"]["digest"]), manifest["config"]["digest"])
-            config = json.loads(blob(cfg_digest).read_text())
-            diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-            layers = [self._store_blob(blob(layer["digest"]), layer["digest"]) for layer in manifest["layers"]]
-            got = [self._ensure_layer(b, diff_ids[i] if i < len(diff_ids) else None) for i, b in enumerate(layers)]
-            name = (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name")
-            ref = normalize(name if name and ("/" in name or ":" in name) else f"localhost/imported:{name or 'latest'}")
-            images.append(self._register(ref, manifest_digest, cfg_digest, got))
-        return images
-
-    def _load_docker(self, d: Path) -> Images:
-        images = []
-        for entry in json.loads((d / "manifest.json").read_text()):
-            cfg_digest = self._store_blob(d / entry["Config"])
-            config = json.loads((self.blobs / cfg_digest.split(":", 1)[1]).read_text())
-            diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-            layer_blobs = [self._store_blob(d / p) for p in entry["Layers"]]
-            got = [self._ensure_layer(b, diff_ids[i] if i < len(diff_ids) else None)
-                   for i, b in enumerate(layer_blobs)]
-            manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg_digest},
-                        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": b}
-                                   for b in layer_blobs]}
-            mdigest = self._write_json_blob(manifest)
-            for tag in entry.get("RepoTags") or ["localhost/imported:latest"]:
-                images.append(self._register(normalize(tag), mdigest, cfg_digest, got))
-        return images
+    def _complete(self, record: ImageRecord) -> bool:
+        return all(self.layers.has(d) for d in record.layers)
 
     # ------------------------------------------------------------------ pull
-    async def ensure(self, ref: str, policy: str = "IfNotPresent", creds: Credentials | None = None) -> Image:
-        """The image for `ref` under a Kubernetes pull policy (Always / IfNotPresent / Never)."""
+    async def ensure(self, ref: str, policy: PullPolicy | str = PullPolicy.IF_NOT_PRESENT,
+                     credentials: Credentials | None = None) -> Image:
         try:
-            key = normalize(ref)
+            pull_policy = PullPolicy(policy or PullPolicy.IF_NOT_PRESENT)
         except ValueError as e:
-            raise ImageError(f"Failed to apply default image tag {ref!r}: {e}", "InvalidImageName") from e
+            raise ImageError(f"unknown image pull policy {policy!r}") from e
+        try:
+            parsed = parse_reference(ref)
+        except ValueError as e:
+            raise InvalidImageName(f'Failed to apply default image tag "{ref}": {e}') from e
         have = self.get(ref)
-        if policy == "Never":
+        if pull_policy is PullPolicy.NEVER:
             if have is None:
-                raise ImageError(f'Container image "{ref}" is not present with pull policy of Never',
-                                 "ErrImageNeverPull")
+                raise ImageNeverPull(f'Container image "{ref}" is not present with pull policy of Never')
             return have
-        if have is not None and policy == "IfNotPresent":
+        if have is not None and pull_policy is PullPolicy.IF_NOT_PRESENT:
             return have
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            if policy == "IfNotPresent" and (have := self.get(ref)) is not None:
-                return have
-            try:
-                return await self._pull(key, creds)
-            except RegistryError as e:
-                raise ImageError(str(e), e.reason) from e
+        image: Image = await self._once(("pull", parsed.key, credentials), lambda: self._pull(parsed, credentials))
+        return image if image.ref == str(parsed) else self.get(ref) or image
 
-    async def _pull(self, key: str, creds: Credentials | None) -> Image:
-        ref = parse_reference(key)
-        client = RegistryClient(ref, creds)
-        async with client.session() as session:
-            media, digest, raw = await client.manifest(session, ref.digest or ref.tag)
-            manifest = json.loads(raw)
-            if media in INDEX_TYPES or manifest.get("manifests"):
-                self._blob_bytes(raw, digest)
-                digest = pick_platform(manifest)
-                media, digest, raw = await client.manifest(session, digest)
-                manifest = json.loads(raw)
-            self._blob_bytes(raw, digest)
-            cfg_digest = manifest["config"]["digest"]
-            await self._fetch(client, session, cfg_digest)
-            config = json.loads((self.blobs / cfg_digest.split(":", 1)[1]).read_text())
-            diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-            layer_digests = [layer["digest"] for layer in manifest["layers"]]
-            await asyncio.gather(*(self._fetch(client, session, d) for d in layer_digests))
-        diffs = [await asyncio.to_thread(self._ensure_layer, b, diff_ids[i] if i < len(diff_ids) else None)
-                 for i, b in enumerate(layer_digests)]
-        return self._register(key, digest, cfg_digest, diffs)
+    async def _pull(self, ref: Reference, credentials: Credentials | None) -> Image:
+        try:
+            async with self._content(), RegistryClient(ref, credentials) as client:
+                self.registry_requests += 1
+                media, top, raw = await client.manifest(ref.digest or ref.tag)
+                doc = parse(raw, media)
+                digest, extra = top, []
+                if isinstance(doc, Index):
+                    extra = [top]
+                    media, digest, raw = await client.manifest(pick_platform(doc, *self.platform).digest)
+                    doc = parse(raw, media)
+                if not isinstance(doc, Manifest):
+                    raise InvalidManifest(f"{ref}: an image index inside an image index is not supported")
+                keys = list(dict.fromkeys([ref.key, f"{ref.name}@{top}", f"{ref.name}@{digest}"]))
+                record = self.index.snapshot().images.get(digest)
+                if record is None or not await asyncio.to_thread(self._complete, record):
+                    record = await self._fetch(client, digest, raw, doc, extra)
+                else:
+                    record = ImageRecord(**{**record.__dict__, "extra": sorted(set(record.extra) | set(extra))})
+                return await asyncio.to_thread(self._register, keys, record, str(ref))
+        except ImageError:
+            raise
+        except OSError as e:
+            raise ImageError(f"{ref}: storing the image: {e}") from e
+        except ValueError as e:
+            raise InvalidManifest(f"{ref}: {e}") from e
 
-    def _blob_bytes(self, raw: bytes, digest: str) -> None:
-        dest = self.blobs / digest.split(":", 1)[1]
-        if not dest.exists():
-            dest.write_bytes(raw)
+    async def _fetch(self, client: RegistryClient, digest: str, raw: bytes, doc: Manifest,
+                     extra: list[str]) -> ImageRecord:
+        """Everything the manifest names that we do not have yet: config, blobs, unpacked layers."""
+        await asyncio.to_thread(self.blobs.put, raw, digest)
+        cfg_digest = doc.config.digest
 
-    async def _fetch(self, client: RegistryClient, session: Any, digest: str) -> None:
-        dest = self.blobs / digest.split(":", 1)[1]
-        if not dest.exists():
-            await client.blob(session, digest, dest)
+        async def fetch_config() -> None:
+            raw = await client.blob_bytes(cfg_digest)
+            await asyncio.to_thread(self.blobs.put, raw, cfg_digest)
+
+        if not await asyncio.to_thread(self.blobs.has, cfg_digest):
+            await self._once(("blob", cfg_digest), fetch_config)
+        cfg_raw = await asyncio.to_thread(self.blobs.read, cfg_digest)
+        config = json.loads(cfg_raw)
+        ids = diff_ids(config, len(doc.layers))
+        sem = asyncio.Semaphore(self.max_parallel_downloads)
+
+        async def layer(desc: Descriptor, diff_id: str) -> None:
+            if await asyncio.to_thread(self.layers.has, diff_id):
+                return
+
+            async def download() -> None:
+                async with sem:
+                    await client.blob(desc.digest, self.blobs.path(desc.digest))
+
+            if not await asyncio.to_thread(self.blobs.has, desc.digest):
+                await self._once(("blob", desc.digest), download)
+            blob = self.blobs.path(desc.digest)
+            await self._once(("layer", diff_id), lambda: asyncio.to_thread(self.layers.unpack, blob, diff_id))
+
+        # Every layer runs to its end even when one fails: what did verify is kept for the retry,
+        # and nothing is still being written behind the caller's back when the error reaches it.
+        results = await asyncio.gather(*(layer(d, i) for d, i in zip(doc.layers, ids, strict=True)),
+                                       return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return ImageRecord(digest, cfg_digest, ids, [d.digest for d in doc.layers], dict(config.get("config") or {}),
+                           sum(max(d.size, 0) for d in doc.layers), extra)
+
+    # ------------------------------------------------------------------ local images
+    async def import_rootfs(self, tar_path: Path, ref: str) -> Image:
+        try:
+            parsed = parse_reference(ref)
+        except ValueError as e:
+            raise InvalidImageName(f"invalid image name {ref!r}: {e}") from e
+        async with self._content():
+            record = await asyncio.to_thread(self._import_sync, tar_path)
+            return await asyncio.to_thread(self._register, [parsed.key], record, str(parsed))
+
+    def _import_sync(self, tar_path: Path) -> ImageRecord:
+        with open(tar_path, "rb") as f:
+            blob, size = self.blobs.ingest(f)
+        diff = diff_id_of(self.blobs.path(blob))
+        if not self.layers.has(diff):
+            self.layers.unpack(self.blobs.path(blob), diff)
+        section = {"Env": [DEFAULT_PATH], "Cmd": ["sh"]}
+        config = {"architecture": self.platform[1], "os": self.platform[0], "config": section,
+                  "rootfs": {"type": "layers", "diff_ids": [diff]},
+                  "history": [{"created_by": f"podfleet images import {tar_path.name}"}]}
+        cfg_raw = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+        cfg_digest = self.blobs.put(cfg_raw)
+        from podfleet.images.archives import layer_media_type
+
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": OCI_CONFIG, "digest": cfg_digest, "size": len(cfg_raw)},
+                    "layers": [{"mediaType": layer_media_type(self.blobs.path(blob)), "digest": blob, "size": size}]}
+        mdigest = self.blobs.put(json.dumps(manifest, separators=(",", ":")).encode())
+        return ImageRecord(mdigest, cfg_digest, [diff], [blob], section, size)
+
+    async def load(self, archive: Path, name: str | None = None) -> Images:
+        async with self._content():
+            loaded = await asyncio.to_thread(read_archive, archive, self.blobs, self.layers, name)
+            images: Images = []
+            for item in loaded:
+                for n in item.names:
+                    images.append(await asyncio.to_thread(self._register, item.names, item.record, n))
+        return images
+
+    # ------------------------------------------------------------------ removal & GC
+    async def remove(self, ref: str, force: bool = False) -> None:
+        await asyncio.to_thread(self._untag, ref, force)
+        await self.gc()
+
+    def _resolve(self, ref: str, data: IndexData) -> Sequence[str]:
+        with contextlib.suppress(ValueError):
+            key = parse_reference(ref).key
+            if key in data.refs:
+                return [key]
+        m = re.fullmatch(r"(?:sha256:)?([0-9a-f]{12,64})", ref)
+        if m:  # an image ID (config digest) or manifest digest, or a unique prefix of one
+            hits = {r.manifest for r in data.images.values()
+                    if hex_of(r.config).startswith(m.group(1)) or hex_of(r.manifest).startswith(m.group(1))}
+            if len(hits) > 1:
+                raise ImageError(f"{ref!r} matches {len(hits)} images; give more of the ID", "ImageNotFound")
+            if hits:
+                return data.refs_to(hits.pop())
+        raise ImageNotKnown(f"image {ref} not found")
+
+    def _untag(self, ref: str, force: bool) -> None:
+        in_use = self.rootfs.layers_in_use()
+
+        def change(data: IndexData) -> None:
+            keys = set(self._resolve(ref, data))
+            for manifest in {data.refs[k] for k in keys}:
+                left = [k for k, v in data.refs.items() if v == manifest and k not in keys]
+                if any("@" not in k for k in left):
+                    continue  # still tagged: only these references go
+                if manifest in in_use and not force:
+                    raise ImageInUse(f"image {ref} is in use by a container; stop it first (or force)")
+                keys.update(left)
+                data.images.pop(manifest, None)
+            for k in keys:
+                data.refs.pop(k, None)
+
+        self.index.update(change)
+
+    async def gc(self) -> None:
+        """Delete blobs and layers that no image and no container needs (skipped while content is
+        being written; runs again on the next remove or unmount)."""
+        async with self._content(exclusive=True, wait=2.0) as got:
+            if got:
+                await asyncio.to_thread(self._gc_sync)
+            else:
+                log.info("image garbage collection postponed: a pull or mount is in progress")
+
+    def _gc_sync(self) -> None:
+        data = self.index.snapshot()
+        keep_blobs: set[str] = set()
+        keep_layers: set[str] = set()
+        for r in data.images.values():
+            keep_blobs.update(hex_of(d) for d in (r.manifest, r.config, *r.blobs, *r.extra))
+            keep_layers.update(hex_of(d) for d in r.layers)
+        for diffs in self.rootfs.layers_in_use().values():
+            keep_layers.update(hex_of(d) for d in diffs)
+        now = time.time()
+
+        def stale_tmp(p: Path) -> bool:
+            with contextlib.suppress(FileNotFoundError):
+                return now - p.lstat().st_mtime > STALE_TMP_SECONDS
+            return False
+
+        for name in self.blobs.names():
+            path = self.blobs.dir / name
+            if (stale_tmp(path) if name.startswith(".tmp-") else name not in keep_blobs):
+                path.unlink(missing_ok=True)
+        for name in self.layers.names():
+            if (stale_tmp(self.layers.dir / name) if name.startswith(".tmp-") else name not in keep_layers):
+                log.info("removing unused layer %s", name)
+                self.layers.remove(name)
 
     # ------------------------------------------------------------------ container rootfs
     async def mount_rootfs(self, container_id: str, image: Image) -> Path:
-        base = self.containers / container_id
-        merged = base / "merged"
-        if os.path.ismount(merged):
-            return merged
-        for d in ("upper", "work", "merged"):
-            (base / d).mkdir(parents=True, exist_ok=True)
-        (base / "layers").write_text(json.dumps([d.split(":", 1)[1] for d in image.layers]))
-        lower = ":".join(str(self.layers / d.split(":", 1)[1]) for d in reversed(image.layers))
-        opts = f"lowerdir={lower},upperdir={base / 'upper'},workdir={base / 'work'}"
-        proc = await asyncio.create_subprocess_exec("mount", "-t", "overlay", "overlay", "-o", opts, str(merged),
-                                                    stderr=asyncio.subprocess.PIPE)
-        _, err = await proc.communicate()
-        if proc.returncode != 0:
-            raise ImageError(f"mounting rootfs for {container_id}: {err.decode(errors='replace').strip()}",
-                             "CreateContainerError")
-        return merged
+        async with self._content():
+            path: Path = await self._once(("mount", container_id), lambda: self.rootfs.mount(container_id, image))
+            return path
 
     async def unmount_rootfs(self, container_id: str) -> None:
-        base = self.containers / container_id
-        merged = base / "merged"
-        if os.path.ismount(merged):
-            proc = await asyncio.create_subprocess_exec("umount", "-l", str(merged), stderr=asyncio.subprocess.PIPE)
-            await proc.communicate()
-        await asyncio.to_thread(shutil.rmtree, base, True)
+        record = await self._once(("unmount", container_id), lambda: self.rootfs.unmount(container_id))
+        if record and record.get("manifest") not in self.index.snapshot().images:
+            await self.gc()  # its image was removed while the container ran
+
+    # `list` last: inside the class body the name shadows the builtin from here on.
+    def list(self) -> Images:
+        return self.all_images()
+
+    def list_images(self) -> Images:
+        return self.all_images()
+
+
+ImageStore = OverlayImageStore  # the name the agent constructs; the seam itself is interface.ImageStore

@@ -1,0 +1,125 @@
+"""Container root filesystems: one overlayfs mount per container over the image's shared layers.
+
+`containers/<id>/` holds `upper/` and `work/` (the container's private writable layer), `merged/`
+(the mount point handed to the runtime) and `image.json` (which layers it uses, so garbage
+collection leaves them alone while the container exists). lowerdir entries are the short `l/<id>`
+links given relative to `l/` (the mount runs with that working directory), which keeps the mount
+options far below the kernel's one-page limit even for images with a hundred layers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from podfleet.images.blobs import LayerStore
+from podfleet.images.interface import Image, RootfsError
+
+MAX_MOUNT_OPTIONS = 4095  # the kernel copies mount data into one page
+_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def check_container_id(container_id: str) -> str:
+    if not _CONTAINER_ID.fullmatch(container_id):
+        raise RootfsError(f"invalid container id {container_id!r}")
+    return container_id
+
+
+def overlay_options(lower: list[str], upper: Path, work: Path) -> str:
+    """Mount data for overlayfs; `lower` is top-most first."""
+    opts = f"lowerdir={':'.join(lower)},upperdir={upper},workdir={work}"
+    if len(opts) > MAX_MOUNT_OPTIONS:
+        raise RootfsError(f"image has too many layers ({len(lower)}) for one overlay mount "
+                          f"({len(opts)} bytes of mount options, the limit is {MAX_MOUNT_OPTIONS})")
+    return opts
+
+
+async def _run(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    return proc.returncode or 0, err.decode(errors="replace").strip()
+
+
+class RootfsManager:
+    def __init__(self, root: Path, layers: LayerStore) -> None:
+        self.dir = root / "containers"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.layers = layers
+
+    def base(self, container_id: str) -> Path:
+        return self.dir / check_container_id(container_id)
+
+    def _prepare(self, container_id: str, image: Image) -> str | None:
+        """Directories and records for the mount; None when it is mounted already."""
+        base = self.base(container_id)
+        merged = base / "merged"
+        if os.path.ismount(merged):
+            return None
+        missing = [d for d in image.layers if not self.layers.has(d)]
+        if missing:
+            raise RootfsError(f"image {image.ref} is missing unpacked layer {missing[0]}; remove and pull it again")
+        for d in ("upper", "work", "merged"):
+            (base / d).mkdir(parents=True, exist_ok=True)
+        os.chmod(base / "upper", 0o755)
+        record = {"image": image.ref, "manifest": image.manifest_digest, "layers": list(image.layers)}
+        tmp = base / "image.json.tmp"
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, base / "image.json")
+        # A layer listed twice is mounted once, at its top-most place (overlayfs refuses repeated lower
+        # dirs); re-applying identical content higher up already gives the same tree.
+        top_first = list(dict.fromkeys(reversed(image.layers)))
+        lower = [self.layers.short_link(d) for d in top_first] or [self.layers.empty.name]
+        return overlay_options(lower, base / "upper", base / "work")
+
+    async def mount(self, container_id: str, image: Image) -> Path:
+        merged = self.base(container_id) / "merged"
+        opts = await asyncio.to_thread(self._prepare, container_id, image)
+        if opts is not None:
+            rc, err = await _run("mount", "-t", "overlay", "overlay", "-o", opts, str(merged), cwd=self.layers.links)
+            if rc != 0:
+                raise RootfsError(f"mounting the rootfs of {container_id}: {err or f'mount exited {rc}'}")
+        return merged
+
+    async def unmount(self, container_id: str) -> dict[str, Any] | None:
+        """Unmount and delete; returns the container's image record (None if there was nothing)."""
+        base = self.base(container_id)
+        if not await asyncio.to_thread(base.exists):
+            return None
+        merged = base / "merged"
+        if await asyncio.to_thread(os.path.ismount, merged):
+            rc, err = await _run("umount", str(merged))
+            if rc != 0 and await asyncio.to_thread(os.path.ismount, merged):
+                # Busy (a stray process still has it open): detach it now, the kernel frees it later.
+                rc, err = await _run("umount", "--lazy", str(merged))
+            if await asyncio.to_thread(os.path.ismount, merged):
+                raise RootfsError(f"unmounting the rootfs of {container_id}: {err}")
+        return await asyncio.to_thread(self._delete, base)
+
+    @staticmethod
+    def _delete(base: Path) -> dict[str, Any] | None:
+        try:
+            record: dict[str, Any] | None = json.loads((base / "image.json").read_text())
+        except (OSError, ValueError):
+            record = None
+        if os.path.ismount(base / "merged"):  # never delete through a live mount
+            raise RootfsError(f"{base / 'merged'} is still mounted")
+        shutil.rmtree(base, ignore_errors=True)
+        return record
+
+    def layers_in_use(self) -> dict[str, set[str]]:
+        """manifest digest → diff IDs, for every container that has a rootfs."""
+        used: dict[str, set[str]] = {}
+        for rec_path in self.dir.glob("*/image.json"):
+            try:
+                rec = json.loads(rec_path.read_text())
+            except (OSError, ValueError):
+                continue
+            used.setdefault(str(rec.get("manifest", "")), set()).update(rec.get("layers") or [])
+        return used
+
