@@ -60,6 +60,11 @@ class NodeInfo:
     req_mem: int = 0
     pods: dict[str, Obj] = field(default_factory=dict)  # pod key -> pod
     owners: Counter[str] = field(default_factory=Counter)
+    # Facts of the Node object, precomputed once per node update (plugins read them per pod).
+    ready: bool = True
+    unschedulable: bool = False
+    taints: list[Obj] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -67,9 +72,12 @@ class NodeInfo:
 
     @classmethod
     def of(cls, node: Obj) -> NodeInfo:
-        alloc = (node.get("status") or {}).get("allocatable") or (node.get("status") or {}).get("capacity") or {}
+        status, spec = node.get("status") or {}, node.get("spec") or {}
+        alloc = status.get("allocatable") or status.get("capacity") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
         return cls(node, millicores(alloc.get("cpu", "0")), to_bytes(alloc.get("memory", "0")),
-                   int(alloc.get("pods", 110)))
+                   int(alloc.get("pods", 110)), ready=ready, unschedulable=bool(spec.get("unschedulable")),
+                   taints=list(spec.get("taints") or []), labels=dict((node.get("metadata") or {}).get("labels") or {}))
 
     def add(self, key: str, pod: Obj) -> None:
         if key in self.pods:
@@ -131,6 +139,9 @@ class Framework:
         if not nodes:
             return Decision(None, "0/0 nodes are available: no nodes available to schedule pods.")
         wanted = self._wanted(len(nodes))
+        # PreFilter/PreScore: plugins that cannot matter for this pod are skipped for every node.
+        filters = [f for f in self.filters if getattr(f, "applies", None) is None or f.applies(pod)]  # type: ignore[attr-defined]
+        scores = [s for s in self.scores if getattr(s, "applies", None) is None or s.applies(pod)]  # type: ignore[attr-defined]
         feasible: list[NodeInfo] = []
         reasons: dict[str, str] = {}
         n = len(nodes)
@@ -140,7 +151,7 @@ class Framework:
             info = nodes[(start + i) % n]
             checked += 1
             why = None
-            for f in self.filters:
+            for f in filters:
                 why = f.filter(pod, info)
                 if why:
                     break
@@ -153,10 +164,10 @@ class Framework:
         self._start = (start + checked) % n
         if not feasible:
             return Decision(None, unschedulable_message(len(nodes), reasons), reasons)
-        if len(feasible) == 1 or not self.scores:
+        if len(feasible) == 1 or not scores:
             return Decision(feasible[0].name)
         totals = [0.0] * len(feasible)
-        for plugin in self.scores:
+        for plugin in scores:
             raw = [plugin.score(pod, info) for info in feasible]
             lo, hi = min(raw), max(raw)
             for i, r in enumerate(raw):

@@ -28,7 +28,7 @@ class NodeUnschedulable:
     name: str = "NodeUnschedulable"
 
     def filter(self, pod: Obj, node: NodeInfo) -> str | None:
-        if not (node.node.get("spec") or {}).get("unschedulable"):
+        if not node.unschedulable:
             return None
         if tolerates((pod.get("spec") or {}).get("tolerations") or [],
                      {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}):
@@ -44,10 +44,7 @@ class NodeReady:
     name: str = "NodeReady"
 
     def filter(self, pod: Obj, node: NodeInfo) -> str | None:
-        for c in (node.node.get("status") or {}).get("conditions") or []:
-            if c.get("type") == "Ready":
-                return None if c.get("status") == "True" else "node(s) were not ready"
-        return "node(s) were not ready"
+        return None if node.ready else "node(s) were not ready"
 
 
 @dataclass
@@ -89,9 +86,15 @@ def _match_expression(labels: dict[str, str], expr: Obj) -> bool:
 class NodeAffinity:
     name: str = "NodeAffinity"
 
+    def applies(self, pod: Obj) -> bool:
+        spec = pod.get("spec") or {}
+        return bool(spec.get("nodeSelector") or (spec.get("affinity") or {}).get("nodeAffinity"))
+
     def filter(self, pod: Obj, node: NodeInfo) -> str | None:
         spec = pod.get("spec") or {}
-        labels = (node.node.get("metadata") or {}).get("labels") or {}
+        if not spec.get("nodeSelector") and not spec.get("affinity"):
+            return None
+        labels = node.labels
         for k, v in (spec.get("nodeSelector") or {}).items():
             if labels.get(k) != v:
                 return "node(s) didn't match Pod's node affinity/selector"
@@ -110,16 +113,20 @@ class TaintToleration:
     weight: int = 3
 
     def filter(self, pod: Obj, node: NodeInfo) -> str | None:
+        if not node.taints:
+            return None
         tolerations = (pod.get("spec") or {}).get("tolerations") or []
-        for taint in (node.node.get("spec") or {}).get("taints") or []:
+        for taint in node.taints:
             if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
                 value = f"{taint.get('key')}: {taint['value']}" if taint.get("value") else taint.get("key")
                 return f"node(s) had untolerated taint {{{value}}}"
         return None
 
     def score(self, pod: Obj, node: NodeInfo) -> float:
+        if not node.taints:
+            return 0.0
         tolerations = (pod.get("spec") or {}).get("tolerations") or []
-        bad = sum(1 for t in (node.node.get("spec") or {}).get("taints") or []
+        bad = sum(1 for t in node.taints
                   if t.get("effect") == "PreferNoSchedule" and not tolerates(tolerations, t))
         return -float(bad)
 
@@ -143,6 +150,9 @@ class SpreadByOwner:
 
     name: str = "PodTopologySpread"
     weight: int = 2
+
+    def applies(self, pod: Obj) -> bool:
+        return bool(owner_key(pod))
 
     def score(self, pod: Obj, node: NodeInfo) -> float:
         key = owner_key(pod)
