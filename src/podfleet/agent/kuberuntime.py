@@ -150,10 +150,10 @@ class KubeRuntimeManager:
         try:
             if host_network:
                 netns, ips = "", [self.node.ip]
-            else:
-                st = await self.network.setup(_pod_ref(pod, sandbox_id))
+            else:  # the network and the IPC/UTS namespaces are independent: make them together
+                st, ns_rec = await asyncio.gather(self.network.setup(_pod_ref(pod, sandbox_id)),
+                                                  create_sandbox_namespaces(ns_dir, pod_hostname(pod)))
                 netns, ips = st.netns, st.ips
-            ns_rec = await create_sandbox_namespaces(ns_dir, pod_hostname(pod)) if not host_network else None
         except (NetworkError, ContainerRuntimeError, OSError) as e:
             if not host_network:
                 with contextlib.suppress(Exception):
@@ -220,11 +220,14 @@ class KubeRuntimeManager:
                 requeue.append(await self._maybe_restart(pod, c, cur, sandbox, volume_paths, True))
             break
         if init_done:
+            fresh = [c for c in spec.get("containers") or [] if latest(instances, c["name"]) is None]
+            if fresh:  # a pod's new containers start together, as they would on separate CPUs
+                await asyncio.gather(*(self._start(pod, c, sandbox, volume_paths, 0, False) for c in fresh))
+                requeue.append(0.5)
             for c in spec.get("containers") or []:
                 cur = latest(instances, c["name"])
                 if cur is None:
-                    await self._start(pod, c, sandbox, volume_paths, 0, False)
-                    requeue.append(0.5)
+                    continue
                 elif cur.state == "running":
                     waiting.pop(c["name"], None)
                     self._ensure_probes(pod, c, cur, sandbox)

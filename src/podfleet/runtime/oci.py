@@ -118,8 +118,10 @@ class ConmonRuntime:
             log.debug("kill failed", extra={"container": container_id, "error": err.decode(errors="replace")})
 
     async def delete(self, container_id: str) -> None:
-        await self._run_runtime("delete", "--force", container_id, check=False)
         cdir = self._cdir(container_id)
+        if not cdir.exists() and not (self.root / container_id).exists():
+            return  # nothing of it exists: spare the runtime call
+        await self._run_runtime("delete", "--force", container_id, check=False)
         with contextlib.suppress(OSError, ValueError):
             conmon_pid = int((cdir / "conmon.pid").read_text().strip())
             os.kill(conmon_pid, signals.SIGKILL)
