@@ -110,7 +110,7 @@ def stop_signal(image_config: dict[str, Any]) -> int:
 def build_container_config(*, pod: dict[str, Any], container: dict[str, Any], image_config: dict[str, Any],
                            rootfs: Path, etc: EtcFiles, mounts: list[BindMount], netns: str | None,
                            ipcns: str | None, utsns: str | None, pod_ips: list[str], node_ip: str,
-                           cgroup_parent: str, container_id: str) -> ContainerConfig:
+                           cgroup_parent: str, container_id: str, pidns: str | None = None) -> ContainerConfig:
     env = environment(container, image_config, pod, pod_ips, node_ip)
     argv = command_line(container, image_config, env)
     uid, gid = _user(container, pod, image_config, rootfs)
@@ -124,7 +124,7 @@ def build_container_config(*, pod: dict[str, Any], container: dict[str, Any], im
     return ContainerConfig(
         rootfs=str(rootfs), args=argv, env=[f"{k}={v}" for k, v in env.items()],
         cwd=container.get("workingDir") or image_config.get("WorkingDir") or "/", uid=uid, gid=gid,
-        mounts=all_mounts, netns=netns, ipcns=ipcns, utsns=utsns,
+        mounts=all_mounts, netns=netns, ipcns=ipcns, utsns=utsns, pidns=pidns,
         cap_add=list(caps.get("add") or []), cap_drop=list(caps.get("drop") or []),
         privileged=bool(sc.get("privileged")), readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")),
         cgroups_path=f"{cgroup_parent}/{container_id}",

@@ -42,7 +42,7 @@ from podfleet.network.interface import NetworkError, PodNetwork, PodRef, PortMap
 from podfleet.runtime.cgroups import remove_cgroup_tree
 from podfleet.runtime.interface import ContainerRuntimeError, OCIRuntime
 from podfleet.runtime.logs import follow_log, read_log
-from podfleet.runtime.sandbox import create_sandbox_namespaces, remove_sandbox_namespaces
+from podfleet.runtime.sandbox import create_sandbox_namespaces, remove_sandbox_namespaces, start_pid_namespace
 from podfleet.runtime.spec import build_spec
 
 log = logging.getLogger("podfleet.agent.kuberuntime")
@@ -336,11 +336,13 @@ class KubeRuntimeManager:
 
             etc = EtcFiles(pod_dir / "etc-hosts", pod_dir / "etc-hostname", pod_dir / "resolv.conf")
             ns_dir = Path(sandbox.ns_dir)
+            pidns = await start_pid_namespace(ns_dir) if (pod.get("spec") or {}).get("shareProcessNamespace") \
+                else None
             cfg = build_container_config(
                 pod=pod, container=c, image_config=image.config, rootfs=rootfs, etc=etc, mounts=mounts,
                 netns=sandbox.netns or None, ipcns=None if sandbox.host_network else str(ns_dir / "ipc"),
                 utsns=None if sandbox.host_network else str(ns_dir / "uts"), pod_ips=sandbox.ips,
-                node_ip=self.node.ip, cgroup_parent=self._cgroup_parent(uid), container_id=cid)
+                node_ip=self.node.ip, cgroup_parent=self._cgroup_parent(uid), container_id=cid, pidns=pidns)
             rec = ContainerRecord(cid, uid, name, attempt, init, image.ref, image.repo_digest, str(log_path),
                                   rfc3339(self.clock.now()), stop_signal(image.config))
             self.records.save_container(rec)

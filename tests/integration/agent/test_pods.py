@@ -184,3 +184,27 @@ def test_agent_kill9_keeps_containers_and_adopts_them(cluster: Cluster) -> None:
     assert sorted(c["containerID"] for c in after["status"]["containerStatuses"]) == ids
     assert all(c["restartCount"] == 0 for c in after["status"]["containerStatuses"])
     assert after["status"]["podIP"] == before["status"]["podIP"]
+
+
+def test_share_process_namespace(cluster: Cluster) -> None:
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: sharedpid}}
+spec:
+  shareProcessNamespace: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: a, image: {IMAGE}, command: ["sleep", "3601"]}}
+  - {{name: b, image: {IMAGE}, command: ["sh", "-c", "sleep 1; ps; sleep 3600"]}}
+"""
+    cluster.kubectl("apply", "-f", "-", input=manifest)
+    cluster.wait_ready("sharedpid")
+    out = cluster.wait_for(lambda: (o := cluster.kubectl("logs", "sharedpid", "-c", "b").stdout) and "PID" in o and o,
+                           20, "ps output")
+    assert "sleep 3601" in out  # b sees a's process: one PID namespace for the pod
+    uid = cluster.pod("sharedpid")["metadata"]["uid"]
+    holder = cluster.data_dir / "node" / "pods" / uid / "ns" / "pid-holder"
+    pid = int(holder.read_text())
+    cluster.kubectl("delete", "pod", "sharedpid")
+    cluster.wait_for(lambda: not Path(f"/proc/{pid}").exists(), 20, "PID namespace holder gone")
