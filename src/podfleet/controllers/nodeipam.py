@@ -42,25 +42,40 @@ class NodeIPAMController:
         await self.informer.stop()
 
     async def _run(self) -> None:
+        # Allocations are remembered across passes: the informer cache may lag behind our own writes,
+        # and a CIDR must never be handed out twice or a node's CIDR changed once its agent uses it.
+        allocated: dict[str, str] = {}
         while True:
             await self._wake.wait()
             self._wake.clear()
             nodes = self.informer.items()
-            used = {(n.get("spec") or {}).get("podCIDR") for n in nodes}
+            for n in nodes:
+                if (cidr := (n.get("spec") or {}).get("podCIDR")):
+                    allocated[n["metadata"]["name"]] = cidr
             for node in sorted(nodes, key=lambda n: n["metadata"]["name"]):
-                if (node.get("spec") or {}).get("podCIDR"):
+                name = node["metadata"]["name"]
+                if name in allocated:
                     continue
+                try:
+                    fresh = await self.client.get(NODES, name)  # the cache may be stale: ask the API
+                except APIError:
+                    continue
+                if (current := (fresh.get("spec") or {}).get("podCIDR")):
+                    allocated[name] = current
+                    continue
+                used = set(allocated.values())
                 cidr = next((c for c in self.pool if c not in used), None)
                 if cidr is None:
-                    log.error("pod CIDRs exhausted", extra={"node": node["metadata"]["name"]})
+                    log.error("pod CIDRs exhausted", extra={"node": name})
                     break
                 try:
-                    await self.client.patch(NODES, node["metadata"]["name"],
-                                            {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
-                    used.add(cidr)
-                except APIError as e:
-                    log.warning("assigning pod CIDR failed", extra={"node": node["metadata"]["name"],
-                                                                     "error": str(e)})
+                    await self.client.patch(NODES, name, {"metadata": {"resourceVersion":
+                                                                       fresh["metadata"]["resourceVersion"]},
+                                                          "spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
+                    allocated[name] = cidr
+                except APIError as e:  # a conflict means someone changed it: the next pass re-reads
+                    log.warning("assigning pod CIDR failed", extra={"node": name, "error": str(e)})
+                    self._wake.set()
 
 
 def node_pod_cidr(node: dict[str, Any]) -> str:
