@@ -10,7 +10,6 @@ and sandboxes of pods that no longer exist (a node that comes back after its pod
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any, Protocol
 
@@ -22,6 +21,7 @@ from podfleet.api.resources import PODS
 from podfleet.client.informer import Informer
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
+from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.agent")
 
@@ -94,11 +94,7 @@ class Agent:
 
     async def stop(self) -> None:
         """Stop the agent process's work; containers keep running (they belong to conmon)."""
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         await self.informer.stop()
         await self.workers.stop()

@@ -7,13 +7,13 @@ pods on this node reach pods on any other node directly by IP (as flannel's host
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from podfleet.api.resources import NODES
 from podfleet.client.informer import Informer
 from podfleet.client.interface import Client
+from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.agent.routes")
 
@@ -39,10 +39,7 @@ class RouteManager:
         self._task = asyncio.create_task(self._run(), name="routes")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self.informer.stop()
 
     async def _run(self) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from podfleet.api.errors import APIError, BadRequest, NotFound, Unauthorized
+from podfleet.api.errors import APIError, NotFound, Unauthorized
+from podfleet.api.params import optional_int
 from podfleet.pki import ensure_self_signed
 
 log = logging.getLogger("podfleet.agent.server")
@@ -26,13 +27,7 @@ LogSource = Callable[[str, str, str, dict[str, Any]], AsyncIterator[bytes]]
 
 def _opts(q: Any) -> dict[str, Any]:
     def as_int(key: str) -> int | None:
-        v = q.get(key)
-        if v in (None, ""):
-            return None
-        try:
-            return int(v)
-        except ValueError as e:
-            raise BadRequest(f"invalid {key}") from e
+        return optional_int(q, key)
 
     truthy = ("true", "1")
     return {"follow": q.get("follow", "") in truthy, "previous": q.get("previous", "") in truthy,

@@ -19,6 +19,7 @@ from typing import Any
 from podfleet.api.errors import APIError, Conflict, NotFound
 from podfleet.api.resources import PODS
 from podfleet.client.interface import Client
+from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.agent.status")
 
@@ -38,11 +39,8 @@ class StatusManager:
             self._task = asyncio.create_task(self._run(), name="status-manager")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def last_status(self, uid: str) -> dict[str, Any] | None:
         return self._sent.get(uid)

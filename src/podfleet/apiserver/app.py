@@ -7,7 +7,6 @@ the admin kubeconfig on start so kubectl works at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from podfleet.kubeconfig import build_kubeconfig, write_kubeconfig
 from podfleet.pki import PKI, default_hosts, ensure_pki
 from podfleet.storage.factory import open_storage
 from podfleet.storage.interface import Storage
+from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.apiserver")
 _PUBLIC = ("/healthz", "/livez", "/readyz", "/version")
@@ -129,11 +129,7 @@ class APIServer:
                                 self.tokens.node_token(node))
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from podfleet.api import table
 from podfleet.api.errors import BadRequest, MethodNotAllowed
+from podfleet.api.params import optional_int
 from podfleet.apiserver import pods
 from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.negotiation import (
@@ -33,19 +34,9 @@ def _bool(v: str | None) -> bool:
     return (v or "").lower() in ("1", "true", "yes")
 
 
-def _int(q: Any, key: str) -> int | None:
-    v = q.get(key)
-    if v in (None, ""):
-        return None
-    try:
-        return int(v)
-    except ValueError as e:
-        raise BadRequest(f"invalid value for {key}: {v!r}") from e
-
-
 def _list_options(q: Any) -> ListOptions:
     return ListOptions(label_selector=q.get("labelSelector", ""), field_selector=q.get("fieldSelector", ""),
-                       limit=_int(q, "limit") or 0, continue_token=q.get("continue", ""),
+                       limit=optional_int(q, "limit") or 0, continue_token=q.get("continue", ""),
                        resource_version=q.get("resourceVersion", ""))
 
 
@@ -139,7 +130,7 @@ class ResourceHandlers:
             if not isinstance(decoded, dict):
                 raise BadRequest("DeleteOptions must be an object")
             body = decoded
-        grace = _int(q, "gracePeriodSeconds")
+        grace = optional_int(q, "gracePeriodSeconds")
         if grace is None and body.get("gracePeriodSeconds") is not None:
             grace = int(body["gracePeriodSeconds"])
         policy = q.get("propagationPolicy") or body.get("propagationPolicy") or ""
@@ -160,7 +151,7 @@ class ResourceHandlers:
         if info.name:
             extra = f"metadata.name={info.name}"
             opts.field_selector = f"{opts.field_selector},{extra}" if opts.field_selector else extra
-        timeout = _int(q, "timeoutSeconds")
+        timeout = optional_int(q, "timeoutSeconds")
         bookmarks = _bool(q.get("allowWatchBookmarks"))
         send_initial = True if _bool(q.get("sendInitialEvents")) else None
         events = await self.store.watch(info.resource, info.namespace, opts, send_initial=send_initial,

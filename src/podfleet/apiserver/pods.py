@@ -9,6 +9,7 @@ from aiohttp import web
 
 from podfleet.api.errors import BadRequest, Conflict, NotFound
 from podfleet.api.meta import rfc3339
+from podfleet.api.params import optional_int
 from podfleet.api.resources import NODES, PODS
 from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.nodelogs import LogOptions, NodeLogs
@@ -70,13 +71,7 @@ async def evict(store: Store, namespace: str, name: str, eviction: Any, user: Us
 
 def _log_options(q: Any) -> LogOptions:
     def opt_int(key: str) -> int | None:
-        v = q.get(key)
-        if v in (None, ""):
-            return None
-        try:
-            return int(v)
-        except ValueError as e:
-            raise BadRequest(f"invalid {key}: {v!r}") from e
+        return optional_int(q, key)
 
     truthy = ("1", "true", "True")
     return LogOptions(container=q.get("container", ""), follow=q.get("follow") in truthy,

@@ -9,7 +9,6 @@ plain callables run on the informer's task: keep them quick (enqueue a key, set 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from podfleet.api.errors import APIError, Gone
 from podfleet.api.resources import ResourceType
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
+from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.informer")
 
@@ -67,11 +67,8 @@ class Informer:
             self._task = asyncio.create_task(self.run(), name=f"informer-{self.rt.plural}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def _emit(self, type_: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         for h in self._handlers:

@@ -7,7 +7,6 @@ none, never handing out one already in use.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 from typing import Any
@@ -16,6 +15,7 @@ from podfleet.api.errors import APIError
 from podfleet.api.resources import NODES
 from podfleet.client.informer import Informer
 from podfleet.client.interface import Client
+from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.controllers.nodeipam")
 
@@ -35,10 +35,7 @@ class NodeIPAMController:
         self._task = asyncio.create_task(self._run(), name="nodeipam")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self.informer.stop()
 
     async def _run(self) -> None:
