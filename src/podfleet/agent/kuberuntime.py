@@ -89,6 +89,7 @@ class KubeRuntimeManager:
         self.pods: dict[str, dict[str, Any]] = {}  # uid -> last pod object seen
         self.on_probe_change: list[Any] = []
         self._reports: set[asyncio.Future[None]] = set()
+        self._pid_locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ helpers
     def _probe_changed(self, uid: str, container: str, kind: str, ok: bool) -> None:
@@ -336,8 +337,11 @@ class KubeRuntimeManager:
 
             etc = EtcFiles(pod_dir / "etc-hosts", pod_dir / "etc-hostname", pod_dir / "resolv.conf")
             ns_dir = Path(sandbox.ns_dir)
-            pidns = await start_pid_namespace(ns_dir) if (pod.get("spec") or {}).get("shareProcessNamespace") \
-                else None
+            pidns = None
+            if (pod.get("spec") or {}).get("shareProcessNamespace"):
+                # A pod's containers start concurrently: exactly one of them may create the holder.
+                async with self._pid_locks.setdefault(uid, asyncio.Lock()):
+                    pidns = await start_pid_namespace(ns_dir)
             cfg = build_container_config(
                 pod=pod, container=c, image_config=image.config, rootfs=rootfs, etc=etc, mounts=mounts,
                 netns=sandbox.netns or None, ipcns=None if sandbox.host_network else str(ns_dir / "ipc"),
@@ -476,6 +480,7 @@ class KubeRuntimeManager:
             self.backoff.forget_prefix(f"{uid}/")
             self.waiting.pop(uid, None)
             self.pods.pop(uid, None)
+            self._pid_locks.pop(uid, None)
 
     async def pod_terminated(self, pod: dict[str, Any], deleted: bool) -> None:
         uid = pod["metadata"]["uid"]
