@@ -198,7 +198,10 @@ spec:
   - {{name: a, image: {IMAGE}, command: ["sleep", "3601"]}}
   - name: b
     image: {IMAGE}
-    command: ["sh", "-c", "for i in $(seq 1 60); do ps | grep -q 'sleep 360[1]' && break; sleep 0.5; done; ps; sleep 3600"]
+    command:
+    - sh
+    - -c
+    - for i in $(seq 1 60); do ps | grep -q 'sleep 360[1]' && break; sleep 0.5; done; ps; sleep 3600
 """
     cluster.kubectl("apply", "-f", "-", input=manifest)
     cluster.wait_ready("sharedpid")
