@@ -1,156 +1,304 @@
-"""Defaulting, as Kubernetes' SetDefaults_* functions do, applied before validation on every write.
+"""Defaulting, as Kubernetes' SetDefaults_* functions (and a few admission plugins) do on every write.
 
 Clients read back exactly what Kubernetes would return (`restartPolicy: Always`,
-`imagePullPolicy: IfNotPresent`, `terminationGracePeriodSeconds: 30`, deployment strategy 25%/25%
-...), which kubectl's output and `apply` diffs depend on. Also the DefaultTolerationSeconds
-admission step (`add_default_tolerations`).
+`imagePullPolicy: IfNotPresent`, `terminationGracePeriodSeconds: 30`, deployment strategy 25%/25%,
+quantities in canonical form ...), which kubectl's output and `apply` diffs depend on. Pod-only
+defaults (requests from limits, `enableServiceLinks`, host-network ports, priority, service
+account) are applied to Pods and never to pod templates, as upstream does.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 from typing import Any
 
+from podfleet.api.quantity import canonicalize
 from podfleet.api.resources import ResourceType
+from podfleet.api.schema_pod import VOLUME_SOURCES
 
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+DEFAULT_SCHEDULER = "default-scheduler"
+DEFAULT_SERVICE_ACCOUNT = "default"
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+DEFAULT_VOLUME_MODE = 0o644  # 420: secret, configMap, downwardAPI and projected volumes
+SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+
+
+def _dict(v: Any) -> dict[str, Any] | None:
+    return v if isinstance(v, dict) else None
+
+
+def _dicts(v: Any) -> list[dict[str, Any]]:
+    return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
+
+
+def image_tag(image: str) -> tuple[str, str]:
+    """(tag, digest) of an image reference; the tag is `latest` when neither is given, as ParseImageName."""
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else ""
+    if not tag and not digest:
+        tag = "latest"
+    return tag, digest
 
 
 def default_pull_policy(image: str) -> str:
-    if "@" in image:
-        return "IfNotPresent"
-    last = image.rsplit("/", 1)[-1]
-    tag = last.split(":", 1)[1] if ":" in last else ""
-    return "Always" if tag in ("", "latest") else "IfNotPresent"
+    """`Always` for `:latest` (or untagged) images, `IfNotPresent` otherwise (including digests)."""
+    return "Always" if image_tag(image)[0] == "latest" else "IfNotPresent"
 
 
-def _probe(p: Any) -> None:
-    if not isinstance(p, dict):
+def canonicalize_resource_list(resources: Any, round_to_milli: bool = True) -> None:
+    """SetDefaults_ResourceList: round up to milli precision and print each quantity canonically."""
+    if not isinstance(resources, dict):
         return
-    p.setdefault("timeoutSeconds", 1)
-    p.setdefault("periodSeconds", 10)
-    p.setdefault("successThreshold", 1)
-    p.setdefault("failureThreshold", 3)
-    hg = p.get("httpGet")
-    if isinstance(hg, dict):
-        hg.setdefault("path", "/")
-        hg.setdefault("scheme", "HTTP")
+    for key, value in resources.items():
+        try:
+            resources[key] = canonicalize(value, round_to_milli)
+        except ValueError:
+            continue  # left for validation to report
 
 
-def _container(c: Any) -> None:
-    if not isinstance(c, dict):
+def _http_get(action: Any) -> None:
+    if (hg := _dict(action)) is not None:
+        if not hg.get("path"):
+            hg["path"] = "/"
+        if not hg.get("scheme"):
+            hg["scheme"] = "HTTP"
+
+
+def _probe(probe: Any) -> None:
+    if (p := _dict(probe)) is None:
         return
-    if isinstance(c.get("image"), str) and c["image"]:
-        c.setdefault("imagePullPolicy", default_pull_policy(c["image"]))
-    c.setdefault("terminationMessagePath", "/dev/termination-log")
-    c.setdefault("terminationMessagePolicy", "File")
-    res = c.setdefault("resources", {})
-    if isinstance(res, dict) and isinstance(res.get("limits"), dict):
-        req = res.setdefault("requests", {})
-        if isinstance(req, dict):
-            for k, v in res["limits"].items():
-                req.setdefault(k, v)
-    for port in c.get("ports") or []:
-        if isinstance(port, dict):
-            port.setdefault("protocol", "TCP")
-    for f in ("livenessProbe", "readinessProbe", "startupProbe"):
-        _probe(c.get(f))
-    for env in c.get("env") or []:
-        vf = env.get("valueFrom") if isinstance(env, dict) else None
-        if isinstance(vf, dict) and isinstance(vf.get("fieldRef"), dict):
-            vf["fieldRef"].setdefault("apiVersion", "v1")
+    for key, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1),
+                       ("failureThreshold", 3)):
+        if not p.get(key):
+            p[key] = value
+    _http_get(p.get("httpGet"))
+
+
+def _field_refs(item: dict[str, Any]) -> None:
+    if (ref := _dict(item.get("fieldRef"))) is not None and not ref.get("apiVersion"):
+        ref["apiVersion"] = "v1"
+    if (rf := _dict(item.get("resourceFieldRef"))) is not None and rf.get("divisor") is not None:
+        with contextlib.suppress(ValueError):
+            rf["divisor"] = canonicalize(rf["divisor"])
+
+
+def default_container(c: dict[str, Any]) -> None:
+    """SetDefaults_Container plus the defaults of everything a container holds."""
+    if not c.get("imagePullPolicy") and isinstance(c.get("image"), str):
+        c["imagePullPolicy"] = default_pull_policy(c["image"])
+    if not c.get("terminationMessagePath"):
+        c["terminationMessagePath"] = TERMINATION_MESSAGE_PATH
+    if not c.get("terminationMessagePolicy"):
+        c["terminationMessagePolicy"] = "File"
+    if c.get("resources") is None:
+        c["resources"] = {}
+    if (res := _dict(c["resources"])) is not None:
+        canonicalize_resource_list(res.get("limits"))
+        canonicalize_resource_list(res.get("requests"))
+    for port in _dicts(c.get("ports")):
+        if not port.get("protocol"):
+            port["protocol"] = "TCP"
+    for key in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _probe(c.get(key))
+    lifecycle = _dict(c.get("lifecycle")) or {}
+    for hook in ("postStart", "preStop"):
+        _http_get((_dict(lifecycle.get(hook)) or {}).get("httpGet"))
+    for env in _dicts(c.get("env")):
+        if (vf := _dict(env.get("valueFrom"))) is not None:
+            _field_refs(vf)
+
+
+def _volume(vol: dict[str, Any]) -> None:
+    if not any(vol.get(src) is not None for src in VOLUME_SOURCES):
+        vol["emptyDir"] = {}
+    if (hp := _dict(vol.get("hostPath"))) is not None and hp.get("type") is None:
+        hp["type"] = ""
+    if (ed := _dict(vol.get("emptyDir"))) is not None and ed.get("sizeLimit") is not None:
+        with contextlib.suppress(ValueError):
+            ed["sizeLimit"] = canonicalize(ed["sizeLimit"])
+    for src in ("secret", "configMap", "downwardAPI", "projected"):
+        if (s := _dict(vol.get(src))) is not None and s.get("defaultMode") is None:
+            s["defaultMode"] = DEFAULT_VOLUME_MODE
+    for item in _dicts((_dict(vol.get("downwardAPI")) or {}).get("items")):
+        _field_refs(item)
+    for source in _dicts((_dict(vol.get("projected")) or {}).get("sources")):
+        if (token := _dict(source.get("serviceAccountToken"))) is not None and token.get("expirationSeconds") is None:
+            token["expirationSeconds"] = 3600
+        for item in _dicts((_dict(source.get("downwardAPI")) or {}).get("items")):
+            _field_refs(item)
 
 
 def default_pod_spec(spec: Any) -> None:
+    """SetDefaults_PodSpec and the nested defaults: what both Pods and pod templates get."""
     if not isinstance(spec, dict):
         return
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("securityContext", {})
-    spec.setdefault("enableServiceLinks", True)
-    spec.setdefault("priority", 0)
-    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    if spec.get("serviceAccount") and not spec.get("serviceAccountName"):
+    if not spec.get("dnsPolicy"):
+        spec["dnsPolicy"] = "ClusterFirst"
+    if not spec.get("restartPolicy"):
+        spec["restartPolicy"] = "Always"
+    if spec.get("securityContext") is None:
+        spec["securityContext"] = {}
+    if spec.get("terminationGracePeriodSeconds") is None:
+        spec["terminationGracePeriodSeconds"] = 30
+    if not spec.get("schedulerName"):
+        spec["schedulerName"] = DEFAULT_SCHEDULER
+    # The deprecated `serviceAccount` always mirrors `serviceAccountName` (v1 conversion).
+    if not spec.get("serviceAccountName") and spec.get("serviceAccount"):
         spec["serviceAccountName"] = spec["serviceAccount"]
-    spec.setdefault("serviceAccountName", "default")
-    spec.setdefault("serviceAccount", spec["serviceAccountName"])
-    for key in ("containers", "initContainers", "ephemeralContainers"):
-        for c in spec.get(key) or []:
-            _container(c)
-    for vol in spec.get("volumes") or []:
-        if not isinstance(vol, dict):
-            continue
-        if isinstance(vol.get("hostPath"), dict):
-            vol["hostPath"].setdefault("type", "")
-        for src in ("secret", "configMap"):
-            if isinstance(vol.get(src), dict):
-                vol[src].setdefault("defaultMode", 420)
+    if spec.get("serviceAccountName"):
+        spec["serviceAccount"] = spec["serviceAccountName"]
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for c in _dicts(spec.get(key)):
+            default_container(c)
+    for vol in _dicts(spec.get("volumes")):
+        _volume(vol)
+    canonicalize_resource_list(spec.get("overhead"))
+    if (res := _dict(spec.get("resources"))) is not None:
+        canonicalize_resource_list(res.get("limits"))
+        canonicalize_resource_list(res.get("requests"))
+
+
+def default_pod(pod: dict[str, Any]) -> None:
+    """A Pod (never a template): SetDefaults_Pod plus the Priority and ServiceAccount admission defaults."""
+    spec = _dict(pod.get("spec"))
+    if spec is None:
+        return
+    for key in ("initContainers", "containers"):
+        for c in _dicts(spec.get(key)):
+            res = _dict(c.get("resources"))
+            if res is None or _dict(res.get("limits")) is None:
+                continue
+            requests = res.get("requests")
+            if requests is None:
+                requests = res["requests"] = {}
+            if isinstance(requests, dict):
+                for name, value in res["limits"].items():
+                    requests.setdefault(name, value)
+    if spec.get("enableServiceLinks") is None:
+        spec["enableServiceLinks"] = True
     if spec.get("hostNetwork"):
-        for key in ("containers", "initContainers"):
-            for c in spec.get(key) or []:
-                for port in (c.get("ports") or []) if isinstance(c, dict) else []:
-                    if isinstance(port, dict) and "hostPort" not in port and "containerPort" in port:
+        for key in ("initContainers", "containers"):
+            for c in _dicts(spec.get(key)):
+                for port in _dicts(c.get("ports")):
+                    if not port.get("hostPort") and port.get("containerPort"):
                         port["hostPort"] = port["containerPort"]
+    if not spec.get("serviceAccountName") and not spec.get("serviceAccount"):
+        spec["serviceAccountName"] = DEFAULT_SERVICE_ACCOUNT
+    if spec.get("priority") is None:
+        spec["priority"] = SYSTEM_PRIORITY_CLASSES.get(str(spec.get("priorityClassName") or ""), 0)
+    if not spec.get("preemptionPolicy"):
+        spec["preemptionPolicy"] = "PreemptLowerPriority"
+    default_pod_spec(spec)
 
 
-def _template(obj: dict[str, Any]) -> None:
-    tmpl = (obj.get("spec") or {}).get("template")
-    if isinstance(tmpl, dict):
-        tmpl.setdefault("metadata", {})
+def _workload(kind: str, obj: dict[str, Any]) -> None:
+    spec = _dict(obj.get("spec"))
+    if spec is None:
+        return
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    if kind == "Deployment":
+        strategy = spec.get("strategy")
+        if strategy is None:
+            strategy = spec["strategy"] = {}
+        if isinstance(strategy, dict):
+            if not strategy.get("type"):
+                strategy["type"] = "RollingUpdate"
+            if strategy["type"] == "RollingUpdate":
+                ru = strategy.get("rollingUpdate")
+                if ru is None:
+                    ru = strategy["rollingUpdate"] = {}
+                if isinstance(ru, dict):
+                    for key in ("maxUnavailable", "maxSurge"):
+                        if ru.get(key) is None:
+                            ru[key] = "25%"
+        if spec.get("revisionHistoryLimit") is None:
+            spec["revisionHistoryLimit"] = 10
+        if spec.get("progressDeadlineSeconds") is None:
+            spec["progressDeadlineSeconds"] = 600
+    if (tmpl := _dict(spec.get("template"))) is not None:
+        if tmpl.get("metadata") is None:
+            tmpl["metadata"] = {}
         default_pod_spec(tmpl.get("spec"))
 
 
+def _namespace(obj: dict[str, Any]) -> None:
+    meta = _dict(obj.get("metadata")) or {}
+    if meta.get("name"):
+        labels = meta.get("labels")
+        if labels is None:
+            labels = meta["labels"] = {}
+        if isinstance(labels, dict):
+            labels["kubernetes.io/metadata.name"] = meta["name"]
+    spec = obj.get("spec")
+    if spec is None:
+        spec = obj["spec"] = {}
+    if isinstance(spec, dict) and "finalizers" not in spec and not meta.get("deletionTimestamp"):
+        spec["finalizers"] = ["kubernetes"]
+    status = obj.get("status")
+    if status is None:
+        status = obj["status"] = {}
+    if isinstance(status, dict) and not status.get("phase"):
+        status["phase"] = "Active"
+
+
+def _node(obj: dict[str, Any]) -> None:
+    spec = obj.get("spec")
+    if spec is None:
+        spec = obj["spec"] = {}
+    if isinstance(spec, dict):
+        if spec.get("podCIDR") and not spec.get("podCIDRs"):
+            spec["podCIDRs"] = [spec["podCIDR"]]
+        elif not spec.get("podCIDR") and isinstance(spec.get("podCIDRs"), list) and spec["podCIDRs"]:
+            spec["podCIDR"] = spec["podCIDRs"][0]
+    if (status := _dict(obj.get("status"))) is not None:
+        canonicalize_resource_list(status.get("capacity"))
+        canonicalize_resource_list(status.get("allocatable"))
+        if status.get("allocatable") is None and isinstance(status.get("capacity"), dict):
+            status["allocatable"] = dict(status["capacity"])
+
+
+def _secret(obj: dict[str, Any]) -> None:
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = obj.get("data")
+        if not isinstance(data, dict):
+            data = obj["data"] = {}
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+
+
 def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Fill in, in place, every field Kubernetes defaults for this kind."""
     kind = rt.kind
     if kind == "Pod":
-        default_pod_spec(obj.get("spec"))
+        default_pod(obj)
+        if (status := _dict(obj.get("status"))) is not None:
+            for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
+                for cs in _dicts(status.get(key)):
+                    canonicalize_resource_list(cs.get("allocatedResources"))
     elif kind in ("Deployment", "ReplicaSet"):
-        spec = obj.get("spec")
-        if isinstance(spec, dict):
-            spec.setdefault("replicas", 1)
-            if kind == "Deployment":
-                strategy = spec.setdefault("strategy", {})
-                if isinstance(strategy, dict):
-                    strategy.setdefault("type", "RollingUpdate")
-                    if strategy["type"] == "RollingUpdate":
-                        ru = strategy.setdefault("rollingUpdate", {})
-                        if isinstance(ru, dict):
-                            ru.setdefault("maxUnavailable", "25%")
-                            ru.setdefault("maxSurge", "25%")
-                spec.setdefault("revisionHistoryLimit", 10)
-                spec.setdefault("progressDeadlineSeconds", 600)
-            _template(obj)
+        _workload(kind, obj)
     elif kind == "Namespace":
-        spec = obj.setdefault("spec", {})
-        if isinstance(spec, dict) and not obj.get("metadata", {}).get("deletionTimestamp"):
-            spec.setdefault("finalizers", ["kubernetes"])
-        status = obj.setdefault("status", {})
-        if isinstance(status, dict):
-            status.setdefault("phase", "Active")
-        labels = obj["metadata"].setdefault("labels", {})
-        if isinstance(labels, dict) and obj["metadata"].get("name"):
-            labels.setdefault("kubernetes.io/metadata.name", obj["metadata"]["name"])
-    elif kind == "Secret":
-        obj.setdefault("type", "Opaque")
-        string_data = obj.pop("stringData", None)
-        if isinstance(string_data, dict):
-            data = obj.setdefault("data", {})
-            for k, v in string_data.items():
-                data[k] = base64.b64encode(str(v).encode()).decode()
-    elif kind == "Event":
-        obj.setdefault("type", "Normal")
-        obj.setdefault("count", 1)
+        _namespace(obj)
     elif kind == "Node":
-        spec = obj.setdefault("spec", {})
-        if isinstance(spec, dict) and spec.get("podCIDR") and not spec.get("podCIDRs"):
-            spec["podCIDRs"] = [spec["podCIDR"]]
+        _node(obj)
+    elif kind == "Secret":
+        _secret(obj)
 
 
 def add_default_tolerations(pod: dict[str, Any], seconds: int = 300) -> None:
-    """DefaultTolerationSeconds admission: tolerate not-ready/unreachable NoExecute for `seconds`."""
+    """DefaultTolerationSeconds admission: tolerate not-ready/unreachable NoExecute for `seconds`.
+
+    Skipped for a taint the pod already tolerates with NoExecute (or any effect), including a
+    wildcard `operator: Exists` toleration with no key.
+    """
     spec = pod.get("spec")
     if not isinstance(spec, dict):
         return

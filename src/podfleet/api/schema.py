@@ -1,103 +1,46 @@
-"""A compact description of the fields and JSON types of the resources podfleet serves.
+"""Decoding checks against the field schemas, as the API server's JSON decoder does them.
 
-Used three ways, as the API server's decoder does: wrong JSON types are a 400 (`json: cannot
-unmarshal ...`); unknown fields are a 400 under `fieldValidation=Strict`, a warning under `Warn`,
-and silently dropped otherwise. Subtrees whose shape podfleet does not police are `ANY` and never
-produce unknown-field errors.
+Three uses: wrong JSON types (and malformed quantities, timestamps, base64) are a 400 whose
+message matches Go's decoder (`json: cannot unmarshal string into Go struct field
+PodSpec.spec.containers of type []v1.Container`); unknown fields are a 400 under
+`fieldValidation=Strict` (`strict decoding error: unknown field "spec.containers[0].imagee"`), a
+warning under `Warn`, and silently dropped otherwise (`prune_unknown`).
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
+from podfleet.api.quantity import QUANTITY_ERROR, parse
 from podfleet.api.resources import ResourceType
+from podfleet.api.schema_dsl import ListOf, MapOf, Node, Scalar, Struct, struct
+from podfleet.api.schema_kinds import KINDS
+from podfleet.api.schema_pod import OBJECT_META
 
-Schema = Any  # "str" | "int" | "bool" | "num" | "any" | "strmap" | "map" | [Schema] | {field: Schema}
-ANY, STR, INT, BOOL, NUM = "any", "str", "int", "bool", "num"
-STRMAP = "strmap"  # object with string values (labels, annotations, nodeSelector, data)
-QTYMAP = "qtymap"  # object whose values are quantities (string or number)
-INTSTR = "intstr"
+__all__ = ["check_types", "decode_error_message", "prune_unknown", "schema_for", "unknown_fields"]
 
-OBJECT_META: Schema = {
-    "name": STR, "generateName": STR, "namespace": STR, "selfLink": STR, "uid": STR, "resourceVersion": STR,
-    "generation": INT, "creationTimestamp": ANY, "deletionTimestamp": ANY, "deletionGracePeriodSeconds": INT,
-    "labels": STRMAP, "annotations": STRMAP, "ownerReferences": [{
-        "apiVersion": STR, "kind": STR, "name": STR, "uid": STR, "controller": BOOL, "blockOwnerDeletion": BOOL}],
-    "finalizers": [STR], "managedFields": ANY, "clusterName": STR,
-}
-PROBE: Schema = {
-    "exec": {"command": [STR]}, "httpGet": {"path": STR, "port": INTSTR, "host": STR, "scheme": STR,
-                                            "httpHeaders": [{"name": STR, "value": STR}]},
-    "tcpSocket": {"port": INTSTR, "host": STR}, "grpc": {"port": INT, "service": STR},
-    "initialDelaySeconds": INT, "timeoutSeconds": INT, "periodSeconds": INT, "successThreshold": INT,
-    "failureThreshold": INT, "terminationGracePeriodSeconds": INT,
-}
-CONTAINER: Schema = {
-    "name": STR, "image": STR, "command": [STR], "args": [STR], "workingDir": STR,
-    "ports": [{"name": STR, "containerPort": INT, "hostPort": INT, "protocol": STR, "hostIP": STR}],
-    "env": [{"name": STR, "value": STR, "valueFrom": ANY}], "envFrom": ANY,
-    "resources": {"limits": QTYMAP, "requests": QTYMAP, "claims": ANY},
-    "resizePolicy": ANY, "restartPolicy": STR,
-    "volumeMounts": [{"name": STR, "mountPath": STR, "readOnly": BOOL, "subPath": STR, "subPathExpr": STR,
-                      "mountPropagation": STR, "recursiveReadOnly": STR}],
-    "volumeDevices": ANY, "livenessProbe": PROBE, "readinessProbe": PROBE, "startupProbe": PROBE,
-    "lifecycle": ANY, "terminationMessagePath": STR, "terminationMessagePolicy": STR, "imagePullPolicy": STR,
-    "securityContext": ANY, "stdin": BOOL, "stdinOnce": BOOL, "tty": BOOL, "targetContainerName": STR,
-}
-VOLUME: Schema = {
-    "name": STR, "emptyDir": {"medium": STR, "sizeLimit": INTSTR},
-    "hostPath": {"path": STR, "type": STR}, "secret": ANY, "configMap": ANY, "projected": ANY,
-    "persistentVolumeClaim": ANY, "downwardAPI": ANY, "nfs": ANY, "csi": ANY, "ephemeral": ANY, "image": ANY,
-}
-TOLERATION: Schema = {"key": STR, "operator": STR, "value": STR, "effect": STR, "tolerationSeconds": INT}
-POD_SPEC: Schema = {
-    "containers": [CONTAINER], "initContainers": [CONTAINER], "ephemeralContainers": [ANY], "volumes": [VOLUME],
-    "restartPolicy": STR, "terminationGracePeriodSeconds": INT, "activeDeadlineSeconds": INT, "dnsPolicy": STR,
-    "nodeSelector": STRMAP, "serviceAccountName": STR, "serviceAccount": STR, "automountServiceAccountToken": BOOL,
-    "nodeName": STR, "hostNetwork": BOOL, "hostPID": BOOL, "hostIPC": BOOL, "shareProcessNamespace": BOOL,
-    "securityContext": ANY, "imagePullSecrets": [{"name": STR}], "hostname": STR, "subdomain": STR,
-    "affinity": ANY, "schedulerName": STR, "tolerations": [TOLERATION], "hostAliases": [
-        {"ip": STR, "hostnames": [STR]}], "priorityClassName": STR, "priority": INT, "dnsConfig": ANY,
-    "readinessGates": ANY, "runtimeClassName": STR, "enableServiceLinks": BOOL, "preemptionPolicy": STR,
-    "overhead": QTYMAP, "topologySpreadConstraints": ANY, "setHostnameAsFQDN": BOOL, "os": ANY,
-    "hostUsers": BOOL, "schedulingGates": ANY, "resourceClaims": ANY, "resources": ANY,
-}
-POD_TEMPLATE: Schema = {"metadata": OBJECT_META, "spec": POD_SPEC}
-LABEL_SELECTOR: Schema = {"matchLabels": STRMAP, "matchExpressions": [{"key": STR, "operator": STR,
-                                                                        "values": [STR]}]}
-
-_TOP: dict[str, Schema] = {
-    "Pod": {"spec": POD_SPEC, "status": ANY},
-    "Namespace": {"spec": {"finalizers": [STR]}, "status": ANY},
-    "Node": {"spec": {"podCIDR": STR, "podCIDRs": [STR], "providerID": STR, "unschedulable": BOOL,
-                      "taints": [{"key": STR, "value": STR, "effect": STR, "timeAdded": ANY}],
-                      "configSource": ANY, "externalID": STR}, "status": ANY},
-    "Event": {"involvedObject": ANY, "reason": STR, "message": STR, "source": ANY, "firstTimestamp": ANY,
-              "lastTimestamp": ANY, "count": INT, "type": STR, "eventTime": ANY, "series": ANY, "action": STR,
-              "related": ANY, "reportingComponent": STR, "reportingInstance": STR},
-    "Secret": {"data": STRMAP, "stringData": STRMAP, "type": STR, "immutable": BOOL},
-    "ConfigMap": {"data": STRMAP, "binaryData": STRMAP, "immutable": BOOL},
-    "ServiceAccount": {"secrets": ANY, "imagePullSecrets": ANY, "automountServiceAccountToken": BOOL},
-    "Lease": {"spec": {"holderIdentity": STR, "leaseDurationSeconds": INT, "acquireTime": ANY, "renewTime": ANY,
-                       "leaseTransitions": INT, "strategy": STR, "preferredHolder": STR}},
-    "ReplicaSet": {"spec": {"replicas": INT, "minReadySeconds": INT, "selector": LABEL_SELECTOR,
-                            "template": POD_TEMPLATE}, "status": ANY},
-    "Deployment": {"spec": {"replicas": INT, "selector": LABEL_SELECTOR, "template": POD_TEMPLATE,
-                            "strategy": {"type": STR, "rollingUpdate": {"maxUnavailable": INTSTR,
-                                                                        "maxSurge": INTSTR}},
-                            "minReadySeconds": INT, "revisionHistoryLimit": INT, "paused": BOOL,
-                            "progressDeadlineSeconds": INT, "rollbackTo": ANY}, "status": ANY},
-    "ControllerRevision": {"data": ANY, "revision": INT},
-}
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_TIME_LAYOUT = {"v1.Time": "2006-01-02T15:04:05Z07:00", "v1.MicroTime": "2006-01-02T15:04:05.000000Z07:00"}
+_BASE64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_GENERIC = struct("v1.Object", apiVersion=Scalar("string"), kind=Scalar("string"), metadata=OBJECT_META)
 
 
-def schema_for(rt: ResourceType) -> dict[str, Schema]:
-    return {"apiVersion": STR, "kind": STR, "metadata": OBJECT_META, **_TOP.get(rt.kind, {})}
+def schema_for(rt: ResourceType) -> Struct:
+    """The top-level struct schema of a kind (unknown kinds get TypeMeta + ObjectMeta only)."""
+    return KINDS.get(rt.kind) or _GENERIC
 
 
-def _json_type(v: Any) -> str:
-    if v is None:
-        return "null"
+@dataclass
+class _Walk:
+    prune: bool
+    type_errors: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+def _json_kind(v: Any) -> str:
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, (int, float)):
@@ -109,78 +52,131 @@ def _json_type(v: Any) -> str:
     return "object"
 
 
-def _expected(s: Schema) -> str:
-    if isinstance(s, list):
-        return "array"
-    if isinstance(s, dict) or s in (STRMAP, QTYMAP):
-        return "object"
-    return {STR: "string", INT: "integer", BOOL: "boolean", NUM: "number", INTSTR: "int-or-string"}.get(s, "any")
+def _where(struct_name: str, go_path: str) -> str:
+    return f"Go struct field {struct_name}.{go_path}" if go_path else "Go value"
 
 
-def _ok(s: Schema, v: Any) -> bool:
-    if v is None or s == ANY:
-        return True
-    if isinstance(s, list):
-        return isinstance(v, list)
-    if isinstance(s, dict) or s in (STRMAP, QTYMAP):
-        return isinstance(v, dict)
-    if s == STR:
-        return isinstance(v, str)
-    if s == INT:
-        return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
-    if s == BOOL:
-        return isinstance(v, bool)
-    if s == NUM:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-    if s == INTSTR:
-        return isinstance(v, (int, str)) and not isinstance(v, bool)
-    return True
+def _mismatch(w: _Walk, v: Any, struct_name: str, go_path: str, go_type: str, value_text: str = "") -> None:
+    kind = value_text or _json_kind(v)
+    w.type_errors.append(f"json: cannot unmarshal {kind} into {_where(struct_name, go_path)} of type {go_type}")
 
 
-def _walk(s: Schema, v: Any, path: str, type_errors: list[str], unknown: list[str], prune: bool) -> None:
-    if v is None or s == ANY:
+def _base64_error(s: str) -> str | None:
+    """Go's `illegal base64 data at input byte N`, or None when `s` is valid standard base64."""
+    padding = False
+    for i, ch in enumerate(s):
+        if ch == "=":
+            padding = True
+        elif padding or ch not in _BASE64_ALPHABET:
+            return f"illegal base64 data at input byte {i}"
+    if len(s) % 4 or len(s) - len(s.rstrip("=")) > 2:
+        return f"illegal base64 data at input byte {len(s) - len(s) % 4 if len(s) % 4 else len(s) - 1}"
+    return None
+
+
+def _check_scalar(w: _Walk, s: Scalar, v: Any, struct_name: str, go_path: str) -> None:
+    kind = s.kind
+    if kind == "raw":
         return
-    if not _ok(s, v):
-        type_errors.append(f"json: cannot unmarshal {_json_type(v)} into Go struct field {path or 'object'} "
-                           f"of type {_expected(s)}")
+    if kind == "quantity":
+        if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            try:
+                parse(v)
+            except ValueError as e:
+                w.type_errors.append(str(e))
+        else:
+            w.type_errors.append(QUANTITY_ERROR)
         return
-    if isinstance(s, list):
+    if kind == "intstr":
+        if isinstance(v, str):
+            return
+        _check_int(w, v, "int32", struct_name, go_path)
+        return
+    if kind == "time":
+        if not isinstance(v, str):
+            _mismatch(w, v, struct_name, go_path, "string")
+        elif not _RFC3339.match(v):
+            layout = _TIME_LAYOUT.get(s.go, _TIME_LAYOUT["v1.Time"])
+            w.type_errors.append(f'parsing time "{v}" as "{layout}": cannot parse "{v}" as "2006"')
+        return
+    if kind == "bytes":
+        if not isinstance(v, str):
+            _mismatch(w, v, struct_name, go_path, s.go)
+        elif (err := _base64_error(v)) is not None:
+            w.type_errors.append(err)
+        return
+    if s.go in _INT_RANGES:
+        _check_int(w, v, s.go, struct_name, go_path)
+    elif s.go == "string" and not isinstance(v, str):
+        _mismatch(w, v, struct_name, go_path, "string")
+    elif s.go == "bool" and not isinstance(v, bool):
+        _mismatch(w, v, struct_name, go_path, "bool")
+    elif s.go == "float64" and (isinstance(v, bool) or not isinstance(v, (int, float))):
+        _mismatch(w, v, struct_name, go_path, "float64")
+
+
+def _check_int(w: _Walk, v: Any, go: str, struct_name: str, go_path: str) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        _mismatch(w, v, struct_name, go_path, go)
+        return
+    lo, hi = _INT_RANGES[go]
+    if (isinstance(v, float) and not v.is_integer()) or not lo <= v <= hi:
+        _mismatch(w, v, struct_name, go_path, go, f"number {v}")
+
+
+def _walk(w: _Walk, node: Node, v: Any, path: str, struct_name: str, go_path: str) -> None:
+    if v is None:
+        return
+    if isinstance(node, Scalar):
+        _check_scalar(w, node, v, struct_name, go_path)
+    elif isinstance(node, ListOf):
+        if not isinstance(v, list):
+            _mismatch(w, v, struct_name, go_path, node.go_type)
+            return
         for i, item in enumerate(v):
-            _walk(s[0], item, f"{path}[{i}]", type_errors, unknown, prune)
-    elif s == STRMAP:
+            _walk(w, node.item, item, f"{path}[{i}]", struct_name, go_path)
+    elif isinstance(node, MapOf):
+        if not isinstance(v, dict):
+            _mismatch(w, v, struct_name, go_path, node.go_type)
+            return
         for k, item in v.items():
-            if item is not None and not isinstance(item, str):
-                type_errors.append(f"json: cannot unmarshal {_json_type(item)} into Go struct field "
-                                   f"{path}[{k}] of type string")
-    elif s == QTYMAP:
-        for k, item in v.items():
-            if not isinstance(item, (str, int, float)) or isinstance(item, bool):
-                type_errors.append(f"json: cannot unmarshal {_json_type(item)} into Go struct field "
-                                   f"{path}[{k}] of type Quantity")
-    elif isinstance(s, dict):
+            _walk(w, node.value, item, f"{path}[{k}]", struct_name, go_path)
+    else:
+        if not isinstance(v, dict):
+            _mismatch(w, v, struct_name, go_path, node.go_type)
+            return
         for k in list(v):
             sub = f"{path}.{k}" if path else k
-            if k not in s:
-                unknown.append(sub)
-                if prune:
+            child = node.fields.get(k)
+            if child is None:
+                w.unknown.append(sub)
+                if w.prune:
                     del v[k]
                 continue
-            _walk(s[k], v[k], sub, type_errors, unknown, prune)
+            _walk(w, child, v[k], sub, node.name, f"{go_path}.{k}" if go_path else k)
+
+
+def _run(rt: ResourceType, obj: dict[str, Any], prune: bool = False) -> _Walk:
+    w = _Walk(prune)
+    _walk(w, schema_for(rt), obj, "", "", "")
+    return w
 
 
 def check_types(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
-    errors: list[str] = []
-    _walk(schema_for(rt), obj, "", errors, [], False)
-    return errors
+    """Every JSON type error in `obj`, worded as Go's decoder words them (Kubernetes reports the first)."""
+    return _run(rt, obj).type_errors
 
 
 def unknown_fields(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
-    unknown: list[str] = []
-    _walk(schema_for(rt), obj, "", [], unknown, False)
-    return unknown
+    """Paths (`spec.containers[0].imagee`) of fields the kind does not have, in document order."""
+    return _run(rt, obj).unknown
 
 
 def prune_unknown(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
-    unknown: list[str] = []
-    _walk(schema_for(rt), obj, "", [], unknown, True)
-    return unknown
+    """Drop unknown fields in place (what a non-strict decode does); returns the dropped paths."""
+    return _run(rt, obj, prune=True).unknown
+
+
+def decode_error_message(rt: ResourceType, type_errors: list[str]) -> str:
+    """The 400 message for a body that does not decode: `Pod in version "v1" cannot be handled as a Pod: ...`."""
+    return f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {type_errors[0]}'
