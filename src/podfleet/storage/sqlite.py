@@ -22,7 +22,7 @@ import heapq
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,52 +191,46 @@ class SQLiteStorage:
         assert cur.lastrowid is not None
         return int(cur.lastrowid)
 
-    def _create(self, key: str, value: bytes) -> WatchEvent:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back on any error (including our own conflict errors)."""
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _live(self, key: str, expected: int) -> KeyValue:
+        """The key's live value, checked against the caller's expected revision (0 = any)."""
+        row = self._latest_row(key)
+        if row is None or row[2]:
+            raise KeyNotFound(key)
+        prev = KeyValue(key, bytes(row[3]), int(row[1]), int(row[0]))
+        if expected and prev.mod_revision != expected:
+            raise RevisionMismatch(f"{key}: expected revision {expected}, found {prev.mod_revision}", prev)
+        return prev
+
+    def _create(self, key: str, value: bytes) -> WatchEvent:
+        with self._transaction():
             row = self._latest_row(key)
             if row is not None and not row[2]:
                 raise KeyExists(key)
             rev = self._insert(key, True, False, None, row[0] if row else None, value, None)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return WatchEvent("ADDED", KeyValue(key, value, rev, rev))
 
     def _update(self, key: str, value: bytes, expected: int) -> WatchEvent:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = self._latest_row(key)
-            if row is None or row[2]:
-                raise KeyNotFound(key)
-            prev = KeyValue(key, bytes(row[3]), int(row[1]), int(row[0]))
-            if expected and prev.mod_revision != expected:
-                raise RevisionMismatch(f"{key}: expected revision {expected}, found {prev.mod_revision}", prev)
+        with self._transaction():
+            prev = self._live(key, expected)
             rev = self._insert(key, False, False, prev.create_revision, prev.mod_revision, value, prev.value)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return WatchEvent("MODIFIED", KeyValue(key, value, prev.create_revision, rev), prev)
 
     def _delete(self, key: str, expected: int) -> WatchEvent:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = self._latest_row(key)
-            if row is None or row[2]:
-                raise KeyNotFound(key)
-            prev = KeyValue(key, bytes(row[3]), int(row[1]), int(row[0]))
-            if expected and prev.mod_revision != expected:
-                raise RevisionMismatch(f"{key}: expected revision {expected}, found {prev.mod_revision}", prev)
+        with self._transaction():
+            prev = self._live(key, expected)
             rev = self._insert(key, False, True, prev.create_revision, prev.mod_revision, prev.value, prev.value)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return WatchEvent("DELETED", KeyValue(key, prev.value, prev.create_revision, rev), prev)
 
     async def _write(self, fn: Callable[..., WatchEvent], *args: Any) -> KeyValue:
@@ -310,19 +304,13 @@ class SQLiteStorage:
     def _compact(self, revision: int) -> None:
         if revision <= self._compact_rev:
             return
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             # Rows superseded by a newer row of the same key at or below `revision`, and tombstones.
             db.execute("DELETE FROM kine WHERE id <= ? AND (deleted = 1 OR id < "
                        "(SELECT MAX(k2.id) FROM kine k2 WHERE k2.name = kine.name AND k2.id <= ?))",
                        (revision, revision))
             db.execute("INSERT INTO kine_meta (key, value) VALUES ('compact_rev', ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (revision,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         self._compact_rev = revision
 
     async def compact(self, revision: int) -> None:
