@@ -18,6 +18,7 @@ from aiohttp import web
 from podfleet.api.errors import APIError, NotFound, Unauthorized
 from podfleet.api.params import optional_int
 from podfleet.pki import ensure_self_signed
+from podfleet.streaming import stream_chunks
 
 log = logging.getLogger("podfleet.agent.server")
 
@@ -76,23 +77,9 @@ class AgentServer:
                 raise Unauthorized("Unauthorized")
             mi = request.match_info
             chunks = self.logs(mi["namespace"], mi["pod"], mi["container"], _opts(request.query))
-            first = b""
-            async for chunk in chunks:
-                first = chunk
-                break
+            return await stream_chunks(request, chunks)
         except APIError as e:
             return web.json_response(e.to_status(), status=e.code)
         except FileNotFoundError as e:
             err = NotFound(str(e))
             return web.json_response(err.to_status(), status=err.code)
-        resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
-        await resp.prepare(request)
-        try:
-            if first:
-                await resp.write(first)
-            async for chunk in chunks:
-                await resp.write(chunk)
-            await resp.write_eof()
-        except (ConnectionResetError, APIError, OSError) as e:
-            log.debug("log stream ended", extra={"error": str(e)})
-        return resp

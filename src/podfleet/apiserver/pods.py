@@ -16,6 +16,7 @@ from podfleet.apiserver.nodelogs import LogOptions, NodeLogs
 from podfleet.apiserver.routing import RequestInfo
 from podfleet.apiserver.store import DeleteOptions, Store, decode, encode
 from podfleet.storage.interface import KeyNotFound, RevisionMismatch
+from podfleet.streaming import stream_chunks
 
 
 async def bind(store: Store, namespace: str, name: str, binding: Any, user: UserInfo) -> dict[str, Any]:
@@ -108,21 +109,5 @@ async def stream_logs(request: web.Request, store: Store, node_logs: NodeLogs,
     node = None
     with contextlib.suppress(NotFound):
         node = await store.get(NODES, "", node_name)
-    chunks = node_logs.stream(pod, node, opts)
-    first = b""
-    async for chunk in chunks:  # fail before headers when the node says no
-        first = chunk
-        break
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
-    await resp.prepare(request)
-    try:
-        if first:
-            await resp.write(first)
-        async for chunk in chunks:
-            await resp.write(chunk)
-    except ConnectionResetError:
-        return resp
-    with contextlib.suppress(ConnectionResetError):
-        await resp.write_eof()
-    return resp
+    return await stream_chunks(request, node_logs.stream(pod, node, opts))
 
