@@ -76,9 +76,14 @@ def _write(path: Path, content: str) -> None:
     os.replace(tmp, path)
 
 
+def etc_paths(pod_dir: Path) -> EtcFiles:
+    """Where a pod's files live (written once per sandbox, bind-mounted into each container)."""
+    return EtcFiles(pod_dir / "etc-hosts", pod_dir / "etc-hostname", pod_dir / "resolv.conf")
+
+
 def write_etc_files(pod_dir: Path, pod: dict[str, Any], pod_ips: list[str], host_network: bool = False) -> EtcFiles:
     pod_dir.mkdir(parents=True, exist_ok=True)
-    files = EtcFiles(pod_dir / "etc-hosts", pod_dir / "etc-hostname", pod_dir / "resolv.conf")
+    files = etc_paths(pod_dir)
     try:
         host_resolv = HOST_RESOLV_CONF.read_text()
     except OSError:

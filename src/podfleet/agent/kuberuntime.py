@@ -23,7 +23,7 @@ from typing import Any
 
 from podfleet.agent.backoff import Backoff
 from podfleet.agent.container_config import ConfigError, build_container_config, stop_signal
-from podfleet.agent.etc_files import pod_hostname, write_etc_files
+from podfleet.agent.etc_files import etc_paths, pod_hostname, write_etc_files
 from podfleet.agent.pod_status import ContainerInstance, PodView, compute_pod_status, latest
 from podfleet.agent.prober import ProbeManager, ProbeTarget
 from podfleet.agent.records import ContainerRecord, Records, SandboxRecord
@@ -147,13 +147,12 @@ class KubeRuntimeManager:
         host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
         sandbox_id = f"{uid.replace('-', '')[:16]}{random_suffix(4)}"
         ns_dir = self.records.pod_dir(uid) / "ns"
-        ns_rec = None
         try:
             if host_network:
                 netns, ips = "", [self.node.ip]
             else:  # the network and the IPC/UTS namespaces are independent: make them together
-                st, ns_rec = await asyncio.gather(self.network.setup(_pod_ref(pod, sandbox_id)),
-                                                  create_sandbox_namespaces(ns_dir, pod_hostname(pod)))
+                st, _ = await asyncio.gather(self.network.setup(_pod_ref(pod, sandbox_id)),
+                                             create_sandbox_namespaces(ns_dir, pod_hostname(pod)))
                 netns, ips = st.netns, st.ips
         except (NetworkError, ContainerRuntimeError, OSError) as e:
             if not host_network:
@@ -162,7 +161,6 @@ class KubeRuntimeManager:
             with contextlib.suppress(Exception):
                 await remove_sandbox_namespaces(ns_dir)
             raise NetworkError(f"Failed to create pod sandbox: {e}") from e
-        del ns_rec
         rec = SandboxRecord(uid, pod["metadata"].get("namespace", ""), pod["metadata"]["name"], sandbox_id, netns,
                             ips, str(ns_dir), host_network, rfc3339(self.clock.now()))
         await asyncio.to_thread(write_etc_files, self.records.pod_dir(uid), pod, ips, host_network)
@@ -236,7 +234,9 @@ class KubeRuntimeManager:
                     if why:
                         self._event(pod, NORMAL, "Killing", f"Container {c['name']} {why.split(':')[0].lower()}, "
                                                              "will be restarted")
-                        await self._kill(cur.id, int(spec.get("terminationGracePeriodSeconds", 30) or 0), pod, c)
+                        rec = next((r for r in self.records.containers(uid) if r.id == cur.id), None)
+                        await self._kill(cur.id, int(spec.get("terminationGracePeriodSeconds", 30) or 0),
+                                         rec.stop_signal if rec else int(signal.SIGTERM))
                         self.probes.remove_container(uid, c["name"])
                         requeue.append(0.2)
                 elif cur.state == "exited":
@@ -333,9 +333,7 @@ class KubeRuntimeManager:
             rootfs = await self.images.mount_rootfs(cid, image)
             mounts = self.volumes.mounts_for(c, volumes)
             pod_dir = self.records.pod_dir(uid)
-            from podfleet.agent.etc_files import EtcFiles
-
-            etc = EtcFiles(pod_dir / "etc-hosts", pod_dir / "etc-hostname", pod_dir / "resolv.conf")
+            etc = etc_paths(pod_dir)
             ns_dir = Path(sandbox.ns_dir)
             pidns = None
             if (pod.get("spec") or {}).get("shareProcessNamespace"):
@@ -411,30 +409,25 @@ class KubeRuntimeManager:
         await self._report_async(pod, self.records.sandbox(pod["metadata"]["uid"]))
 
     # ------------------------------------------------------------------ termination
-    async def _kill(self, cid: str, grace: int, pod: dict[str, Any] | None = None,
-                    c: dict[str, Any] | None = None) -> None:
+    async def _stopped_within(self, cid: str, seconds: float) -> bool:
+        deadline = self.clock.monotonic() + max(seconds, 0)
+        while True:
+            st = await self.runtime.state(cid)
+            if st is None or st.status == "stopped":
+                return True
+            if self.clock.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.1)
+
+    async def _kill(self, cid: str, grace: int, stop_signal: int = int(signal.SIGTERM)) -> None:
+        """The image's StopSignal (SIGTERM by default), the grace period, then SIGKILL."""
         st = await self.runtime.state(cid)
         if st is None or st.status not in ("running", "created"):
             return
-        rec_sig = signal.SIGTERM
-        if pod is not None:
-            for rec in self.records.containers(pod["metadata"]["uid"]):
-                if rec.id == cid:
-                    rec_sig = signal.Signals(rec.stop_signal) if rec.stop_signal in signal.Signals._value2member_map_ \
-                        else signal.SIGTERM
-        await self.runtime.kill(cid, int(rec_sig))
-        deadline = self.clock.monotonic() + max(grace, 0)
-        while self.clock.monotonic() < deadline:
-            st = await self.runtime.state(cid)
-            if st is None or st.status == "stopped":
-                return
-            await asyncio.sleep(0.1)
-        await self.runtime.kill(cid, int(signal.SIGKILL))
-        for _ in range(50):
-            st = await self.runtime.state(cid)
-            if st is None or st.status == "stopped":
-                return
-            await asyncio.sleep(0.1)
+        await self.runtime.kill(cid, stop_signal)
+        if not await self._stopped_within(cid, grace):
+            await self.runtime.kill(cid, int(signal.SIGKILL))
+            await self._stopped_within(cid, 5.0)
 
     async def _kill_all(self, uid: str, grace: int, pod: dict[str, Any] | None = None) -> None:
         recs = self.records.containers(uid)
@@ -446,7 +439,7 @@ class KubeRuntimeManager:
         if pod is not None:
             for rec in running:
                 self._event(pod, NORMAL, "Killing", f"Stopping container {rec.name}")
-        await asyncio.gather(*(self._kill(rec.id, grace, pod) for rec in running))
+        await asyncio.gather(*(self._kill(rec.id, grace, rec.stop_signal) for rec in running))
 
     async def terminate_pod(self, pod: dict[str, Any], grace_seconds: int) -> None:
         uid = pod["metadata"]["uid"]

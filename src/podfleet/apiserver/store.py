@@ -137,8 +137,6 @@ class Store:
         self.storage = storage
         self.clock = clock or RealClock()
         self.default_toleration_seconds = default_toleration_seconds
-        # Called after a pod becomes bound; the API server wires this to nothing by default.
-        self.on_change: list[Callable[[str, dict[str, Any]], None]] = []
 
     # ---------------------------------------------------------------- reads
     async def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
@@ -329,7 +327,7 @@ class Store:
         if causes:
             raise invalid(rt.kind, name, causes)
         nm["resourceVersion"] = str(old_kv.mod_revision)
-        if _same(new, old):
+        if new == old:
             return old  # a no-op write does not bump resourceVersion
         if opts.dry_run:
             return new
@@ -553,10 +551,6 @@ class Store:
             raise
         except OSError as e:
             raise InternalError(f"storage error: {e}") from e
-
-
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return a == b
 
 
 def _adds_finalizers(new: dict[str, Any], old: dict[str, Any]) -> bool:
