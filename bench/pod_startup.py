@@ -114,20 +114,27 @@ async def podfleet_run(kubeconfig: Path, pods: int, burst: int, pid: int) -> dic
     for i in range(pods):
         await client.delete(PODS, f"seq-{i}", "default", grace_period_seconds=1)
     await asyncio.sleep(3)
-    t0 = time.perf_counter()
-    await asyncio.gather(*(client.create(PODS, seed_pod(f"burst-{i}"), "default") for i in range(burst)))
-    await wait(lambda: all(f"burst-{i}" in seen_running for i in range(burst)), 180)
-    burst_running = max(seen_running[f"burst-{i}"] for i in range(burst)) - t0
-    await wait(lambda: all(f"burst-{i}" in seen_ready for i in range(burst)), 180)
-    burst_ready = max(seen_ready[f"burst-{i}"] for i in range(burst)) - t0
-    for i in range(burst):
-        await client.delete(PODS, f"burst-{i}", "default", grace_period_seconds=1)
+
+    async def burst_of(prefix: str, make: Any) -> tuple[float, list[str]]:
+        """Create `burst` pods at once; returns the start time and their names."""
+        names = [f"{prefix}-{i}" for i in range(burst)]
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client.create(PODS, make(n), "default") for n in names))
+        return t0, names
+
+    async def all_seen(t0: float, names: list[str], seen: dict[str, float]) -> float:
+        await wait(lambda: all(n in seen for n in names), 180)
+        return max(seen[n] for n in names) - t0
+
+    t0, names = await burst_of("burst", seed_pod)
+    burst_running = await all_seen(t0, names, seen_running)
+    burst_ready = await all_seen(t0, names, seen_ready)
+    for n in names:
+        await client.delete(PODS, n, "default", grace_period_seconds=1)
     await asyncio.sleep(8)
     # The same burst with one plain container per pod (no exec probes forking `runc exec` every second).
-    t0 = time.perf_counter()
-    await asyncio.gather(*(client.create(PODS, plain_pod(f"plain-{i}"), "default") for i in range(burst)))
-    await wait(lambda: all(f"plain-{i}" in seen_running for i in range(burst)), 180)
-    plain_running = max(seen_running[f"plain-{i}"] for i in range(burst)) - t0
+    t0, names = await burst_of("plain", plain_pod)
+    plain_running = await all_seen(t0, names, seen_running)
     wt.cancel()
     await client.close()
     await watcher.close()
