@@ -86,8 +86,17 @@ class NodeInfo:
         self.pods[key] = pod
         self.req_cpu += cpu
         self.req_mem += mem
-        if (ok := owner_key(pod)):
+        if (ok := _spreading_owner(pod)):
             self.owners[ok] += 1
+
+    def terminating(self, key: str, pod: Obj) -> None:
+        """The pod got its deletionTimestamp: it still holds resources but no longer counts for spreading
+        (as kube-scheduler's PodTopologySpread skips terminating pods), so its replacement may land here."""
+        old = self.pods.get(key)
+        if old is None or not _spreading_owner(old):
+            return
+        self.pods[key] = pod
+        self.owners[_spreading_owner(old)] -= 1
 
     def remove(self, key: str) -> None:
         pod = self.pods.pop(key, None)
@@ -96,8 +105,13 @@ class NodeInfo:
         cpu, mem = pod_requests(pod)
         self.req_cpu -= cpu
         self.req_mem -= mem
-        if (ok := owner_key(pod)):
+        if (ok := _spreading_owner(pod)):
             self.owners[ok] -= 1
+
+
+def _spreading_owner(pod: Obj) -> str:
+    """The controller a pod counts for when spreading; "" for a terminating pod."""
+    return "" if (pod.get("metadata") or {}).get("deletionTimestamp") else owner_key(pod)
 
 
 class FilterPlugin(Protocol):

@@ -82,6 +82,8 @@ class Scheduler:
                 self.assigned[key] = node
                 if node in self.nodes:
                     self.nodes[node].add(key, pod)
+            elif node in self.nodes and (pod.get("metadata") or {}).get("deletionTimestamp"):
+                self.nodes[node].terminating(key, pod)
             return
         if self._wants(pod) and key not in self.assigned:
             if key in self.unschedulable:

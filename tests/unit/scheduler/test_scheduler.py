@@ -127,3 +127,19 @@ async def test_other_scheduler_names_are_ignored(env: tuple[LocalClient, Schedul
 def test_message_format() -> None:
     msg = unschedulable_message(3, {"a": "Insufficient cpu", "b": "Insufficient cpu", "c": "Too many pods"})
     assert msg.startswith("0/3 nodes are available: 2 Insufficient cpu, 1 Too many pods.")
+
+
+async def test_terminating_pods_do_not_count_for_spreading(env: tuple[LocalClient, Scheduler]) -> None:
+    """A replacement for pods being deleted from a node may go back to that node (kube-scheduler skips
+    terminating pods when spreading); their resources stay counted until they are gone."""
+    client, sched = env
+    await client.create(NODES, node("a"))
+    await client.create(NODES, node("b"))
+    for name, where in (("old-0", "a"), ("old-1", "a"), ("live", "b")):
+        await client.create(PODS, pod(name, owner="rs1", nodeName=where))
+    await sched.start()
+    for name in ("old-0", "old-1"):
+        await client.delete(PODS, name, "default")
+        assert (await client.get(PODS, name, "default"))["metadata"].get("deletionTimestamp")
+    await client.create(PODS, pod("new", owner="rs1"))
+    assert await eventually(lambda: node_of(client, "new")) == "a"
