@@ -1,0 +1,42 @@
+"""The daemon runner: children are awaited through pidfds in the loop, not a thread per child."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+import warnings
+
+import pytest
+
+from podfleet.daemon import run_until_signalled
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ picks the pidfd watcher by itself")
+def test_daemon_children_are_awaited_without_a_thread_each() -> None:
+    seen: dict[str, object] = {}
+
+    async def start() -> None:
+        procs = [await asyncio.create_subprocess_exec("sleep", "0.3") for _ in range(5)]
+        seen["threads"] = threading.active_count()
+        seen["codes"] = [await p.wait() for p in procs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            seen["watcher"] = type(asyncio.get_child_watcher()).__name__
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def stop() -> None:
+        return None
+
+    before = threading.active_count()
+    asyncio.run(run_until_signalled(start, stop))
+    assert seen["codes"] == [0] * 5
+    assert seen["watcher"] == "PidfdChildWatcher"
+    assert seen["threads"] == before  # the threaded watcher would add one thread per running child
+
+    async def after() -> int:  # the previous watcher is back for later loops
+        return await (await asyncio.create_subprocess_exec("true")).wait()
+
+    assert asyncio.run(after()) == 0
