@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
+from podfleet import procs
 from podfleet.api.resources import NODES
 from podfleet.client.informer import Informer
 from podfleet.client.interface import Client
@@ -52,10 +53,8 @@ class RouteManager:
                 ip = _internal_ip(node)
                 if name == self.node_name or not cidr or not ip or self._routes.get(cidr) == ip:
                     continue
-                proc = await asyncio.create_subprocess_exec("ip", "route", "replace", cidr, "via", ip,
-                                                            stderr=asyncio.subprocess.PIPE)
-                _, err = await proc.communicate()
-                if proc.returncode == 0:
+                res = await procs.run(["ip", "route", "replace", cidr, "via", ip], timeout=30)
+                if res.ok:
                     self._routes[cidr] = ip
                 else:
-                    log.warning("route failed", extra={"cidr": cidr, "via": ip, "error": err.decode().strip()})
+                    log.warning("route failed", extra={"cidr": cidr, "via": ip, "error": res.error_text()})

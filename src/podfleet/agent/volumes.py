@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from podfleet import procs
 from podfleet.api.errors import APIError
 from podfleet.api.resources import CONFIGMAPS, SECRETS
 from podfleet.client.interface import Client
@@ -49,11 +50,9 @@ def _memory_bytes(limit: str | None) -> int | None:
 
 
 async def _run(*argv: str) -> None:
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise VolumeError(f"{' '.join(argv)}: {err.decode(errors='replace').strip()}")
+    res = await procs.run(argv, capture=False, timeout=60)
+    if not res.ok:
+        raise VolumeError(f"{' '.join(argv)}: {res.error_text()}")
 
 
 def _is_mountpoint(path: Path) -> bool:

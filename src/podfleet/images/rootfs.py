@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from podfleet import procs
 from podfleet.images.blobs import LayerStore
 from podfleet.images.interface import Image, RootfsError
 
@@ -40,10 +41,8 @@ def overlay_options(lower: list[str], upper: Path, work: Path) -> str:
 
 
 async def _run(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
-    return proc.returncode or 0, err.decode(errors="replace").strip()
+    res = await procs.run(argv, cwd=cwd, capture=False, timeout=60)
+    return res.returncode, res.stderr.decode(errors="replace").strip()
 
 
 class RootfsManager:

@@ -8,7 +8,6 @@ reverse order with that result — works after an agent restart and is safe to r
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -16,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from podfleet import procs
 from podfleet.network.interface import NetworkError, PodNetworkStatus, PodRef
 from podfleet.network.netns import create_netns, delete_netns, netns_path
 
@@ -64,16 +64,15 @@ class CNINetwork:
                 {"hostPort": p.host_port, "containerPort": p.container_port, "protocol": p.protocol.lower(),
                  **({"hostIP": p.host_ip} if p.host_ip else {})} for p in pod.port_mappings]}
         binary = self._plugin_binary(plugin["type"])
-        proc = await asyncio.create_subprocess_exec(binary, stdin=asyncio.subprocess.PIPE,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                                                    env=self._env(command, pod, netns))
         try:
-            out, err = await asyncio.wait_for(proc.communicate(json.dumps(conf).encode()), self.timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            res = await procs.run([binary], stdin=json.dumps(conf).encode(), env=self._env(command, pod, netns),
+                                  timeout=self.timeout)
+        except procs.ProgramTimeout:
             raise NetworkError(f'plugin "{plugin["type"]}" {command} timed out after {self.timeout}s') from None
-        if proc.returncode != 0:
+        except OSError as e:
+            raise NetworkError(f'plugin "{plugin["type"]}" {command} could not run: {e}') from e
+        out, err = res.stdout, res.stderr
+        if res.returncode != 0:
             raise NetworkError(_plugin_error(plugin["type"], command, out, err))
         if command != "ADD" or not out.strip():
             return prev or {}

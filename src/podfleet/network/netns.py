@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
+from podfleet import procs
 from podfleet.network.interface import NetworkError
 
 NETNS_DIR = Path("/var/run/netns")
 
 
 async def _ip(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec("ip", *args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return proc.returncode or 0, (err or out).decode(errors="replace").strip()
+    res = await procs.run(["ip", *args], timeout=30)
+    return res.returncode, res.error_text() if not res.ok else ""
 
 
 def netns_path(name: str) -> Path:

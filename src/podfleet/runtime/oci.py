@@ -19,6 +19,7 @@ import signal as signals
 from pathlib import Path
 from typing import Any
 
+from podfleet import procs
 from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
 
 log = logging.getLogger("podfleet.runtime")
@@ -53,17 +54,13 @@ class ConmonRuntime:
         return f"{self.name}://{first.split()[-1] if first else 'unknown'}"
 
     async def _run_runtime(self, *args: str, check: bool = True, timeout: float = 30) -> tuple[int, bytes, bytes]:
-        proc = await asyncio.create_subprocess_exec(self.runtime_path, "--root", str(self.root), *args,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise ContainerRuntimeError(f"{self.name} {' '.join(args)} timed out") from None
-        if check and proc.returncode != 0:
-            raise ContainerRuntimeError(f"{self.name} {' '.join(args[:2])}: {err.decode(errors='replace').strip()}")
-        return proc.returncode or 0, out, err
+            res = await procs.run([self.runtime_path, "--root", str(self.root), *args], timeout=timeout)
+        except procs.ProgramTimeout as e:
+            raise ContainerRuntimeError(str(e)) from None
+        if check and not res.ok:
+            raise ContainerRuntimeError(f"{self.name} {' '.join(args[:2])}: {res.error_text()}")
+        return res.returncode, res.stdout, res.stderr
 
     def _cdir(self, cid: str) -> Path:
         return self.meta / cid
@@ -84,19 +81,17 @@ class ConmonRuntime:
                 "-p", str(cdir / "pidfile"), "--conmon-pidfile", str(cdir / "conmon.pid"),
                 "--exit-dir", str(self.exits), "-l", f"k8s-file:{log_path}", "--log-level", "warning",
                 "--socket-dir-path", str(self.socks), "--runtime-arg", f"--root={self.root}", "--syslog"]
-        env = {**os.environ, "_OCI_SYNCPIPE": str(w)}
+        # conmon starts in its own session (it outlives us); `w` is handed to it and closed here.
+        conmon = asyncio.ensure_future(procs.run(argv, env={**os.environ, "_OCI_SYNCPIPE": str(w)}, pass_fds=(w,),
+                                                 new_session=True, capture=False, timeout=60))
         try:
-            proc = await asyncio.create_subprocess_exec(*argv, env=env, pass_fds=(w,), start_new_session=True,
-                                                        stdout=asyncio.subprocess.DEVNULL,
-                                                        stderr=asyncio.subprocess.PIPE)
-        finally:
-            os.close(w)
-        loop = asyncio.get_running_loop()
-        try:
-            data = await asyncio.wait_for(loop.run_in_executor(None, _read_all, r), 60)
+            data = await asyncio.wait_for(_read_line(r), 60)
         finally:
             os.close(r)
-        _, err = await proc.communicate()
+        try:
+            err = (await conmon).stderr
+        except (OSError, procs.ProgramTimeout) as e:
+            err = str(e).encode()
         try:
             msg = json.loads(data.decode().splitlines()[0]) if data.strip() else {}
         except ValueError:
@@ -190,16 +185,12 @@ class ConmonRuntime:
         return states
 
     async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> ExecResult:
-        proc = await asyncio.create_subprocess_exec(self.runtime_path, "--root", str(self.root), "exec",
-                                                    container_id, *argv, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            res = await procs.run([self.runtime_path, "--root", str(self.root), "exec", container_id, *argv],
+                                  timeout=timeout)
+        except procs.ProgramTimeout:
             return ExecResult(-1, b"", b"timed out")
-        return ExecResult(proc.returncode or 0, out, err)
+        return ExecResult(res.returncode, res.stdout, res.stderr)
 
     def exited_containers(self) -> set[str]:
         try:
@@ -211,15 +202,32 @@ class ConmonRuntime:
         return self.exits / container_id
 
 
-def _read_all(fd: int) -> bytes:
+async def _read_line(fd: int) -> bytes:
+    """conmon's first sync-pipe message (one JSON line), read in the loop: a thread blocked on the
+    pipe for the whole `runc create` would starve the small default executor under a burst."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
     chunks: list[bytes] = []
-    while True:
-        b = os.read(fd, 65536)
-        if not b:
-            return b"".join(chunks)
-        chunks.append(b)
-        if b.endswith(b"\n"):
-            return b"".join(chunks)
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def on_readable() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, on_readable)
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                await ready
+                ready = loop.create_future()
+                continue
+            chunks.append(chunk)
+            if not chunk or chunk.endswith(b"\n"):
+                return b"".join(chunks)
+    finally:
+        loop.remove_reader(fd)
 
 
 def _clean_error(msg: str) -> str:

@@ -15,6 +15,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from podfleet import procs
 from podfleet.runtime.interface import ContainerRuntimeError
 
 
@@ -65,11 +66,9 @@ def stop_pid_namespace(ns_dir: Path) -> None:
 
 
 async def _run(*argv: str) -> None:
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise ContainerRuntimeError(f"{argv[0]}: {err.decode(errors='replace').strip()}")
+    res = await procs.run(argv, capture=False, timeout=30)
+    if not res.ok:
+        raise ContainerRuntimeError(f"{argv[0]}: {res.error_text()}")
 
 
 async def create_sandbox_namespaces(ns_dir: Path, hostname: str) -> SandboxNamespaces:

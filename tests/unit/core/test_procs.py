@@ -1,0 +1,65 @@
+"""procs.run: helper programs run to completion off the event loop, with output, stdin, timeouts and
+handed-over file descriptors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+
+import pytest
+
+from podfleet import procs
+
+
+async def test_output_exit_code_and_stdin() -> None:
+    res = await procs.run(["sh", "-c", "cat; echo oops >&2; exit 3"], stdin=b"hello")
+    assert (res.returncode, res.stdout, res.stderr) == (3, b"hello", b"oops\n")
+    assert not res.ok and res.error_text() == "oops"
+    quiet = await procs.run(["sh", "-c", "exit 4"])
+    assert quiet.error_text() == "sh exited with code 4"
+
+
+async def test_env_and_cwd(tmp_path: os.PathLike[str]) -> None:
+    res = await procs.run(["sh", "-c", 'echo "$GREETING $(pwd)"'], env={"GREETING": "hi", "PATH": "/usr/bin:/bin"},
+                          cwd=tmp_path)  # type: ignore[arg-type]
+    assert res.stdout.decode().strip() == f"hi {os.path.realpath(tmp_path)}"
+
+
+async def test_timeout_kills_the_program() -> None:
+    start = time.monotonic()
+    with pytest.raises(procs.ProgramTimeout, match=r"timed out after 0\.3s"):
+        await procs.run(["sleep", "30"], timeout=0.3)
+    assert time.monotonic() - start < 10
+
+
+async def test_missing_program_raises_oserror() -> None:
+    with pytest.raises(FileNotFoundError):
+        await procs.run(["/nonexistent/podfleet-test-binary"])
+
+
+async def test_handed_over_fds_are_closed_here_and_reach_the_child() -> None:
+    r, w = os.pipe()
+    res = await procs.run([sys.executable, "-c", f"import os; os.write({w}, b'from-child\\n')"], pass_fds=(w,))
+    assert res.ok
+    with pytest.raises(OSError):
+        os.fstat(w)  # the parent's copy is gone, so the reader sees EOF once the child is done
+    assert os.read(r, 100) == b"from-child\n" and os.read(r, 100) == b""
+    os.close(r)
+
+
+async def test_the_loop_keeps_running_while_programs_run() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    t = asyncio.create_task(ticker())
+    results = await asyncio.gather(*(procs.run(["sleep", "0.2"]) for _ in range(8)))
+    t.cancel()
+    assert all(r.ok for r in results)
+    assert ticks >= 5
