@@ -22,10 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_PARALLEL = 32  # programs in flight at once; more wait for a free thread
 DEFAULT_TIMEOUT = 120.0
+# Programs in flight at once per lane; more wait for a free thread. Commands run inside containers
+# (exec probes) have their own lane, so they never queue in front of pod start-up, and a small one:
+# each is a `runc exec` (two Go runtimes and a cgroup attach), and a node asked to probe hundreds of
+# containers every second must still have CPU left to start pods — under overload probes run late
+# rather than starve everything else.
+LANES = {"lifecycle": 32, "exec": max(2, 2 * (os.cpu_count() or 1))}
 
-_pool: ThreadPoolExecutor | None = None
+_pools: dict[str, ThreadPoolExecutor] = {}
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,13 @@ class ProgramTimeout(TimeoutError):
     """The program ran longer than its timeout and was killed."""
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="podfleet-spawn")
-    return _pool
+def _executor(lane: str) -> ThreadPoolExecutor:
+    if lane not in LANES:
+        raise ValueError(f"unknown lane {lane!r}")
+    pool = _pools.get(lane)
+    if pool is None:
+        pool = _pools[lane] = ThreadPoolExecutor(max_workers=LANES[lane], thread_name_prefix=f"podfleet-{lane}")
+    return pool
 
 
 def _run_blocking(argv: tuple[str, ...], stdin: bytes | None, env: Mapping[str, str] | None, cwd: Path | None,
@@ -77,15 +84,16 @@ def _run_blocking(argv: tuple[str, ...], stdin: bytes | None, env: Mapping[str, 
 
 async def run(argv: Sequence[str], *, stdin: bytes | None = None, env: Mapping[str, str] | None = None,
               cwd: Path | None = None, timeout: float = DEFAULT_TIMEOUT, pass_fds: Sequence[int] = (),
-              new_session: bool = False, capture: bool = True) -> Completed:
+              new_session: bool = False, capture: bool = True, lane: str = "lifecycle") -> Completed:
     """Run `argv` to completion off the event loop and return its exit code and output.
 
     `pass_fds` are handed over to the child: they are closed in this process once it has started
     (also when it could not start). `new_session` detaches the child from our session so it
     outlives us (conmon). `capture=False` discards stdout (stderr is always kept for errors).
+    `lane` picks the thread pool: "exec" for commands run inside containers (probes).
     Raises `ProgramTimeout` after killing a program that ran past `timeout`, and `OSError` when the
     program cannot be started at all.
     """
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(), _run_blocking, tuple(argv), stdin, env, cwd, timeout,
+    return await loop.run_in_executor(_executor(lane), _run_blocking, tuple(argv), stdin, env, cwd, timeout,
                                       tuple(pass_fds), new_session, capture)

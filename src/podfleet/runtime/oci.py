@@ -187,7 +187,7 @@ class ConmonRuntime:
     async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> ExecResult:
         try:
             res = await procs.run([self.runtime_path, "--root", str(self.root), "exec", container_id, *argv],
-                                  timeout=timeout)
+                                  timeout=timeout, lane="exec")
         except procs.ProgramTimeout:
             return ExecResult(-1, b"", b"timed out")
         return ExecResult(res.returncode, res.stdout, res.stderr)

@@ -63,3 +63,16 @@ async def test_the_loop_keeps_running_while_programs_run() -> None:
     t.cancel()
     assert all(r.ok for r in results)
     assert ticks >= 5
+
+
+async def test_a_full_exec_lane_does_not_hold_up_lifecycle_programs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(procs, "LANES", {"lifecycle": 2, "exec": 2})
+    monkeypatch.setattr(procs, "_pools", {})
+    slow = [asyncio.create_task(procs.run(["sleep", "1"], lane="exec")) for _ in range(4)]
+    await asyncio.sleep(0.1)
+    start = time.monotonic()
+    assert (await procs.run(["true"])).ok
+    assert time.monotonic() - start < 0.5  # not queued behind the four sleeps
+    await asyncio.gather(*slow)
+    with pytest.raises(ValueError):
+        await procs.run(["true"], lane="nope")
