@@ -21,14 +21,24 @@ def seed_yaml(name: str = "seed") -> str:
     return text.replace("podfleet.local/busybox:1.0", IMAGE).replace("name: seed", f"name: {name}")
 
 
-def http_get(ip: str, port: int) -> str:
-    with urllib.request.urlopen(f"http://{ip}:{port}/", timeout=5) as resp:  # pod IP: inside our own netns
+def http_get(ip: str, port: int, path: str = "/") -> str:
+    with urllib.request.urlopen(f"http://{ip}:{port}{path}", timeout=5) as resp:  # pod IP: inside our own netns
         return resp.read().decode()
+
+
+def peer_page(cluster: Cluster, ip: str, port: int) -> str:
+    """What the container on `port` fetched from its partner over localhost (served as /peer.html)."""
+    def fetched() -> str | None:
+        try:
+            return http_get(ip, port, "/peer.html").strip()
+        except OSError:
+            return None
+    return str(cluster.wait_for(fetched, 20, f"/peer.html on port {port}"))
 
 
 def test_seed_pod_localhost_both_ways_and_host_reaches_both_ports(cluster: Cluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=seed_yaml())
-    pod = cluster.wait_ready("seed")  # each container's readiness probe fetches the other via localhost
+    pod = cluster.wait_ready("seed")  # each container's httpGet readiness probe: its own port answers
     statuses = {c["name"]: c for c in pod["status"]["containerStatuses"]}
     assert all(s["ready"] and "running" in s["state"] for s in statuses.values())
     assert statuses["main"]["containerID"].startswith("runc://")
@@ -36,6 +46,8 @@ def test_seed_pod_localhost_both_ways_and_host_reaches_both_ports(cluster: Clust
     assert ip.startswith(cluster.pod_cidr.rsplit(".", 1)[0] + ".")
     assert http_get(ip, 8080).strip() == "hello from main"
     assert http_get(ip, 2786).strip() == "hello from sidecar"
+    assert peer_page(cluster, ip, 8080) == "hello from sidecar"  # main reached the sidecar on localhost
+    assert peer_page(cluster, ip, 2786) == "hello from main"  # and the sidecar reached main
     wide = cluster.kubectl("get", "pod", "seed", "-o", "wide").stdout
     assert "2/2" in wide and "Running" in wide and ip in wide and "node-1" in wide
 
@@ -213,3 +225,27 @@ spec:
     pid = int(holder.read_text())
     cluster.kubectl("delete", "pod", "sharedpid")
     cluster.wait_for(lambda: not Path(f"/proc/{pid}").exists(), 20, "PID namespace holder gone")
+
+
+def test_exec_readiness_probe_runs_inside_the_container(cluster: Cluster) -> None:
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: exec-probe}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 4; touch /tmp/ready; sleep 3600 & wait"]
+    readinessProbe:
+      exec: {{command: ["test", "-f", "/tmp/ready"]}}
+      periodSeconds: 1
+"""
+    cluster.kubectl("apply", "-f", "-", input=manifest)
+    running = cluster.wait_for(lambda: (p := cluster.pod("exec-probe"))["status"].get("phase") == "Running" and p, 30,
+                               "exec-probe Running")
+    assert not running["status"]["containerStatuses"][0]["ready"]  # /tmp/ready (in the container) not there yet
+    pod = cluster.wait_ready("exec-probe", 30)
+    assert pod["status"]["containerStatuses"][0]["ready"]
+    cluster.kubectl("delete", "pod", "exec-probe", "--wait=false")
