@@ -3,9 +3,11 @@
 Pod workers hand it the status they computed; it remembers the last status the API server
 accepted for each pod and PATCHes `pods/<name>/status` only when something differs (ignoring
 nothing but ordering). Writes are coalesced per pod: the newest status wins, older ones queued
-behind it are dropped. It also performs the final step of a graceful deletion — deleting the pod
-object with grace 0 once its containers are gone — so the API object disappears only after the
-node has really stopped the pod.
+behind it are dropped. Different pods' writes go out concurrently (up to MAX_IN_FLIGHT), one pod's
+strictly one after the other, so a burst of pods starting together is not reported one by one.
+It also performs the final step of a graceful deletion — deleting the pod object with grace 0
+once its containers are gone — so the API object disappears only after the node has really
+stopped the pod.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
 from typing import Any
 
@@ -22,6 +25,7 @@ from podfleet.client.interface import Client
 from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.agent.status")
+MAX_IN_FLIGHT = 8
 
 
 class StatusManager:
@@ -31,6 +35,7 @@ class StatusManager:
         self._pending: dict[str, tuple[str, str, dict[str, Any]]] = {}  # uid -> (ns, name, status)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -39,8 +44,9 @@ class StatusManager:
             self._task = asyncio.create_task(self._run(), name="status-manager")
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+        await cancel_and_wait(self._task, list(self._in_flight.values()))
         self._task = None
+        self._in_flight.clear()
 
     def last_status(self, uid: str) -> dict[str, Any] | None:
         return self._sent.get(uid)
@@ -70,12 +76,21 @@ class StatusManager:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
-                uid, (ns, name, status) = next(iter(self._pending.items()))
-                del self._pending[uid]
-                await self._write(uid, ns, name, status)
-            if not self._pending:
+            for uid in list(self._pending):
+                if len(self._in_flight) >= MAX_IN_FLIGHT:
+                    break
+                if uid in self._in_flight:
+                    continue  # its newest status goes out once the current write is done
+                ns, name, status = self._pending.pop(uid)
+                task = asyncio.create_task(self._write(uid, ns, name, status))
+                self._in_flight[uid] = task
+                task.add_done_callback(functools.partial(self._written, uid))
+            if not self._pending and not self._in_flight:
                 self._idle.set()
+
+    def _written(self, uid: str, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(uid, None)
+        self._wake.set()
 
     async def _write(self, uid: str, ns: str, name: str, status: dict[str, Any]) -> None:
         if self._sent.get(uid) == status:
