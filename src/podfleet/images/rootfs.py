@@ -3,13 +3,17 @@
 `containers/<id>/` holds `upper/` and `work/` (the container's private writable layer), `merged/`
 (the mount point handed to the runtime) and `image.json` (which layers it uses, so garbage
 collection leaves them alone while the container exists). lowerdir entries are the short `l/<id>`
-links given relative to `l/` (the mount runs with that working directory), which keeps the mount
-options far below the kernel's one-page limit even for images with a hundred layers.
+links. Normally the agent mounts with mount(2) itself, giving the links as absolute paths; only
+when those would not fit the kernel's one-page limit for mount options (images with very many
+layers) does it run mount(8) from inside `l/` with relative names, which fit even for a hundred
+layers. Unmounting is umount2(2), lazily if a stray process still holds the tree.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import errno
 import json
 import os
 import re
@@ -22,6 +26,8 @@ from podfleet.images.blobs import LayerStore
 from podfleet.images.interface import Image, RootfsError
 
 MAX_MOUNT_OPTIONS = 4095  # the kernel copies mount data into one page
+MNT_DETACH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
 _CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
@@ -40,6 +46,21 @@ def overlay_options(lower: list[str], upper: Path, work: Path) -> str:
     return opts
 
 
+def mount_overlay(options: str, target: Path) -> None:
+    """mount(2) an overlayfs at `target`; OSError with the kernel's errno on failure."""
+    if _libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, options.encode()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(target))
+
+
+def unmount(target: Path, lazy: bool = False) -> None:
+    """umount2(2); a target that is not mounted (any more) is not an error."""
+    if _libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            raise OSError(err, os.strerror(err), str(target))
+
+
 async def _run(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
     res = await procs.run(argv, cwd=cwd, capture=False, timeout=60)
     return res.returncode, res.stderr.decode(errors="replace").strip()
@@ -55,7 +76,9 @@ class RootfsManager:
         return self.dir / check_container_id(container_id)
 
     def _prepare(self, container_id: str, image: Image) -> str | None:
-        """Directories and records for the mount; None when it is mounted already."""
+        """Directories and records for the mount, then the mount itself when mount(2) can take the
+        options with absolute paths. Returns the relative-path options mount(8) must be run with
+        from inside `l/` instead, or None when the rootfs is mounted (now or already)."""
         base = self.base(container_id)
         merged = base / "merged"
         if os.path.ismount(merged):
@@ -74,31 +97,46 @@ class RootfsManager:
         # dirs); re-applying identical content higher up already gives the same tree.
         top_first = list(dict.fromkeys(reversed(image.layers)))
         lower = [self.layers.short_link(d) for d in top_first] or [self.layers.empty.name]
-        return overlay_options(lower, base / "upper", base / "work")
+        relative = overlay_options(lower, base / "upper", base / "work")
+        absolute = f"lowerdir={':'.join(str(self.layers.links / n) for n in lower)},upperdir={base / 'upper'}," \
+                   f"workdir={base / 'work'}"
+        if len(absolute) > MAX_MOUNT_OPTIONS:
+            return relative
+        try:
+            mount_overlay(absolute, merged)
+        except OSError as e:
+            raise RootfsError(f"mounting the rootfs of {container_id}: {e.strerror}") from e
+        return None
 
     async def mount(self, container_id: str, image: Image) -> Path:
         merged = self.base(container_id) / "merged"
-        opts = await asyncio.to_thread(self._prepare, container_id, image)
-        if opts is not None:
-            rc, err = await _run("mount", "-t", "overlay", "overlay", "-o", opts, str(merged), cwd=self.layers.links)
+        relative_opts = await asyncio.to_thread(self._prepare, container_id, image)
+        if relative_opts is not None:  # too many layers for absolute paths: mount(8) from inside l/
+            rc, err = await _run("mount", "-t", "overlay", "overlay", "-o", relative_opts, str(merged),
+                                 cwd=self.layers.links)
             if rc != 0:
                 raise RootfsError(f"mounting the rootfs of {container_id}: {err or f'mount exited {rc}'}")
         return merged
 
     async def unmount(self, container_id: str) -> dict[str, Any] | None:
         """Unmount and delete; returns the container's image record (None if there was nothing)."""
-        base = self.base(container_id)
-        if not await asyncio.to_thread(base.exists):
+        return await asyncio.to_thread(self._unmount_and_delete, self.base(container_id))
+
+    def _unmount_and_delete(self, base: Path) -> dict[str, Any] | None:
+        if not base.exists():
             return None
         merged = base / "merged"
-        if await asyncio.to_thread(os.path.ismount, merged):
-            rc, err = await _run("umount", str(merged))
-            if rc != 0 and await asyncio.to_thread(os.path.ismount, merged):
-                # Busy (a stray process still has it open): detach it now, the kernel frees it later.
-                rc, err = await _run("umount", "--lazy", str(merged))
-            if await asyncio.to_thread(os.path.ismount, merged):
-                raise RootfsError(f"unmounting the rootfs of {container_id}: {err}")
-        return await asyncio.to_thread(self._delete, base)
+        if os.path.ismount(merged):
+            try:
+                try:
+                    unmount(merged)
+                except OSError as e:
+                    if e.errno != errno.EBUSY:
+                        raise
+                    unmount(merged, lazy=True)  # a stray process still uses it: detach now, freed later
+            except OSError as e:
+                raise RootfsError(f"unmounting the rootfs of {base.name}: {e.strerror}") from e
+        return self._delete(base)
 
     @staticmethod
     def _delete(base: Path) -> dict[str, Any] | None:

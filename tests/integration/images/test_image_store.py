@@ -139,6 +139,35 @@ async def test_in_use_image_is_removed_only_by_force_and_collected_after_unmount
     assert not store.layers.has(img.layers[0]) and os.listdir(store.blobs.dir) == []
 
 
+async def test_ordinary_images_mount_and_unmount_by_syscall(store: OverlayImageStore, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from podfleet.images import rootfs
+
+    async def no_mount_binary(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
+        raise AssertionError(f"ran {argv}")
+
+    monkeypatch.setattr(rootfs, "_run", no_mount_binary)
+    (img,) = await store.load(oci_layout_archive(tmp_path / "a.tar", {"example.local/small:1": ImageSpec(
+        [layer_tar(tmp_path / "l.tgz", {"app": "1"})], {})}))
+    root = await store.mount_rootfs("c-small", img)
+    assert os.path.ismount(root) and (root / "app").read_text() == "1"
+    await store.unmount_rootfs("c-small")
+    assert not root.exists()
+
+
+async def test_a_rootfs_still_in_use_is_detached_lazily(store: OverlayImageStore, tmp_path: Path) -> None:
+    (img,) = await store.load(oci_layout_archive(tmp_path / "a.tar", {"example.local/busy:1": ImageSpec(
+        [layer_tar(tmp_path / "l.tgz", {"app": "1"})], {})}))
+    root = await store.mount_rootfs("c-busy", img)
+    holder = subprocess.Popen(["sleep", "30"], cwd=root)  # keeps the mount busy
+    try:
+        await store.unmount_rootfs("c-busy")
+        assert not os.path.ismount(root) and not root.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 async def test_a_hundred_and_twenty_layers_fit_one_mount(store: OverlayImageStore, tmp_path: Path) -> None:
     layers = [layer_tar(tmp_path / f"l{i}.tgz", {f"f{i}": str(i)}) for i in range(120)]
     (img,) = await store.load(oci_layout_archive(tmp_path / "many.tar", {"example.local/many:1": ImageSpec(
