@@ -48,6 +48,9 @@ class AgentConfig:
 
 class NodeAgent:
     def __init__(self, client: Client, cfg: AgentConfig, node_token: str) -> None:
+        # runc refuses a rootfs path with a symlink in it: a data dir reached through one (say
+        # /var/lib/podfleet -> /mnt/disk/podfleet) must be used by its real path everywhere.
+        cfg.data_dir = cfg.data_dir.resolve()
         self.cfg = cfg
         data = cfg.data_dir
         self.runtime = ConmonRuntime(data / "runtime", runtime=cfg.runtime)
