@@ -6,7 +6,10 @@
   pods, and — for information — seed pods whose readiness probes are `exec` (a `runc exec` per
   container per second, which on a small node costs more CPU than starting the pods).
 - podman (the peer): `podman kube play` of the same seed YAML (podman has no readiness gating, so its
-  time is until its containers run — favourable to the peer).
+  time is until its containers run — favourable to the peer), one pod at a time for p50/p99, and
+  one file holding all the burst's pods for the burst.
+- bare runc: the same number of containers created and started by runc alone, in parallel — the
+  floor this machine sets before any orchestration.
 - Also prints the podfleet process RSS per running pod (server, controllers and agent share that
   process in `podfleet up`).
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +41,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 import yaml  # noqa: E402
 
 from cluster_helpers import IMAGE, running_cluster  # noqa: E402
-from image_helpers import busybox_tar  # noqa: E402
+from image_helpers import busybox_rootfs, busybox_tar  # noqa: E402
 from podfleet.api.resources import PODS  # noqa: E402
 from podfleet.client.rest import RESTClient  # noqa: E402
+from podfleet.runtime.cgroups import remove_cgroup_tree  # noqa: E402
 
 CONTAINERS_CONF = """[engine]
 runtime = "runc"
@@ -164,7 +170,7 @@ def ensure_podman() -> bool:
     return shutil.which("podman") is not None
 
 
-def podman_run(work: Path, pods: int) -> dict[str, float] | None:
+def podman_run(work: Path, pods: int, burst: int) -> dict[str, float] | None:
     tar = busybox_tar(work / "podman-bb.tar")
     subprocess.run(["podman", "import", "--change", "ENV=PATH=/bin", str(tar), IMAGE], check=True,
                    capture_output=True)
@@ -181,9 +187,59 @@ def podman_run(work: Path, pods: int) -> dict[str, float] | None:
                 return None
             times.append(time.perf_counter() - t0)
             subprocess.run(["podman", "kube", "down", str(f)], capture_output=True)
+        # The burst: one `kube play` of a file holding every pod (podman's way to start many at once).
+        # podman publishes every containerPort on the host, so the pods' ports (and the probes that
+        # name them) are left out or the second pod could not start.
+        docs = [seed_pod(f"pmb-{i}") for i in range(burst)]
+        for doc in docs:
+            for c in doc["spec"]["containers"]:
+                c.pop("ports", None)
+                c.pop("readinessProbe", None)
+        many = work / "pm-burst.yaml"
+        many.write_text(yaml.safe_dump_all(docs))
+        t0 = time.perf_counter()
+        res = subprocess.run(["podman", "kube", "play", str(many)], capture_output=True, text=True)
+        burst_s = time.perf_counter() - t0
+        if res.returncode != 0:
+            print(f"podman kube play (burst) failed: {res.stderr.strip()[-300:]}")
+            burst_s = float("nan")
+        subprocess.run(["podman", "kube", "down", str(many)], capture_output=True)
     finally:
         subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True)
-    return {"p50": statistics.median(times), "p99": pct(times, 99)}
+    return {"p50": statistics.median(times), "p99": pct(times, 99), "burst": burst_s}
+
+
+def runc_floor(work: Path, containers: int, parallel: int = 16) -> float:
+    """Seconds for bare runc to create and start `containers` busybox containers (each with its own
+    network namespace, like a pod; no conmon, CNI, overlayfs or API): what the machine itself
+    allows before any orchestration."""
+    rootfs = busybox_rootfs(work / "runc-floor-rootfs")
+    state, bundles = work / "runc-floor-state", work / "runc-floor-bundles"
+    spec_dir = work / "runc-floor-spec"
+    spec_dir.mkdir()
+    subprocess.run(["runc", "spec", "--bundle", str(spec_dir)], check=True)
+    spec = json.loads((spec_dir / "config.json").read_text())
+    spec["process"].update(terminal=False, args=["sleep", "3600"], rlimits=[])
+    spec["root"] = {"path": str(rootfs), "readonly": True}
+    ids = [f"pf-bench-floor-{i}" for i in range(containers)]
+    for cid in ids:
+        (bundles / cid).mkdir(parents=True)
+        spec["linux"]["cgroupsPath"] = f"/pf-bench-floor/{cid}"
+        (bundles / cid / "config.json").write_text(json.dumps(spec))
+
+    def run(cid: str) -> None:
+        subprocess.run(["runc", "--root", str(state), "run", "--detach", "--bundle", str(bundles / cid), cid],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+
+    t0 = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(run, ids))
+        return time.perf_counter() - t0
+    finally:
+        for cid in ids:
+            subprocess.run(["runc", "--root", str(state), "delete", "--force", cid], capture_output=True)
+        remove_cgroup_tree("/pf-bench-floor")
 
 
 def main() -> None:
@@ -197,7 +253,8 @@ def main() -> None:
         with running_cluster(work) as cluster:
             assert cluster.proc is not None
             pf = asyncio.run(podfleet_run(cluster.kubeconfig, args.pods, args.burst, cluster.proc.pid))
-        pm = None if args.skip_podman or not ensure_podman() else podman_run(work, args.pods)
+        pm = None if args.skip_podman or not ensure_podman() else podman_run(work, args.pods, args.burst)
+        floor = runc_floor(work, 2 * args.burst)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n{'system':<28} {'p50 s':>8} {'p99 s':>8}")
@@ -216,6 +273,9 @@ def main() -> None:
         running_s, ready_s = pf["bursts"][key]
         verdict = "" if key == "exec" else ("met" if running_s <= 5 else "MISSED")
         print(f"  {label:<46} {running_s:>10.2f} {ready_s:>8.2f}  {verdict}")
+    if pm:
+        print(f"  {'podman kube play, same pods, one file (peer)':<46} {pm['burst']:>10.2f}")
+    print(f"  {'bare runc, ' + str(2 * args.burst) + ' containers (the machine floor)':<46} {floor:>10.2f}")
     print(f"podfleet process RSS: {pf['rss_kib'] / 1024:.1f} MiB with {args.pods} pods running = "
           f"{pf['rss_per_pod_kib']:.0f} KiB per pod (server + controllers + agent in one process)")
 
