@@ -119,7 +119,7 @@ class OverlayImageStore:
     async def _content(self, exclusive: bool = False, wait: float | None = None) -> AsyncIterator[bool]:
         """gc.lock: shared for anything creating content or mounts, exclusive for GC (polling, not parking
         a thread); yields False if `wait` ran out."""
-        fd = await asyncio.to_thread(os.open, self._gc_lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self._gc_lock_path, os.O_RDWR | os.O_CREAT, 0o644)  # exists after the first call: a lookup
         try:
             deadline = time.monotonic() + wait if wait is not None else None
             got = False

@@ -8,6 +8,7 @@ reverse order with that result — works after an agent restart and is safe to r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -94,16 +95,26 @@ class CNINetwork:
     async def setup(self, pod: PodRef) -> PodNetworkStatus:
         name = netns_name(pod)
         path = str(await create_netns(name))
-        try:
-            await self._exec("ADD", {"type": "loopback"}, pod, path, None)
-            result: dict[str, Any] | None = None
+        result: dict[str, Any] | None = None
+
+        async def chain() -> None:
+            nonlocal result
             for plugin in self._plugins_for(self.conflist, pod):
                 result = await self._exec("ADD", plugin, pod, path, result)
+
+        try:
+            # `lo` and the conflist's interface are independent: bring them up side by side.
+            # Both finish before a failure is acted on, so teardown never races a plugin still running.
+            outcomes = await asyncio.gather(self._exec("ADD", {"type": "loopback"}, pod, path, None), chain(),
+                                            return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
             self._cache(pod).write_text(json.dumps({"netns": path, "result": result or {},
                                                     "conflist": self.conflist}))
         except Exception:
             with contextlib.suppress(Exception):
-                await self.teardown(pod, _result=result if "result" in locals() else None)
+                await self.teardown(pod, _result=result)
             raise
         return _status(path, result or {})
 

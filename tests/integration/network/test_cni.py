@@ -77,3 +77,28 @@ async def test_failing_plugin_leaves_nothing(tmp_path: Path) -> None:
         assert not list((tmp_path / "ipam" / "podfleet").glob("10.*"))
     finally:
         subprocess.run(["ip", "link", "del", conf["plugins"][0]["bridge"]], check=False, capture_output=True)
+
+
+async def test_loopback_runs_beside_the_chain_and_a_failure_waits_for_both(tmp_path: Path) -> None:
+    """`lo` comes up while the conflist's plugins run; if either fails, teardown starts only after
+    the other has finished, so DEL never races an ADD still in progress."""
+    bin_dir, trace = tmp_path / "bin", tmp_path / "trace"
+    bin_dir.mkdir()
+    for name, script in {
+        "loopback": f'cat >/dev/null; echo "lo $CNI_COMMAND start" >>{trace}; sleep 0.3; '
+                    f'echo "lo $CNI_COMMAND end" >>{trace}; [ "$CNI_COMMAND" = DEL ] || '
+                    '{ echo \'{"code":11,"msg":"lo broke"}\'; exit 1; }',
+        "slow": f'cat >/dev/null; echo "slow $CNI_COMMAND start" >>{trace}; sleep 0.3; '
+                f'echo "slow $CNI_COMMAND end" >>{trace}; echo \'{{"cniVersion":"1.0.0"}}\'',
+    }.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
+        (bin_dir / name).chmod(0o755)
+    cni = CNINetwork({"cniVersion": "1.0.0", "name": "t", "plugins": [{"type": "slow"}]},
+                     cache_dir=tmp_path / "cache", cni_path=str(bin_dir))
+    p = pod("lo-fails")
+    with pytest.raises(NetworkError, match="lo broke"):
+        await cni.setup(p)
+    lines = trace.read_text().splitlines()
+    assert lines.index("slow ADD start") < lines.index("lo ADD end")  # side by side, not one after the other
+    assert lines.index("slow DEL start") > lines.index("slow ADD end")  # teardown after the chain finished
+    assert not netns_path(netns_name(p)).exists()
