@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from podfleet.agent.prober import ProbeManager, ProbeTarget, run_probe
@@ -63,3 +65,41 @@ async def test_readiness_needs_success_and_liveness_failure_threshold() -> None:
     assert mgr.liveness_failed("uid", "main") is not None
     mgr.remove_pod("uid")
     assert mgr.readiness("uid", "main") is None
+
+
+async def _raw_server(respond: bytes | None) -> tuple[asyncio.AbstractServer, int, list[bytes]]:
+    """A TCP server that records each request head and answers with `respond` (None: never answers)."""
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        if respond is None:
+            await asyncio.sleep(5)
+        else:
+            writer.write(respond)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1], seen
+
+
+async def test_http_probe_sends_headers_takes_redirects_as_success_and_times_out() -> None:
+    server, port, seen = await _raw_server(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\n\r\n")
+    async with server:
+        probe = {"httpGet": {"path": "healthz", "port": port, "httpHeaders": [{"name": "X-Probe", "value": "yes"}]}}
+        assert await run_probe(probe, target()) == (True, "")
+        head = seen[0].decode()
+        assert head.startswith("GET /healthz HTTP/1.1\r\n") and f"Host: 127.0.0.1:{port}\r\n" in head
+        assert "X-Probe: yes\r\n" in head and "User-Agent: kube-probe/" in head
+        bad = {"httpGet": {"path": "/", "port": port, "httpHeaders": [{"name": "X", "value": "a\r\nInjected: 1"}]}}
+        ok, msg = await run_probe(bad, target())
+        assert not ok and "line break" in msg and len(seen) == 1
+    server, port, _ = await _raw_server(b"garbage\r\n")
+    async with server:
+        ok, msg = await run_probe({"httpGet": {"port": port}}, target())
+        assert not ok and "malformed" in msg
+    server, port, _ = await _raw_server(None)
+    async with server:
+        ok, msg = await run_probe({"httpGet": {"port": port}, "timeoutSeconds": 1}, target())
+        assert not ok and "timed out" in msg
