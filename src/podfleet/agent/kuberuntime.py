@@ -348,7 +348,7 @@ class KubeRuntimeManager:
             rec = ContainerRecord(cid, uid, name, attempt, init, image.ref, image.repo_digest, str(log_path),
                                   rfc3339(self.clock.now()), stop_signal(image.config))
             self.records.save_container(rec)
-            await self.runtime.create(cid, self.node.data_dir / "bundles" / cid, build_spec(cfg), log_path)
+            await self.runtime.create(cid, self.node.data_dir / "runtime" / "bundles" / cid, build_spec(cfg), log_path)
         except (ConfigError, VolumeError) as e:
             waiting[name] = ("CreateContainerConfigError", str(e))
             self._event(pod, WARNING, "Failed", f"Error: {e}")

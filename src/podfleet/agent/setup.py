@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from podfleet import mounts
 from podfleet.agent.agent import Agent
 from podfleet.agent.kuberuntime import KubeRuntimeManager, NodeConfig
 from podfleet.agent.node_status import NodeInfo
@@ -26,6 +28,8 @@ from podfleet.network.cni import CNINetwork
 from podfleet.network.config import default_conflist, load_conflist
 from podfleet.network.deferred import DeferredNetwork
 from podfleet.runtime.oci import ConmonRuntime
+
+log = logging.getLogger("podfleet.agent")
 
 
 @dataclass
@@ -53,6 +57,12 @@ class NodeAgent:
         cfg.data_dir = cfg.data_dir.resolve()
         self.cfg = cfg
         data = cfg.data_dir
+        # Runtime state (runc's, conmon's, the bundles) is volatile, as under /run on other nodes: on a
+        # tmpfs it costs no disk metadata writes per container, lives across agent restarts and goes
+        # with a reboot, like the containers it describes. A directory already holding state from an
+        # older agent stays where it is.
+        if not mounts.ensure_tmpfs(data / "runtime"):
+            log.warning("runtime state stays on disk: %s already holds state", data / "runtime")
         self.runtime = ConmonRuntime(data / "runtime", runtime=cfg.runtime)
         self.images = ImageStore(data / "images")
         self.bridge = cfg.bridge or "pf-cni0"

@@ -12,7 +12,6 @@ layers. Unmounting is umount2(2), lazily if a stray process still holds the tree
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import json
 import os
@@ -21,13 +20,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from podfleet import procs
+from podfleet import mounts, procs
 from podfleet.images.blobs import LayerStore
 from podfleet.images.interface import Image, RootfsError
 
 MAX_MOUNT_OPTIONS = 4095  # the kernel copies mount data into one page
-MNT_DETACH = 2
-_libc = ctypes.CDLL(None, use_errno=True)
 _CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
@@ -48,17 +45,7 @@ def overlay_options(lower: list[str], upper: Path, work: Path) -> str:
 
 def mount_overlay(options: str, target: Path) -> None:
     """mount(2) an overlayfs at `target`; OSError with the kernel's errno on failure."""
-    if _libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, options.encode()) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), str(target))
-
-
-def unmount(target: Path, lazy: bool = False) -> None:
-    """umount2(2); a target that is not mounted (any more) is not an error."""
-    if _libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0) != 0:
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOENT):
-            raise OSError(err, os.strerror(err), str(target))
+    mounts.mount("overlay", target, "overlay", options)
 
 
 async def _run(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
@@ -129,11 +116,11 @@ class RootfsManager:
         if os.path.ismount(merged):
             try:
                 try:
-                    unmount(merged)
+                    mounts.unmount(merged)
                 except OSError as e:
                     if e.errno != errno.EBUSY:
                         raise
-                    unmount(merged, lazy=True)  # a stray process still uses it: detach now, freed later
+                    mounts.unmount(merged, lazy=True)  # a stray process still uses it: detach now, freed later
             except OSError as e:
                 raise RootfsError(f"unmounting the rootfs of {base.name}: {e.strerror}") from e
         return self._delete(base)

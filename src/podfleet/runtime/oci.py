@@ -120,6 +120,8 @@ class ConmonRuntime:
         with contextlib.suppress(OSError, ValueError):
             conmon_pid = int((cdir / "conmon.pid").read_text().strip())
             os.kill(conmon_pid, signals.SIGKILL)
+        with contextlib.suppress(OSError):  # the bundle (config.json) we wrote for it
+            shutil.rmtree((cdir / "bundle").read_text().strip(), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             (self.exits / container_id).unlink()
         shutil.rmtree(cdir, ignore_errors=True)

@@ -94,8 +94,13 @@ spec:
     netns = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
              if n.startswith("pf-" + uid.replace("-", "")[:16])]
     assert len(netns) == 1
+    short = uid.replace("-", "")[:12]
+    runtime_dir = cluster.data_dir / "node" / "runtime"
+    assert [b.name for b in (runtime_dir / "bundles").iterdir() if short in b.name]  # on the runtime tmpfs
     cluster.kubectl("delete", "pod", "share")
     cluster.wait_for(lambda: not sandbox_dir.exists(), 30, "pod state removed")
+    assert not [b for b in (runtime_dir / "bundles").iterdir() if short in b.name]  # bundles go with containers
+    assert not [c for c in (runtime_dir / "containers").iterdir() if short in c.name]
     ipam = cluster.data_dir / "node" / "cni" / "ipam" / "podfleet"
     assert not (ipam / ip).exists()  # IP released
     assert netns[0] not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

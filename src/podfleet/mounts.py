@@ -1,0 +1,56 @@
+"""mount(2) and umount2(2) for the node agent, without running mount(8) for each one.
+
+The agent mounts one overlayfs per container and a tmpfs for its volatile runtime state; mount(8)
+would cost a process (which also parses the whole mount table) every time, on nodes where the
+mount table grows with every pod.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from pathlib import Path
+
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(rc: int, target: Path) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(target))
+
+
+def mount(source: str, target: Path, fstype: str, options: str = "", flags: int = 0) -> None:
+    """mount(2); OSError with the kernel's errno on failure."""
+    _check(_libc.mount(source.encode(), os.fsencode(target), fstype.encode(), flags,
+                       options.encode() if options else None), target)
+
+
+def make_private(target: Path) -> None:
+    """Stop mount events propagating into or out of `target` (namespace pins need this)."""
+    _check(_libc.mount(None, os.fsencode(target), None, MS_PRIVATE, None), target)
+
+
+def unmount(target: Path, lazy: bool = False) -> None:
+    """umount2(2); a target that is not mounted (any more) is not an error."""
+    if _libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            raise OSError(err, os.strerror(err), str(target))
+
+
+def ensure_tmpfs(target: Path, size: str = "256m", mode: int = 0o700) -> bool:
+    """Mount a tmpfs at `target` unless something is mounted there already; returns whether `target`
+    is a tmpfs mount now. A directory that already holds files is left alone (False): mounting over
+    it would hide them."""
+    target.mkdir(parents=True, exist_ok=True)
+    if os.path.ismount(target):
+        return True
+    if any(target.iterdir()):
+        return False
+    mount("tmpfs", target, "tmpfs", f"size={size},mode={mode:o}")
+    make_private(target)
+    return True
