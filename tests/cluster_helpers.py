@@ -134,3 +134,11 @@ def cleanup_node(data: Path, bridge: str) -> None:
     from podfleet.runtime.cgroups import remove_cgroup_tree
 
     remove_cgroup_tree("/podfleet/node-1")
+    remove_empty_cgroup_parent()
+
+
+def remove_empty_cgroup_parent() -> None:
+    """The shared `/podfleet` cgroup parent, in every hierarchy, when nothing is left below it."""
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        with contextlib.suppress(OSError):
+            (hierarchy / "podfleet").rmdir()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from cluster_helpers import IMAGE, Cluster
+from cluster_helpers import IMAGE, Cluster, remove_empty_cgroup_parent
 from image_helpers import busybox_tar
 from podfleet.runtime.cgroups import remove_cgroup_tree
 from runtime_helpers import unique
@@ -102,3 +102,4 @@ def teardown(c: MultiCluster) -> None:
             subprocess.run(["ip", "route", "del", line.split()[0]], capture_output=True)
     for i in range(1, c.nodes + 1):
         remove_cgroup_tree(f"/podfleet/node-{i}")
+    remove_empty_cgroup_parent()
