@@ -30,7 +30,6 @@ async def run_until_signalled(start: Callable[[], Awaitable[None]], stop: Callab
             await stop()
 
 
-
 @contextlib.contextmanager
 def pidfd_child_watcher(loop: asyncio.AbstractEventLoop) -> Iterator[bool]:
     """Wait for child processes through pidfds in `loop` (Linux >= 5.3, Python < 3.12) while the block

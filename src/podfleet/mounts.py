@@ -44,8 +44,8 @@ def unmount(target: Path, lazy: bool = False) -> None:
 
 def ensure_tmpfs(target: Path, size: str = "256m", mode: int = 0o700) -> bool:
     """Mount a tmpfs at `target` unless something is mounted there already; returns whether `target`
-    is a tmpfs mount now. A directory that already holds files is left alone (False): mounting over
-    it would hide them."""
+    is a mount point now (ours or one that was there). A directory that already holds files is left
+    alone (False): mounting over it would hide them."""
     target.mkdir(parents=True, exist_ok=True)
     if os.path.ismount(target):
         return True

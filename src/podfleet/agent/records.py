@@ -55,7 +55,7 @@ class Records:
     def __init__(self, pods_dir: Path) -> None:
         self.pods_dir = pods_dir
         pods_dir.mkdir(parents=True, exist_ok=True)
-        self._sandboxes: dict[str, SandboxRecord | None] = {}
+        self._sandboxes: dict[str, SandboxRecord] = {}
         self._containers: dict[str, dict[str, ContainerRecord]] = {}  # uid -> id -> record
 
     def pod_dir(self, uid: str) -> Path:

@@ -43,11 +43,6 @@ def overlay_options(lower: list[str], upper: Path, work: Path) -> str:
     return opts
 
 
-def mount_overlay(options: str, target: Path) -> None:
-    """mount(2) an overlayfs at `target`; OSError with the kernel's errno on failure."""
-    mounts.mount("overlay", target, "overlay", options)
-
-
 async def _run(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
     res = await procs.run(argv, cwd=cwd, capture=False, timeout=60)
     return res.returncode, res.stderr.decode(errors="replace").strip()
@@ -84,13 +79,12 @@ class RootfsManager:
         # dirs); re-applying identical content higher up already gives the same tree.
         top_first = list(dict.fromkeys(reversed(image.layers)))
         lower = [self.layers.short_link(d) for d in top_first] or [self.layers.empty.name]
-        relative = overlay_options(lower, base / "upper", base / "work")
-        absolute = f"lowerdir={':'.join(str(self.layers.links / n) for n in lower)},upperdir={base / 'upper'}," \
-                   f"workdir={base / 'work'}"
-        if len(absolute) > MAX_MOUNT_OPTIONS:
-            return relative
         try:
-            mount_overlay(absolute, merged)
+            absolute = overlay_options([str(self.layers.links / n) for n in lower], base / "upper", base / "work")
+        except RootfsError:  # too long for one page: mount(8) from inside l/ with the short names
+            return overlay_options(lower, base / "upper", base / "work")
+        try:
+            mounts.mount("overlay", merged, "overlay", absolute)
         except OSError as e:
             raise RootfsError(f"mounting the rootfs of {container_id}: {e.strerror}") from e
         return None

@@ -93,10 +93,10 @@ class NodeInfo:
         """The pod got its deletionTimestamp: it still holds resources but no longer counts for spreading
         (as kube-scheduler's PodTopologySpread skips terminating pods), so its replacement may land here."""
         old = self.pods.get(key)
-        if old is None or not _spreading_owner(old):
+        if old is None or not (owner := _spreading_owner(old)):
             return
         self.pods[key] = pod
-        self.owners[_spreading_owner(old)] -= 1
+        self.owners[owner] -= 1
 
     def remove(self, key: str) -> None:
         pod = self.pods.pop(key, None)
