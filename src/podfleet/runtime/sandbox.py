@@ -1,8 +1,8 @@
 """Pod-level namespaces besides the network: a pinned IPC and UTS namespace per pod.
 
-Pinned as bind-mounted namespace files (util-linux `unshare --ipc=FILE --uts=FILE`), with the pod's
-hostname set inside the UTS namespace once, so every container of the pod joins the same IPC and
-UTS namespaces by path and no long-lived "pause" process is needed.
+Pinned as bind-mounted namespace files (by `nspin`, in-process), with the pod's hostname set inside
+the UTS namespace once, so every container of the pod joins the same IPC and UTS namespaces by path
+and no long-lived "pause" process is needed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from podfleet import procs
+from podfleet import nspin
 from podfleet.runtime.interface import ContainerRuntimeError
 
 
@@ -65,30 +65,21 @@ def stop_pid_namespace(ns_dir: Path) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-async def _run(*argv: str) -> None:
-    res = await procs.run(argv, capture=False, timeout=30)
-    if not res.ok:
-        raise ContainerRuntimeError(f"{argv[0]}: {res.error_text()}")
-
-
 async def create_sandbox_namespaces(ns_dir: Path, hostname: str) -> SandboxNamespaces:
-    ns_dir.mkdir(parents=True, exist_ok=True)
     ns = SandboxNamespaces(ns_dir / "ipc", ns_dir / "uts")
-    if os.path.ismount(ns.uts) and os.path.ismount(ns.ipc):
+    if nspin.is_pinned(ns.uts) and nspin.is_pinned(ns.ipc):
         return ns
     await remove_sandbox_namespaces(ns_dir)
-    ns_dir.mkdir(parents=True, exist_ok=True)
-    ns.ipc.touch()
-    ns.uts.touch()
-    await _run("unshare", f"--ipc={ns.ipc}", f"--uts={ns.uts}", "hostname", hostname[:63])
+    try:
+        await nspin.pin({"ipc": ns.ipc, "uts": ns.uts}, hostname=hostname[:63])
+    except (OSError, ValueError) as e:
+        raise ContainerRuntimeError(f"could not make the pod's IPC and UTS namespaces: {e}") from e
     return ns
 
 
 async def remove_sandbox_namespaces(ns_dir: Path) -> None:
     stop_pid_namespace(ns_dir)
     for name in ("ipc", "uts"):
-        p = ns_dir / name
-        if os.path.ismount(p):
-            with contextlib.suppress(ContainerRuntimeError):
-                await _run("umount", str(p))
+        with contextlib.suppress(OSError):
+            nspin.unpin(ns_dir / name)
     shutil.rmtree(ns_dir, ignore_errors=True)
