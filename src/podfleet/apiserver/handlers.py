@@ -24,6 +24,7 @@ from podfleet.apiserver.negotiation import (
 )
 from podfleet.apiserver.nodelogs import NodeLogs
 from podfleet.apiserver.routing import RequestInfo
+from podfleet.apiserver.shared_watch import SharedFrames
 from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WatchEventOut, WriteOptions
 from podfleet.clock import Clock
 
@@ -53,6 +54,7 @@ class ResourceHandlers:
         self.store = store
         self.clock = clock
         self.node_logs = node_logs
+        self._frames = SharedFrames()
 
     async def handle(self, request: web.Request, info: RequestInfo, user: UserInfo) -> web.StreamResponse:
         rt, q = info.resource, request.query
@@ -172,6 +174,9 @@ class ResourceHandlers:
                 if columns_sent:
                     obj["columnDefinitions"] = []
                 columns_sent = True
+                return json.dumps({"type": ev.type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+            if ev.type in ("ADDED", "MODIFIED", "DELETED"):
+                return self._frames(ev.type, obj)  # shared by every watcher of this event
             return json.dumps({"type": ev.type, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
         loop = asyncio.get_running_loop()

@@ -36,6 +36,7 @@ from podfleet.api.meta import new_uid, random_suffix, rfc3339
 from podfleet.api.resources import NAMESPACES, PODS, ResourceType
 from podfleet.apiserver import strategies
 from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_object
+from podfleet.apiserver.shared_watch import SharedDecoder
 from podfleet.clock import Clock, RealClock
 from podfleet.storage.interface import (
     Compacted,
@@ -137,6 +138,7 @@ class Store:
         self.storage = storage
         self.clock = clock or RealClock()
         self.default_toleration_seconds = default_toleration_seconds
+        self._watch_decode = SharedDecoder(decode)
 
     # ---------------------------------------------------------------- reads
     async def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
@@ -457,15 +459,19 @@ class Store:
             except ValueError as e:
                 raise BadRequest(f"invalid resource version: {rv_param!r}") from e
 
+        selective = not (label_sel.empty() and not field_sel.requirements)
+
         def matches(o: dict[str, Any] | None) -> bool:
-            return o is not None and label_sel.matches(o) and field_sel.matches(o)
+            return o is not None and (not selective or (label_sel.matches(o) and field_sel.matches(o)))
 
         end_mark = rt if initial_end_bookmark and send_initial else None
-        return self._watch_events(rt.storage_prefix(namespace), matches, send_initial, start, end_mark)
+        return self._watch_events(rt.storage_prefix(namespace), matches, send_initial, start, end_mark, selective)
 
     async def _watch_events(self, prefix: str, matches: Callable[[dict[str, Any] | None], bool],
-                            send_initial: bool, start: int, end_mark: ResourceType | None = None
-                            ) -> AsyncIterator[WatchEventOut]:
+                            send_initial: bool, start: int, end_mark: ResourceType | None = None,
+                            selective: bool = True) -> AsyncIterator[WatchEventOut]:
+        """Live events' objects are shared by all watchers (see `shared_watch`); without selectors
+        the previous value only matters for existing, so it is not even decoded."""
         if send_initial:
             res = await self._storage_call(self.storage.list(prefix))
             start = res.revision
@@ -480,10 +486,12 @@ class Store:
                                  "annotations": {"k8s.io/initial-events-end": "true"}}})
         try:
             async for ev in self.storage.watch(prefix, start):
-                obj = decode(ev.kv)
-                prev = decode(ev.prev) if ev.prev is not None else None
+                obj = self._watch_decode(ev.kv)
                 now_m = ev.type != "DELETED" and matches(obj)
-                was_m = matches(prev) if ev.type != "ADDED" else False
+                if ev.type == "ADDED" or ev.prev is None:
+                    was_m = False
+                else:
+                    was_m = matches(self._watch_decode(ev.prev)) if selective else True
                 if ev.type == "DELETED":
                     if matches(obj) or was_m:
                         yield WatchEventOut("DELETED", obj)

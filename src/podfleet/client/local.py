@@ -77,7 +77,8 @@ class LocalClient:
         events = await self.store.watch(rt, namespace, ListOptions(label_selector, field_selector,
                                                                    resource_version=resource_version))
         async for ev in events:
-            yield WatchEvent(ev.type, ev.object)
+            # Watch objects are shared between watchers: callers get their own copy to keep.
+            yield WatchEvent(ev.type, json.loads(json.dumps(ev.object)))
 
     async def close(self) -> None:
         return None

@@ -170,3 +170,50 @@ async def test_watch_list_ends_initial_events_with_bookmark(store: Store) -> Non
     assert first.type == "ADDED" and mark.type == "BOOKMARK"
     assert mark.object["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     assert mark.object["metadata"]["resourceVersion"] == first.object["metadata"]["resourceVersion"]
+
+
+async def next_event(events: AsyncIterator[Any]) -> Any:
+    return await events.__anext__()
+
+
+async def test_watchers_share_one_decoded_object_per_event(store: Store) -> None:
+    await store.create(PODS, "default", pod("s", labels={"on": "yes"}), WriteOptions())
+    rv = (await store.list(PODS, "default", ListOptions()))["metadata"]["resourceVersion"]
+    plain = [await store.watch(PODS, "default", ListOptions(resource_version=rv)) for _ in range(3)]
+    selective = await store.watch(PODS, "default", ListOptions(label_selector="on=yes", resource_version=rv))
+    before = store._watch_decode.decoded
+    await store.patch(PODS, "default", "s", "application/merge-patch+json", b'{"metadata":{"labels":{"x":"1"}}}',
+                      WriteOptions())
+    got = [await next_event(w) for w in [*plain, selective]]
+    assert {ev.type for ev in got} == {"MODIFIED"}
+    assert all(ev.object is got[0].object for ev in got)  # decoded once, handed to all four
+    assert got[0].object["metadata"]["labels"] == {"on": "yes", "x": "1"}
+    # The new value once, and the previous one once, only because one watcher has a selector.
+    assert store._watch_decode.decoded - before == 2
+
+
+async def test_watchers_without_selectors_never_decode_the_previous_value(store: Store) -> None:
+    await store.create(PODS, "default", pod("n"), WriteOptions())
+    rv = (await store.list(PODS, "default", ListOptions()))["metadata"]["resourceVersion"]
+    events = await store.watch(PODS, "default", ListOptions(resource_version=rv))
+    before = store._watch_decode.decoded
+    await store.patch(PODS, "default", "n", "application/merge-patch+json", b'{"metadata":{"labels":{"a":"b"}}}',
+                      WriteOptions())
+    await store.delete(PODS, "default", "n", DeleteOptions(grace_period_seconds=0))
+    assert [(await next_event(events)).type for _ in range(2)] == ["MODIFIED", "DELETED"]
+    assert store._watch_decode.decoded - before == 2
+
+
+async def test_local_client_watchers_get_objects_of_their_own(store: Store) -> None:
+    from podfleet.client.local import LocalClient
+
+    await store.create(PODS, "default", pod("own"), WriteOptions())
+    rv = (await store.list(PODS, "default", ListOptions()))["metadata"]["resourceVersion"]
+    client = LocalClient(store)
+    a, b = client.watch(PODS, "default", resource_version=rv), client.watch(PODS, "default", resource_version=rv)
+    await store.patch(PODS, "default", "own", "application/merge-patch+json", b'{"metadata":{"labels":{"k":"v"}}}',
+                      WriteOptions())
+    ev_a = await next_event(a)
+    ev_a.object["metadata"]["labels"]["k"] = "changed by a"
+    ev_b = await next_event(b)
+    assert ev_b.object["metadata"]["labels"] == {"k": "v"}
