@@ -389,10 +389,15 @@ class KubeRuntimeManager:
         ready = {}
         started = {}
         for c in (pod.get("spec") or {}).get("containers") or []:
+            # A probe not running yet (the container started after this sync looked) has not passed.
             r = self.probes.readiness(uid, c["name"])
+            if r is None and c.get("readinessProbe"):
+                r = False
             if r is not None:
                 ready[c["name"]] = r
             s = self.probes.started(uid, c["name"])
+            if s is None and c.get("startupProbe"):
+                s = False
             if s is not None:
                 started[c["name"]] = s
         view = PodView(instances=instances, waiting=dict(self.waiting.get(uid, {})), ready=ready, started=started,
