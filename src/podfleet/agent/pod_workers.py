@@ -53,6 +53,20 @@ class _Worker:
     sync_task: asyncio.Task[float | None] | None = None
 
 
+_BOOKKEEPING = ("resourceVersion", "managedFields")
+
+
+def _desired_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether an update says something new about what should run. The node writes the pod's status
+    itself, so an update that changes only status (most often its own write coming back through the
+    watch) needs no sync, as kubelet's pod config source treats it."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    return ({k: v for k, v in om.items() if k not in _BOOKKEEPING}
+            != {k: v for k, v in nm.items() if k not in _BOOKKEEPING})
+
+
 def _grace(pod: dict[str, Any]) -> int:
     m, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     if m.get("deletionGracePeriodSeconds") is not None:
@@ -81,7 +95,8 @@ class PodWorkers:
         return w.state if w else None
 
     def update_pod(self, pod: dict[str, Any]) -> None:
-        """A new desired state for the pod (from the informer); starts its worker when new."""
+        """A new desired state for the pod (from the informer); starts its worker when new. A
+        status-only update is kept (the newest object wins) but wakes nothing."""
         uid = pod["metadata"]["uid"]
         w = self._workers.get(uid)
         if w is None:
@@ -89,7 +104,10 @@ class PodWorkers:
             self._workers[uid] = w
             w.task = asyncio.create_task(self._run(w), name=f"podworker-{pod['metadata'].get('name')}")
         else:
+            changed = _desired_changed(w.pod, pod)
             w.pod = pod
+            if not changed:
+                return
         if pod["metadata"].get("deletionTimestamp") and w.state is PodState.SYNC:
             self._request_termination(w, _grace(pod))
         w.wake.set()

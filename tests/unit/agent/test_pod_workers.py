@@ -96,3 +96,28 @@ async def test_stop_leaves_pods_alone() -> None:
     await settle()
     await w.stop()
     assert s.terminated == [] and w.known_uids() == set()
+
+
+async def test_status_only_updates_are_kept_but_sync_nothing() -> None:
+    s = RecordingSyncer()
+    w = PodWorkers(s, resync_seconds=3600)
+    w.update_pod(pod(resourceVersion="1"))
+    await settle()
+    assert len(s.synced) == 1
+    # The node's own status write coming back through the watch: nothing new to run.
+    echoed = pod(resourceVersion="2", managedFields=[{"manager": "podfleet-agent"}])
+    echoed["status"] = {"phase": "Running"}
+    w.update_pod(echoed)
+    await settle()
+    assert len(s.synced) == 1
+    w.wake("u1")  # a sync for another reason sees the newest object
+    await settle()
+    assert len(s.synced) == 2 and s.synced[-1]["status"] == {"phase": "Running"}
+    changed = pod(resourceVersion="3")
+    changed["spec"]["activeDeadlineSeconds"] = 5
+    w.update_pod(changed)
+    await settle()
+    assert len(s.synced) == 3
+    w.update_pod(pod(resourceVersion="4", annotations={"a": "b"}))
+    await settle()
+    assert len(s.synced) == 4
