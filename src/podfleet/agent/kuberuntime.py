@@ -223,19 +223,15 @@ class KubeRuntimeManager:
             fresh = [c for c in spec.get("containers") or [] if latest(instances, c["name"]) is None]
             if fresh:  # a pod's new containers start together, as they would on separate CPUs
                 await asyncio.gather(*(self._start(pod, c, sandbox, volume_paths, 0, False) for c in fresh))
-                # Seen running in this sync (and reported so); their probes start with the next
-                # one, shortly after, once the processes have had a moment to open their ports.
+                # They are not in this sync's view of the pod (its report re-reads them); their
+                # probes start with the next sync, once the processes have had a moment to open ports.
                 requeue.append(FIRST_PROBES_AFTER)
-                instances = await self._instances(uid)
-            just_started = {c["name"] for c in fresh}
             for c in spec.get("containers") or []:
                 cur = latest(instances, c["name"])
                 if cur is None:
                     continue
                 elif cur.state == "running":
                     waiting.pop(c["name"], None)
-                    if c["name"] in just_started:
-                        continue
                     self._ensure_probes(pod, c, cur, sandbox)
                     why = self.probes.liveness_failed(uid, c["name"])
                     if why:
