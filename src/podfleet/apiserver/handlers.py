@@ -174,8 +174,7 @@ class ResourceHandlers:
                 if columns_sent:
                     obj["columnDefinitions"] = []
                 columns_sent = True
-                return json.dumps({"type": ev.type, "object": obj}, separators=(",", ":")).encode() + b"\n"
-            if ev.type in ("ADDED", "MODIFIED", "DELETED"):
+            elif ev.type in ("ADDED", "MODIFIED", "DELETED"):
                 return self._frames(ev.type, obj)  # shared by every watcher of this event
             return json.dumps({"type": ev.type, "object": obj}, separators=(",", ":")).encode() + b"\n"
 

@@ -459,7 +459,7 @@ class Store:
             except ValueError as e:
                 raise BadRequest(f"invalid resource version: {rv_param!r}") from e
 
-        selective = not (label_sel.empty() and not field_sel.requirements)
+        selective = not label_sel.empty() or bool(field_sel.requirements)
 
         def matches(o: dict[str, Any] | None) -> bool:
             return o is not None and (not selective or (label_sel.matches(o) and field_sel.matches(o)))
