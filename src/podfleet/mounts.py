@@ -12,31 +12,34 @@ import errno
 import os
 from pathlib import Path
 
+MS_BIND = 1 << 12
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
-_libc = ctypes.CDLL(None, use_errno=True)
+libc = ctypes.CDLL(None, use_errno=True)  # also for nspin's unshare(2) and sethostname(2)
 
 
-def _check(rc: int, target: Path) -> None:
+def check(rc: int, what: Path | str) -> None:
+    """OSError with the kernel's errno when a libc call returned nonzero; `what` names the file
+    (or the call) in the error."""
     if rc != 0:
         err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), str(target))
+        raise OSError(err, os.strerror(err), str(what))
 
 
 def mount(source: str, target: Path, fstype: str, options: str = "", flags: int = 0) -> None:
     """mount(2); OSError with the kernel's errno on failure."""
-    _check(_libc.mount(source.encode(), os.fsencode(target), fstype.encode(), flags,
-                       options.encode() if options else None), target)
+    check(libc.mount(source.encode(), os.fsencode(target), fstype.encode(), flags,
+                     options.encode() if options else None), target)
 
 
 def make_private(target: Path) -> None:
     """Stop mount events propagating into or out of `target` (namespace pins need this)."""
-    _check(_libc.mount(None, os.fsencode(target), None, MS_PRIVATE, None), target)
+    check(libc.mount(None, os.fsencode(target), None, MS_PRIVATE, None), target)
 
 
 def unmount(target: Path, lazy: bool = False) -> None:
     """umount2(2); a target that is not mounted (any more) is not an error."""
-    if _libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0) != 0:
+    if libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0) != 0:
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOENT):
             raise OSError(err, os.strerror(err), str(target))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import threading
 from collections.abc import Mapping
@@ -25,15 +24,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
 KINDS = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS}
-MS_BIND = 4096
 HOST_NAME_MAX = 64
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def _pin_here(pins: Mapping[str, Path], hostname: str | None) -> None:
@@ -44,14 +35,14 @@ def _pin_here(pins: Mapping[str, Path], hostname: str | None) -> None:
     flags = 0
     for kind in pins:
         flags |= KINDS[kind]
-    _check(_libc.unshare(flags), "unshare")
+    mounts.check(mounts.libc.unshare(flags), "unshare")
     if hostname is not None:
         name = hostname.encode()
-        _check(_libc.sethostname(name, len(name)), "sethostname")
+        mounts.check(mounts.libc.sethostname(name, len(name)), "sethostname")
     made: list[Path] = []
     try:
         for kind, path in pins.items():
-            mounts.mount(f"/proc/thread-self/ns/{kind}", path, "", flags=MS_BIND)
+            mounts.mount(f"/proc/thread-self/ns/{kind}", path, "", flags=mounts.MS_BIND)
             made.append(path)
     except OSError:
         for path in made:
