@@ -351,7 +351,8 @@ class KubeRuntimeManager:
             rec = ContainerRecord(cid, uid, name, attempt, init, image.ref, image.repo_digest, str(log_path),
                                   rfc3339(self.clock.now()), stop_signal(image.config))
             self.records.save_container(rec)
-            await self.runtime.create(cid, self.node.data_dir / "runtime" / "bundles" / cid, build_spec(cfg), log_path)
+            # Created and started in one runtime call: nothing happens between the two here.
+            await self.runtime.run(cid, self.node.data_dir / "runtime" / "bundles" / cid, build_spec(cfg), log_path)
         except (ConfigError, VolumeError) as e:
             waiting[name] = ("CreateContainerConfigError", str(e))
             self._event(pod, WARNING, "Failed", f"Error: {e}")
@@ -363,12 +364,6 @@ class KubeRuntimeManager:
             await self._discard(uid, cid)
             return
         self._event(pod, NORMAL, "Created", f"Created container {name}")
-        try:
-            await self.runtime.start(cid)
-        except ContainerRuntimeError as e:
-            waiting[name] = ("RunContainerError", str(e))
-            self._event(pod, WARNING, "Failed", f"Error: {e}")
-            return
         waiting.pop(name, None)
         self._event(pod, NORMAL, "Started", f"Started container {name}")
 

@@ -34,6 +34,11 @@ class FakeRuntime:
         st.status = "running"
         st.started_at = dt.datetime.now(dt.UTC)
 
+    async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
+        pid = await self.create(container_id, bundle, spec, log_path)
+        await self.start(container_id)
+        return pid
+
     def exit(self, container_id: str, code: int) -> None:
         """Test hook: the container's process ends with `code`."""
         st = self.containers[container_id]

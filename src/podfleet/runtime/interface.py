@@ -36,6 +36,10 @@ class OCIRuntime(Protocol):
 
     async def start(self, container_id: str) -> None: ...
 
+    async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
+        """`create` and `start` in one step, for a container nothing has to be done to in between;
+        returns its pid."""
+
     async def kill(self, container_id: str, signal: int) -> None:
         """Send a signal; a container that is already gone is not an error."""
 

@@ -65,6 +65,28 @@ async def test_exit_code_and_cri_log(rt: ConmonRuntime, tmp_path: Path) -> None:
     assert read_log(tmp_path / "logs" / "0.log", timestamps=True).decode().split(" ", 1)[0].endswith("Z")
 
 
+async def test_run_creates_and_starts_in_one_step(rt: ConmonRuntime, tmp_path: Path) -> None:
+    cid = unique("c")
+    spec = build_spec(config(tmp_path, ["sh", "-c", "echo started; sleep 1000"]))
+    pid = await rt.run(cid, tmp_path / "bundle", spec, tmp_path / "logs" / "0.log")
+    st = await rt.state(cid)
+    assert st is not None and st.status == "running" and st.pid == pid and st.started_at is not None
+    for _ in range(50):
+        if read_log(tmp_path / "logs" / "0.log") == b"started\n":
+            break
+        await asyncio.sleep(0.1)
+    assert read_log(tmp_path / "logs" / "0.log") == b"started\n"  # its process really runs: no start call
+    await rt.kill(cid, signal.SIGKILL)
+    assert await wait_exit(rt, cid) == 137
+
+
+async def test_run_with_a_missing_command_is_a_clear_error(rt: ConmonRuntime, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="no-such-binary"):
+        await rt.run(unique("c"), tmp_path / "b", build_spec(config(tmp_path, ["/no-such-binary"])),
+                     tmp_path / "l.log")
+    assert await rt.list_containers() == []
+
+
 async def test_missing_command_is_a_clear_error(rt: ConmonRuntime, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no-such-binary"):
         await rt.create(unique("c"), tmp_path / "b", build_spec(config(tmp_path, ["/no-such-binary"])),
