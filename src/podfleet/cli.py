@@ -6,14 +6,13 @@ Each subcommand parses its flags and hands off to the async entry point of its c
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from podfleet.daemon import run_until_signalled
+from podfleet.daemon import run_daemon
 from podfleet.logs import setup_logging
 
 log = logging.getLogger("podfleet")
@@ -37,7 +36,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
         print(f"kubeconfig: {server.kubeconfig_path}", flush=True)
         print(f"try: KUBECONFIG={server.kubeconfig_path} kubectl get namespaces", flush=True)
 
-    asyncio.run(run_until_signalled(start, server.stop))
+    run_daemon(start, server.stop)
     return 0
 
 

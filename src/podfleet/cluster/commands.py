@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import socket
 from pathlib import Path
 
 
 def _up(args: argparse.Namespace) -> int:
     from podfleet.cluster.up import LocalCluster, UpConfig
-    from podfleet.daemon import run_until_signalled
+    from podfleet.daemon import run_daemon
 
     cluster = LocalCluster(UpConfig(data_dir=Path(args.data_dir), port=args.port, bind_address=args.bind_address,
                                     node_name=args.node_name or UpConfig().node_name, pod_cidr=args.pod_cidr,
@@ -31,14 +30,14 @@ def _up(args: argparse.Namespace) -> int:
               flush=True)
         print("Stop with Ctrl-C; pods keep running and are adopted on the next start.", flush=True)
 
-    asyncio.run(run_until_signalled(start, cluster.stop))
+    run_daemon(start, cluster.stop)
     return 0
 
 
 def _agent(args: argparse.Namespace) -> int:
     from podfleet.agent.setup import AgentConfig, NodeAgent
     from podfleet.client.rest import RESTClient
-    from podfleet.daemon import run_until_signalled
+    from podfleet.daemon import run_daemon
     from podfleet.kubeconfig import read_kubeconfig
 
     ca: bytes | None
@@ -58,7 +57,7 @@ def _agent(args: argparse.Namespace) -> int:
         await agent.stop()
         await client.close()
 
-    asyncio.run(run_until_signalled(agent.start, stop))
+    run_daemon(agent.start, stop)
     return 0
 
 

@@ -40,3 +40,25 @@ def test_daemon_children_are_awaited_without_a_thread_each() -> None:
         return await (await asyncio.create_subprocess_exec("true")).wait()
 
     assert asyncio.run(after()) == 0
+
+
+def test_run_daemon_runs_on_uvloop_with_children_and_threads_working() -> None:
+    import uvloop
+
+    from podfleet import procs
+    from podfleet.daemon import run_daemon
+
+    seen: dict[str, object] = {}
+
+    async def start() -> None:
+        seen["loop"] = type(asyncio.get_running_loop())
+        child = await asyncio.create_subprocess_exec("sh", "-c", "exit 3")
+        seen["child"] = await child.wait()
+        seen["program"] = (await procs.run(["echo", "hi"])).stdout  # helper programs through threads
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def stop() -> None:
+        seen["stopped"] = True
+
+    run_daemon(start, stop)
+    assert seen == {"loop": uvloop.Loop, "child": 3, "program": b"hi\n", "stopped": True}
