@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,18 +59,23 @@ async def http_status(host: str, port: int, path: str, headers: dict[str, str]) 
     if any(c in path for c in "\r\n ") or any(c in t for t in (*fields, *fields.values()) for c in "\r\n"):
         raise ValueError("HTTP probe: a line break in a header, or a line break or space in the path")
     request = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(request.encode("latin-1"))
-        line = await reader.readline()
-        parts = line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            raise ValueError(f"malformed HTTP response: {line[:80]!r}")
-        return int(parts[1])
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
+    loop = asyncio.get_running_loop()
+    # A bare non-blocking socket: no transport, protocol and stream objects for one line each way.
+    family, _, _, _, address = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, address)
+        await loop.sock_sendall(sock, request.encode("latin-1"))
+        line = b""
+        while b"\n" not in line and len(line) < 8192:
+            chunk = await loop.sock_recv(sock, 4096)
+            if not chunk:
+                break
+            line += chunk
+    parts = line.split(b"\n", 1)[0].split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise ValueError(f"malformed HTTP response: {line[:80]!r}")
+    return int(parts[1])
 
 
 async def run_probe(probe: dict[str, Any], target: ProbeTarget) -> tuple[bool, str]:

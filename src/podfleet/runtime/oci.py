@@ -51,6 +51,7 @@ class ConmonRuntime:
         for d in (self.root, self.exits, self.socks, self.meta):
             d.mkdir(parents=True, exist_ok=True)
         self.run_detached = write_run_detached(state_dir / "run-detached", self.runtime_path)
+        self._env = dict(os.environ)  # conmon's environment; copying os.environ per container is slow
 
     @property
     def name(self) -> str:
@@ -99,7 +100,7 @@ class ConmonRuntime:
                 "--exit-dir", str(self.exits), "-l", f"k8s-file:{log_path}", "--log-level", "warning",
                 "--socket-dir-path", str(self.socks), "--runtime-arg", f"--root={self.root}", "--syslog"]
         # conmon starts in its own session (it outlives us); `w` is handed to it and closed here.
-        conmon = asyncio.ensure_future(procs.run(argv, env={**os.environ, "_OCI_SYNCPIPE": str(w)}, pass_fds=(w,),
+        conmon = asyncio.ensure_future(procs.run(argv, env={**self._env, "_OCI_SYNCPIPE": str(w)}, pass_fds=(w,),
                                                  new_session=True, capture=False, timeout=60))
         try:
             data = await asyncio.wait_for(_read_line(r), 60)

@@ -103,3 +103,22 @@ async def test_http_probe_sends_headers_takes_redirects_as_success_and_times_out
     async with server:
         ok, msg = await run_probe({"httpGet": {"port": port}, "timeoutSeconds": 1}, target())
         assert not ok and "timed out" in msg
+
+
+async def test_http_probe_reads_a_status_line_that_arrives_in_pieces_and_a_closed_connection() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        for piece in (b"HTTP/1.1 5", b"03 Unavailable", b"\r\n\r\n"):
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        ok, msg = await run_probe({"httpGet": {"port": server.sockets[0].getsockname()[1]}}, target())
+        assert not ok and "statuscode: 503" in msg
+    server, port, _ = await _raw_server(b"")  # closes without a word
+    async with server:
+        ok, msg = await run_probe({"httpGet": {"port": port}}, target())
+        assert not ok and "malformed" in msg
