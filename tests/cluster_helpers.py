@@ -122,7 +122,8 @@ def cleanup_node(data: Path, bridge: str) -> None:
     for line in node_processes(data):
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(line.split()[0]), signal.SIGKILL)
-    for pod_dir in (data / "node" / "pods").glob("*/sandbox.json"):
+    for pod_dir in [*(data / "node" / "runtime" / "pods").glob("*/sandbox.json"),
+                    *(data / "node" / "pods").glob("*/sandbox.json")]:
         with contextlib.suppress(Exception):
             netns = json.loads(pod_dir.read_text())["netns"]
             if netns:

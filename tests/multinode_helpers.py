@@ -42,7 +42,8 @@ class MultiCluster(Cluster):
                        check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
 
     def pod_netns(self, pod_uid: str) -> str:
-        for f in glob.glob(str(self.data_dir / "nodes" / "*" / "state" / "pods" / pod_uid / "sandbox.json")):
+        pattern = self.data_dir / "nodes" / "*" / "state" / "runtime" / "pods" / pod_uid / "sandbox.json"
+        for f in glob.glob(str(pattern)):
             return str(json.loads(Path(f).read_text())["netns"])
         raise AssertionError(f"no sandbox for {pod_uid}")
 
@@ -84,7 +85,7 @@ def teardown(c: MultiCluster) -> None:
         ids = subprocess.run(["runc", "--root", str(runc_root), "list", "-q"], capture_output=True, text=True).stdout
         for cid in ids.split():
             subprocess.run(["runc", "--root", str(runc_root), "delete", "--force", cid], capture_output=True)
-    for f in (c.data_dir / "nodes").glob("*/state/pods/*/sandbox.json"):
+    for f in (c.data_dir / "nodes").glob("*/state/runtime/pods/*/sandbox.json"):
         with contextlib.suppress(Exception):
             ns = json.loads(f.read_text())["netns"]
             if ns:

@@ -71,6 +71,15 @@ def _pod_ref(pod: dict[str, Any], sandbox_id: str) -> PodRef:
     return PodRef(m.get("namespace", ""), m["name"], m["uid"], sandbox_id, tuple(ports))
 
 
+
+def attempt_after_logs(log_dir: Path) -> int:
+    """The attempt number after the highest `<n>.log` in a container's log directory (0 if none)."""
+    try:
+        numbers = [int(p.name[:-4]) for p in log_dir.iterdir() if p.name.endswith(".log") and p.name[:-4].isdigit()]
+    except FileNotFoundError:
+        return 0
+    return max(numbers) + 1 if numbers else 0
+
 class KubeRuntimeManager:
     def __init__(self, *, client: Client, node: NodeConfig, runtime: OCIRuntime, network: PodNetwork,
                  images: ImageStore, status: StatusManager, events: EventRecorder, clock: Clock | None = None) -> None:
@@ -82,7 +91,7 @@ class KubeRuntimeManager:
         self.status = status
         self.events = events
         self.clock = clock or RealClock()
-        self.records = Records(node.data_dir / "pods")
+        self.records = Records(node.data_dir / "runtime" / "pods", node.data_dir / "pods")
         self.volumes = VolumeManager(node.data_dir / "pods", client)
         self.backoff = Backoff(node.backoff_base, node.backoff_cap, node.backoff_reset)
         self.probes = ProbeManager(self._probe_changed, self.clock)
@@ -147,7 +156,7 @@ class KubeRuntimeManager:
             await self._remove_pod_resources(uid, keep_records=True)
         host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
         sandbox_id = f"{uid.replace('-', '')[:16]}{random_suffix(4)}"
-        ns_dir = self.records.pod_dir(uid) / "ns"
+        ns_dir = self.records.run_dir(uid) / "ns"
         try:
             if host_network:
                 netns, ips = "", [self.node.ip]
@@ -164,7 +173,7 @@ class KubeRuntimeManager:
             raise NetworkError(f"Failed to create pod sandbox: {e}") from e
         rec = SandboxRecord(uid, pod["metadata"].get("namespace", ""), pod["metadata"]["name"], sandbox_id, netns,
                             ips, str(ns_dir), host_network, rfc3339(self.clock.now()))
-        await asyncio.to_thread(write_etc_files, self.records.pod_dir(uid), pod, ips, host_network)
+        await asyncio.to_thread(write_etc_files, self.records.run_dir(uid), pod, ips, host_network)
         self.records.save_sandbox(rec)
         return rec
 
@@ -327,17 +336,18 @@ class KubeRuntimeManager:
                                                f"{self.clock.monotonic() - started:.3f}s")
         else:
             self._event(pod, NORMAL, "Pulled", f'Container image "{image_ref}" already present on machine')
-        cid = f"pf-{uid.replace('-', '')[:12]}-{name}-{attempt}"
         log_dir = self.records.pod_dir(uid) / "logs" / name
+        if attempt == 0:  # logs of an earlier life whose records went with a reboot: number on, as kubelet does
+            attempt = await asyncio.to_thread(attempt_after_logs, log_dir)
+        cid = f"pf-{uid.replace('-', '')[:12]}-{name}-{attempt}"
         log_path = log_dir / f"{attempt}.log"
         with contextlib.suppress(ContainerRuntimeError):
             await self.runtime.delete(cid)  # a half-made attempt from a crash
         try:
             rootfs = await self.images.mount_rootfs(cid, image)
             mounts = self.volumes.mounts_for(c, volumes)
-            pod_dir = self.records.pod_dir(uid)
-            etc = etc_paths(pod_dir)
             ns_dir = Path(sandbox.ns_dir)
+            etc = etc_paths(ns_dir.parent)  # the /etc files sit beside the namespace pins
             pidns = None
             if (pod.get("spec") or {}).get("shareProcessNamespace"):
                 # A pod's containers start concurrently: exactly one of them may create the holder.
@@ -375,6 +385,10 @@ class KubeRuntimeManager:
         for rec in self.records.containers(uid):
             if rec.id == cid:
                 self.records.drop_container(rec)
+                with contextlib.suppress(OSError):  # an empty log would count as an attempt later
+                    log_path = Path(rec.log_path)
+                    if log_path.stat().st_size == 0:
+                        log_path.unlink()
 
     def _report(self, pod: dict[str, Any], sandbox: SandboxRecord | None, message: str = "") -> None:
         task = asyncio.ensure_future(self._report_async(pod, sandbox, message))

@@ -91,6 +91,9 @@ spec:
                             20, "reader sees the writer's file")
     uid, ip = a["metadata"]["uid"], a["status"]["podIP"]
     sandbox_dir = cluster.data_dir / "node" / "pods" / uid
+    run_dir = cluster.data_dir / "node" / "runtime" / "pods" / uid  # volatile: on the runtime tmpfs
+    assert {p.name for p in run_dir.iterdir()} >= {"sandbox.json", "containers", "ns", "etc-hosts", "resolv.conf"}
+    assert {p.name for p in sandbox_dir.iterdir()} == {"logs", "volumes"}  # on disk: what outlives a reboot
     netns = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
              if n.startswith("pf-" + uid.replace("-", "")[:16])]
     assert len(netns) == 1
@@ -98,7 +101,7 @@ spec:
     runtime_dir = cluster.data_dir / "node" / "runtime"
     assert [b.name for b in (runtime_dir / "bundles").iterdir() if short in b.name]  # on the runtime tmpfs
     cluster.kubectl("delete", "pod", "share")
-    cluster.wait_for(lambda: not sandbox_dir.exists(), 30, "pod state removed")
+    cluster.wait_for(lambda: not sandbox_dir.exists() and not run_dir.exists(), 30, "pod state removed")
     assert not [b for b in (runtime_dir / "bundles").iterdir() if short in b.name]  # bundles go with containers
     assert not [c for c in (runtime_dir / "containers").iterdir() if short in c.name]
     ipam = cluster.data_dir / "node" / "cni" / "ipam" / "podfleet"
@@ -226,7 +229,7 @@ spec:
                            20, "ps output")
     assert "sleep 3601" in out  # b sees a's process: one PID namespace for the pod
     uid = cluster.pod("sharedpid")["metadata"]["uid"]
-    holder = cluster.data_dir / "node" / "pods" / uid / "ns" / "pid-holder"
+    holder = cluster.data_dir / "node" / "runtime" / "pods" / uid / "ns" / "pid-holder"
     pid = int(holder.read_text())
     cluster.kubectl("delete", "pod", "sharedpid")
     cluster.wait_for(lambda: not Path(f"/proc/{pid}").exists(), 20, "PID namespace holder gone")
