@@ -10,11 +10,13 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import threading
 from pathlib import Path
 
 MS_BIND = 1 << 12
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
+CLONE_FS = 0x00000200
 libc = ctypes.CDLL(None, use_errno=True)  # also for nspin's unshare(2) and sethostname(2)
 
 
@@ -30,6 +32,29 @@ def mount(source: str, target: Path, fstype: str, options: str = "", flags: int 
     """mount(2); OSError with the kernel's errno on failure."""
     check(libc.mount(source.encode(), os.fsencode(target), fstype.encode(), flags,
                      options.encode() if options else None), target)
+
+
+def mount_from(cwd: Path, source: str, target: Path, fstype: str, options: str) -> None:
+    """mount(2) with `options` naming paths relative to `cwd`. The kernel resolves them against the
+    caller's working directory and shows them in the mount table as given, so relative names keep
+    each line of /proc/self/mountinfo short (runc reads and parses the whole table several times
+    per container). The working directory changes only in a thread made for the call, after
+    unshare(CLONE_FS) — never the agent's own. Blocks; OSError with the kernel's errno on failure."""
+    errors: list[OSError] = []
+
+    def body() -> None:
+        try:
+            check(libc.unshare(CLONE_FS), "unshare")
+            os.chdir(cwd)
+            mount(source, target, fstype, options)
+        except OSError as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=body, name="podfleet-mount", daemon=True)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
 
 
 def make_private(target: Path) -> None:

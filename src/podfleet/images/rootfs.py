@@ -2,11 +2,11 @@
 
 `containers/<id>/` holds `upper/` and `work/` (the container's private writable layer), `merged/`
 (the mount point handed to the runtime) and `image.json` (which layers it uses, so garbage
-collection leaves them alone while the container exists). lowerdir entries are the short `l/<id>`
-links. Normally the agent mounts with mount(2) itself, giving the links as absolute paths; only
-when those would not fit the kernel's one-page limit for mount options (images with very many
-layers) does it run mount(8) from inside `l/` with relative names, which fit even for a hundred
-layers. Unmounting is umount2(2), lazily if a stray process still holds the tree.
+collection leaves them alone while the container exists). The mount options name the layers by
+their short `l/<id>` links and everything relative to `l/` (mounted from a thread whose working
+directory is `l/`): a hundred layers fit the kernel's one page of options, and the mount table,
+which runc parses several times for every container started, stays short. Unmounting is
+umount2(2), lazily if a stray process still holds the tree.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from podfleet import mounts, procs
+from podfleet import mounts
 from podfleet.images.blobs import LayerStore
 from podfleet.images.interface import Image, RootfsError
 
@@ -43,11 +43,6 @@ def overlay_options(lower: list[str], upper: Path, work: Path) -> str:
     return opts
 
 
-async def _run(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
-    res = await procs.run(argv, cwd=cwd, capture=False, timeout=60)
-    return res.returncode, res.stderr.decode(errors="replace").strip()
-
-
 class RootfsManager:
     def __init__(self, root: Path, layers: LayerStore) -> None:
         self.dir = root / "containers"
@@ -57,14 +52,12 @@ class RootfsManager:
     def base(self, container_id: str) -> Path:
         return self.dir / check_container_id(container_id)
 
-    def _prepare(self, container_id: str, image: Image) -> str | None:
-        """Directories and records for the mount, then the mount itself when mount(2) can take the
-        options with absolute paths. Returns the relative-path options mount(8) must be run with
-        from inside `l/` instead, or None when the rootfs is mounted (now or already)."""
+    def _prepare(self, container_id: str, image: Image) -> Path:
+        """Directories and records for the mount, then the mount itself (unless already there)."""
         base = self.base(container_id)
         merged = base / "merged"
         if os.path.ismount(merged):
-            return None
+            return merged
         missing = [d for d in image.layers if not self.layers.has(d)]
         if missing:
             raise RootfsError(f"image {image.ref} is missing unpacked layer {missing[0]}; remove and pull it again")
@@ -79,25 +72,16 @@ class RootfsManager:
         # dirs); re-applying identical content higher up already gives the same tree.
         top_first = list(dict.fromkeys(reversed(image.layers)))
         lower = [self.layers.short_link(d) for d in top_first] or [self.layers.empty.name]
+        own = os.path.relpath(base, self.layers.links)
+        opts = overlay_options(lower, Path(own, "upper"), Path(own, "work"))
         try:
-            absolute = overlay_options([str(self.layers.links / n) for n in lower], base / "upper", base / "work")
-        except RootfsError:  # too long for one page: mount(8) from inside l/ with the short names
-            return overlay_options(lower, base / "upper", base / "work")
-        try:
-            mounts.mount("overlay", merged, "overlay", absolute)
+            mounts.mount_from(self.layers.links, "overlay", merged, "overlay", opts)
         except OSError as e:
             raise RootfsError(f"mounting the rootfs of {container_id}: {e.strerror}") from e
-        return None
+        return merged
 
     async def mount(self, container_id: str, image: Image) -> Path:
-        merged = self.base(container_id) / "merged"
-        relative_opts = await asyncio.to_thread(self._prepare, container_id, image)
-        if relative_opts is not None:  # too many layers for absolute paths: mount(8) from inside l/
-            rc, err = await _run("mount", "-t", "overlay", "overlay", "-o", relative_opts, str(merged),
-                                 cwd=self.layers.links)
-            if rc != 0:
-                raise RootfsError(f"mounting the rootfs of {container_id}: {err or f'mount exited {rc}'}")
-        return merged
+        return await asyncio.to_thread(self._prepare, container_id, image)
 
     async def unmount(self, container_id: str) -> dict[str, Any] | None:
         """Unmount and delete; returns the container's image record (None if there was nothing)."""

@@ -139,18 +139,20 @@ async def test_in_use_image_is_removed_only_by_force_and_collected_after_unmount
     assert not store.layers.has(img.layers[0]) and os.listdir(store.blobs.dir) == []
 
 
-async def test_ordinary_images_mount_and_unmount_by_syscall(store: OverlayImageStore, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from podfleet.images import rootfs
-
-    async def no_mount_binary(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
-        raise AssertionError(f"ran {argv}")
-
-    monkeypatch.setattr(rootfs, "_run", no_mount_binary)
+async def test_rootfs_mount_options_are_short_and_relative(store: OverlayImageStore, tmp_path: Path) -> None:
     (img,) = await store.load(oci_layout_archive(tmp_path / "a.tar", {"example.local/small:1": ImageSpec(
         [layer_tar(tmp_path / "l.tgz", {"app": "1"})], {})}))
+    cwd = os.getcwd()
     root = await store.mount_rootfs("c-small", img)
     assert os.path.ismount(root) and (root / "app").read_text() == "1"
+    assert os.getcwd() == cwd  # the agent's working directory is untouched
+    line = next(ln for ln in Path("/proc/self/mountinfo").read_text().splitlines() if f" {root} " in ln)
+    options = line.split(" - ", 1)[1]
+    short = store.layers.short_link(img.layers[0])
+    assert f"lowerdir={short}," in options and "upperdir=../containers/c-small/upper," in options
+    assert str(tmp_path) not in options  # no absolute paths: runc parses this table for every container
+    (root / "new").write_text("x")  # the writable layer is the container's own directory
+    assert (store.rootfs.base("c-small") / "upper" / "new").read_text() == "x"
     await store.unmount_rootfs("c-small")
     assert not root.exists()
 

@@ -41,3 +41,23 @@ def test_unmount_of_nothing_is_fine_and_errors_carry_errno(tmp_path: Path) -> No
     with pytest.raises(OSError) as e:
         mounts.mount("none", tmp_path / "missing", "tmpfs")
     assert e.value.errno == 2
+
+
+def test_mount_from_resolves_relative_options_in_its_own_directory_only(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    for d in ("low", "up", "work", "merged"):
+        (base / d).mkdir(parents=True)
+    (base / "low" / "f").write_text("lower")
+    cwd = os.getcwd()
+    mounts.mount_from(base, "overlay", base / "merged", "overlay", "lowerdir=low,upperdir=up,workdir=work")
+    try:
+        assert (base / "merged" / "f").read_text() == "lower" and os.getcwd() == cwd
+        line = next(ln for ln in Path("/proc/self/mountinfo").read_text().splitlines() if f" {base}/merged " in ln)
+        assert "lowerdir=low,upperdir=up,workdir=work" in line
+    finally:
+        mounts.unmount(base / "merged")
+    with pytest.raises(FileNotFoundError):
+        mounts.mount_from(tmp_path / "missing", "overlay", base / "merged", "overlay", "lowerdir=low")
+    with pytest.raises(OSError):  # relative names that do not exist from there
+        mounts.mount_from(tmp_path, "overlay", base / "merged", "overlay", "lowerdir=low,upperdir=up,workdir=work")
+    assert os.getcwd() == cwd and not os.path.ismount(base / "merged")
