@@ -71,7 +71,6 @@ def _pod_ref(pod: dict[str, Any], sandbox_id: str) -> PodRef:
     return PodRef(m.get("namespace", ""), m["name"], m["uid"], sandbox_id, tuple(ports))
 
 
-
 def attempt_after_logs(log_dir: Path) -> int:
     """The attempt number after the highest `<n>.log` in a container's log directory (0 if none)."""
     try:
@@ -79,6 +78,7 @@ def attempt_after_logs(log_dir: Path) -> int:
     except FileNotFoundError:
         return 0
     return max(numbers) + 1 if numbers else 0
+
 
 class KubeRuntimeManager:
     def __init__(self, *, client: Client, node: NodeConfig, runtime: OCIRuntime, network: PodNetwork,
