@@ -298,6 +298,8 @@ def main() -> None:
     if pm:
         print(f"  {'podman kube play, same pods, one file (peer)':<46} {pm['burst']:>10.2f}")
     print(f"  {'bare runc, ' + str(2 * args.burst) + ' containers (the machine floor)':<46} {floor:>10.2f}")
+    # The host's speed moves from minute to minute; the floor, measured in the same run, moves with it.
+    print(f"  seed burst / machine floor: {pf['bursts']['seed'][0] / floor:.2f}x")
     print(f"podfleet process RSS: {pf['rss_kib'] / 1024:.1f} MiB with {args.pods} pods running = "
           f"{pf['rss_per_pod_kib']:.0f} KiB per pod (server + controllers + agent in one process)")
     print(f"host CPU check (a fixed loop, before and after podfleet's run): "
