@@ -52,6 +52,9 @@ class ConmonRuntime:
             d.mkdir(parents=True, exist_ok=True)
         self.run_detached = write_run_detached(state_dir / "run-detached", self.runtime_path)
         self._env = dict(os.environ)  # conmon's environment; copying os.environ per container is slow
+        # container id -> (start time, pid) of a container seen running: neither changes while it
+        # runs, and pod workers and status reports ask for every container's state on every sync.
+        self._running: dict[str, tuple[dt.datetime | None, int]] = {}
 
     @property
     def name(self) -> str:
@@ -84,6 +87,7 @@ class ConmonRuntime:
 
     async def _conmon(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
                       runtime: str) -> int:
+        self._running.pop(container_id, None)  # a container of the same id before this one
         bundle.mkdir(parents=True, exist_ok=True)
         (bundle / "config.json").write_text(json.dumps(spec))
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +138,7 @@ class ConmonRuntime:
             log.debug("kill failed", extra={"container": container_id, "error": err.decode(errors="replace")})
 
     async def delete(self, container_id: str) -> None:
+        self._running.pop(container_id, None)
         cdir = self._cdir(container_id)
         if not cdir.exists() and not (self.root / container_id).exists():
             return  # nothing of it exists: spare the runtime call
@@ -183,20 +188,27 @@ class ConmonRuntime:
     def _state_from_files(self, container_id: str, cdir: Path) -> ContainerState | None:
         """State without spawning the runtime: conmon's exit file says stopped (with the code);
         a live pid from the pidfile says running. Anything unclear falls back to `runc state`."""
-        started = None
-        with contextlib.suppress(OSError, ValueError):
-            started = dt.datetime.fromisoformat((cdir / "started").read_text().strip())
+        known = self._running.get(container_id)
+        if known is not None:
+            started = known[0]
+        else:
+            started = None
+            with contextlib.suppress(OSError, ValueError):
+                started = dt.datetime.fromisoformat((cdir / "started").read_text().strip())
         exit_file = self.exits / container_id
         with contextlib.suppress(OSError, ValueError):
             code = int(exit_file.read_text().strip() or "0")
+            self._running.pop(container_id, None)
             return ContainerState(container_id, "stopped", 0, code, started, _mtime(exit_file))
         if started is None:
             return None  # created-but-not-started: ask the runtime
         try:
-            pid = int((cdir / "pidfile").read_text().strip())
+            pid = known[1] if known is not None else int((cdir / "pidfile").read_text().strip())
             os.kill(pid, 0)
         except (OSError, ValueError):
+            self._running.pop(container_id, None)
             return None
+        self._running[container_id] = (started, pid)
         return ContainerState(container_id, "running", pid, None, started, None)
 
     async def list_containers(self) -> list[ContainerState]:
