@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -46,12 +47,13 @@ def test_run_daemon_runs_on_uvloop_with_children_and_threads_working() -> None:
     import uvloop
 
     from podfleet import procs
-    from podfleet.daemon import run_daemon
+    from podfleet.daemon import DAEMON_GC_THRESHOLDS, run_daemon
 
     seen: dict[str, object] = {}
 
     async def start() -> None:
         seen["loop"] = type(asyncio.get_running_loop())
+        seen["gc"] = gc.get_threshold()
         child = await asyncio.create_subprocess_exec("sh", "-c", "exit 3")
         seen["child"] = await child.wait()
         seen["program"] = (await procs.run(["echo", "hi"])).stdout  # helper programs through threads
@@ -60,5 +62,7 @@ def test_run_daemon_runs_on_uvloop_with_children_and_threads_working() -> None:
     async def stop() -> None:
         seen["stopped"] = True
 
+    before = gc.get_threshold()
     run_daemon(start, stop)
-    assert seen == {"loop": uvloop.Loop, "child": 3, "program": b"hi\n", "stopped": True}
+    assert seen == {"loop": uvloop.Loop, "gc": DAEMON_GC_THRESHOLDS, "child": 3, "program": b"hi\n", "stopped": True}
+    assert gc.get_threshold() == before  # put back for whatever runs after
