@@ -80,6 +80,25 @@ async def test_run_creates_and_starts_in_one_step(rt: ConmonRuntime, tmp_path: P
     assert await wait_exit(rt, cid) == 137
 
 
+async def test_run_from_a_noexec_state_dir_creates_then_starts(tmp_path: Path) -> None:
+    from podfleet import mounts
+
+    state = tmp_path / "state"
+    state.mkdir()
+    mounts.mount("tmpfs", state, "tmpfs", "size=16m", flags=8)  # MS_NOEXEC
+    try:
+        rt = ConmonRuntime(state)
+        assert rt.run_detached is None  # conmon could not execute a script there
+        cid = unique("c")
+        pid = await rt.run(cid, tmp_path / "b", build_spec(config(tmp_path, ["sh", "-c", "echo ok; sleep 100"])),
+                           tmp_path / "l.log")
+        st = await rt.state(cid)
+        assert st is not None and st.status == "running" and st.pid == pid
+        await rt.delete(cid)
+    finally:
+        mounts.unmount(state, lazy=True)
+
+
 async def test_run_with_a_missing_command_is_a_clear_error(rt: ConmonRuntime, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no-such-binary"):
         await rt.run(unique("c"), tmp_path / "b", build_spec(config(tmp_path, ["/no-such-binary"])),
