@@ -40,14 +40,14 @@ def mount_from(cwd: Path, source: str, target: Path, fstype: str, options: str) 
     each line of /proc/self/mountinfo short (runc reads and parses the whole table several times
     per container). The working directory changes only in a thread made for the call, after
     unshare(CLONE_FS) — never the agent's own. Blocks; OSError with the kernel's errno on failure."""
-    errors: list[OSError] = []
+    errors: list[BaseException] = []
 
     def body() -> None:
         try:
             check(libc.unshare(CLONE_FS), "unshare")
             os.chdir(cwd)
             mount(source, target, fstype, options)
-        except OSError as e:
+        except BaseException as e:  # raised again in the calling thread
             errors.append(e)
 
     thread = threading.Thread(target=body, name="podfleet-mount", daemon=True)
