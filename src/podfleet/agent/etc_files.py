@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podfleet.files import write_atomic
+
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 
 
@@ -70,10 +72,7 @@ def resolv_conf_content(pod: dict[str, Any], host_resolv: str) -> str:
 
 
 def _write(path: Path, content: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(content)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomic(path, content, 0o644)
 
 
 def etc_paths(pod_dir: Path) -> EtcFiles:

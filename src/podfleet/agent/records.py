@@ -18,10 +18,11 @@ the records in the pod directory; they are still read from there, and removed wi
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from podfleet.files import write_atomic
 
 
 @dataclass
@@ -54,9 +55,7 @@ class ContainerRecord:
 
 def _write(path: Path, data: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data))
 
 
 class Records:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from podfleet import mounts
+from podfleet.files import write_atomic
 from podfleet.images.blobs import LayerStore
 from podfleet.images.interface import Image, RootfsError
 
@@ -65,9 +66,7 @@ class RootfsManager:
             (base / d).mkdir(parents=True, exist_ok=True)
         os.chmod(base / "upper", 0o755)
         record = {"image": image.ref, "manifest": image.manifest_digest, "layers": list(image.layers)}
-        tmp = base / "image.json.tmp"
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, base / "image.json")
+        write_atomic(base / "image.json", json.dumps(record))
         # A layer listed twice is mounted once, at its top-most place (overlayfs refuses repeated lower
         # dirs); re-applying identical content higher up already gives the same tree.
         top_first = list(dict.fromkeys(reversed(image.layers)))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from podfleet import procs
+from podfleet.files import write_atomic
 from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
 
 log = logging.getLogger("podfleet.runtime")
@@ -271,10 +272,7 @@ exec {runtime} "$@"
 def write_run_detached(path: Path, runtime_path: str) -> Path:
     """The runtime stand-in `ConmonRuntime.run` gives conmon; rewritten on every start (atomically:
     a conmon may be running it), so it always names the runtime this agent was configured with."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(_RUN_DETACHED.format(runtime=shlex.quote(runtime_path)))
-    tmp.chmod(0o755)
-    os.replace(tmp, path)
+    write_atomic(path, _RUN_DETACHED.format(runtime=shlex.quote(runtime_path)), 0o755)
     return path
 
 
