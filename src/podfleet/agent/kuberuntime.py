@@ -59,6 +59,11 @@ class NodeConfig:
     backoff_cap: float = 300.0
     backoff_reset: float = 600.0
 
+    @property
+    def runtime_dir(self) -> Path:
+        """Volatile node state (a tmpfs when the agent runs): the runtime's, bundles, pods' run dirs."""
+        return self.data_dir / "runtime"
+
 
 def _pod_ref(pod: dict[str, Any], sandbox_id: str) -> PodRef:
     ports = []
@@ -91,7 +96,7 @@ class KubeRuntimeManager:
         self.status = status
         self.events = events
         self.clock = clock or RealClock()
-        self.records = Records(node.data_dir / "runtime" / "pods", node.data_dir / "pods")
+        self.records = Records(node.runtime_dir / "pods", node.data_dir / "pods")
         self.volumes = VolumeManager(node.data_dir / "pods", client)
         self.backoff = Backoff(node.backoff_base, node.backoff_cap, node.backoff_reset)
         self.probes = ProbeManager(self._probe_changed, self.clock)
@@ -362,7 +367,7 @@ class KubeRuntimeManager:
                                   rfc3339(self.clock.now()), stop_signal(image.config))
             self.records.save_container(rec)
             # Created and started in one runtime call: nothing happens between the two here.
-            await self.runtime.run(cid, self.node.data_dir / "runtime" / "bundles" / cid, build_spec(cfg), log_path)
+            await self.runtime.run(cid, self.node.runtime_dir / "bundles" / cid, build_spec(cfg), log_path)
         except (ConfigError, VolumeError) as e:
             waiting[name] = ("CreateContainerConfigError", str(e))
             self._event(pod, WARNING, "Failed", f"Error: {e}")

@@ -57,13 +57,14 @@ class NodeAgent:
         cfg.data_dir = cfg.data_dir.resolve()
         self.cfg = cfg
         data = cfg.data_dir
-        # Runtime state (runc's, conmon's, the bundles) is volatile, as under /run on other nodes: on a
-        # tmpfs it costs no disk metadata writes per container, lives across agent restarts and goes
-        # with a reboot, like the containers it describes. A directory already holding state from an
-        # older agent stays where it is.
-        if not mounts.ensure_tmpfs(data / "runtime"):
-            log.warning("runtime state stays on disk: %s already holds state", data / "runtime")
-        self.runtime = ConmonRuntime(data / "runtime", runtime=cfg.runtime)
+        node = NodeConfig(cfg.node_name, cfg.node_ip, data, backoff_base=cfg.backoff_base)
+        # Runtime state (runc's, conmon's, the bundles, the pods' run dirs) is volatile, as under /run
+        # on other nodes: on a tmpfs it costs no disk metadata writes per container, lives across
+        # agent restarts and goes with a reboot, like the containers it describes. A directory
+        # already holding state from an older agent stays where it is.
+        if not mounts.ensure_tmpfs(node.runtime_dir):
+            log.warning("runtime state stays on disk: %s already holds state", node.runtime_dir)
+        self.runtime = ConmonRuntime(node.runtime_dir, runtime=cfg.runtime)
         self.images = ImageStore(data / "images")
         self.bridge = cfg.bridge or "pf-cni0"
         self.network = DeferredNetwork()
@@ -72,7 +73,7 @@ class NodeAgent:
         self.status = StatusManager(client)
         self.events = EventRecorder(client, "kubelet", host=cfg.node_name)
         self.kuberuntime = KubeRuntimeManager(
-            client=client, node=NodeConfig(cfg.node_name, cfg.node_ip, data, backoff_base=cfg.backoff_base),
+            client=client, node=node,
             runtime=self.runtime, network=self.network, images=self.images, status=self.status,
             events=self.events)
         info = NodeInfo(cfg.node_name, cfg.node_ip, kubelet_port=cfg.port, max_pods=cfg.max_pods,
