@@ -61,7 +61,7 @@ class ConmonRuntime:
         self._env = dict(os.environ)  # conmon's environment; copying os.environ per container is slow
         # container id -> (start time, pid) of a container seen running: neither changes while it
         # runs, and pod workers and status reports ask for every container's state on every sync.
-        self._running: dict[str, tuple[dt.datetime | None, int]] = {}
+        self._running: dict[str, tuple[dt.datetime, int]] = {}
 
     @property
     def name(self) -> str:
