@@ -34,6 +34,14 @@ from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, Ex
 log = logging.getLogger("podfleet.runtime")
 
 
+def _started_at(cdir: Path) -> dt.datetime | None:
+    """When the agent saw the container start (its `started` file), if it did."""
+    try:
+        return dt.datetime.fromisoformat((cdir / "started").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def _mtime(path: Path) -> dt.datetime | None:
     try:
         return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
@@ -175,9 +183,7 @@ class ConmonRuntime:
         if fast is not None:
             return fast
         code, out, _ = await self._run_runtime("state", container_id, check=False)
-        started = None
-        with contextlib.suppress(OSError, ValueError):
-            started = dt.datetime.fromisoformat((cdir / "started").read_text().strip())
+        started = _started_at(cdir)
         exit_file = self.exits / container_id
         exit_code = None
         if exit_file.exists():
@@ -204,12 +210,7 @@ class ConmonRuntime:
         """State without spawning the runtime: conmon's exit file says stopped (with the code);
         a live pid from the pidfile says running. Anything unclear falls back to `runc state`."""
         known = self._running.get(container_id)
-        if known is not None:
-            started = known[0]
-        else:
-            started = None
-            with contextlib.suppress(OSError, ValueError):
-                started = dt.datetime.fromisoformat((cdir / "started").read_text().strip())
+        started = known[0] if known is not None else _started_at(cdir)
         exit_file = self.exits / container_id
         with contextlib.suppress(OSError, ValueError):
             code = int(exit_file.read_text().strip() or "0")
