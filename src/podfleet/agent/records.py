@@ -22,7 +22,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from podfleet.files import write_atomic
+from podfleet.files import spread_subdirectories, write_atomic
 
 
 @dataclass
@@ -64,6 +64,7 @@ class Records:
         self.pods_dir = pods_dir
         for d in (run_dir, pods_dir):
             d.mkdir(parents=True, exist_ok=True)
+        spread_subdirectories(pods_dir)
         self._sandboxes: dict[str, SandboxRecord] = {}
         self._containers: dict[str, dict[str, ContainerRecord]] = {}  # uid -> id -> record
 

@@ -1,6 +1,7 @@
 """Container root filesystems: one overlayfs mount per container over the image's shared layers.
 
-`containers/<id>/` holds `upper/` and `work/` (the container's private writable layer), `merged/`
+`containers/<id>/` (each in a block group of its own where ext4 allows, see podfleet.files) holds
+`upper/` and `work/` (the container's private writable layer), `merged/`
 (the mount point handed to the runtime) and `image.json` (which layers it uses, so garbage
 collection leaves them alone while the container exists). The mount options name the layers by
 their short `l/<id>` links and everything relative to `l/` (mounted from a thread whose working
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from podfleet import mounts
-from podfleet.files import write_atomic
+from podfleet.files import spread_subdirectories, write_atomic
 from podfleet.images.blobs import LayerStore
 from podfleet.images.interface import Image, RootfsError
 
@@ -48,6 +49,7 @@ class RootfsManager:
     def __init__(self, root: Path, layers: LayerStore) -> None:
         self.dir = root / "containers"
         self.dir.mkdir(parents=True, exist_ok=True)
+        spread_subdirectories(self.dir)
         self.layers = layers
 
     def base(self, container_id: str) -> Path:

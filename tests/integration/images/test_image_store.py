@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fs_helpers import has_topdir_attribute, on_ext4
 from image_helpers import (
     ImageSpec,
     Registry,
@@ -155,6 +156,13 @@ async def test_rootfs_mount_options_are_short_and_relative(store: OverlayImageSt
     assert (store.rootfs.base("c-small") / "upper" / "new").read_text() == "x"
     await store.unmount_rootfs("c-small")
     assert not root.exists()
+
+
+def test_each_container_directory_gets_a_block_group_of_its_own(store: OverlayImageStore, tmp_path: Path) -> None:
+    """On ext4 the containers directory carries the top-directory attribute (see podfleet.files)."""
+    if not on_ext4(tmp_path):
+        pytest.skip("the test directory is not on ext2/3/4")
+    assert store.rootfs.dir.is_dir() and has_topdir_attribute(store.rootfs.dir)
 
 
 async def test_a_rootfs_still_in_use_is_detached_lazily(store: OverlayImageStore, tmp_path: Path) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from fs_helpers import has_topdir_attribute, on_ext4
 from podfleet.agent.kuberuntime import attempt_after_logs
 from podfleet.agent.records import ContainerRecord, Records, SandboxRecord
 
@@ -51,6 +54,14 @@ def test_records_write_through_and_a_new_agent_reads_them_back(tmp_path: Path) -
     records.remove_pod("uid-1")
     assert records.containers("uid-1") == [] and not (run / "uid-1").exists() and not (disk / "uid-1").exists()
     assert Records(run, disk).pod_uids() == []
+
+
+def test_each_pod_directory_on_disk_gets_a_block_group_of_its_own(tmp_path: Path) -> None:
+    """On ext4 the pods directory carries the top-directory attribute (see podfleet.files)."""
+    if not on_ext4(tmp_path):
+        pytest.skip("the test directory is not on ext2/3/4")
+    Records(tmp_path / "run", tmp_path / "disk")
+    assert has_topdir_attribute(tmp_path / "disk")
 
 
 def test_records_of_an_older_agent_in_the_pod_directory_are_read_and_removed(tmp_path: Path) -> None:
