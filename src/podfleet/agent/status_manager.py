@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import functools
 import logging
 from typing import Any
 
 from podfleet.api.errors import APIError, Conflict, NotFound
+from podfleet.api.jsoncopy import clone
 from podfleet.api.resources import PODS
 from podfleet.client.interface import Client
 from podfleet.tasks import cancel_and_wait
@@ -53,14 +53,14 @@ class StatusManager:
 
     def seed(self, uid: str, status: dict[str, Any]) -> None:
         """What the API already holds (e.g. after an agent restart), so unchanged status is not re-sent."""
-        self._sent.setdefault(uid, copy.deepcopy(status))
+        self._sent.setdefault(uid, clone(status))
 
     def set_pod_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
         m = pod["metadata"]
         uid = m["uid"]
         if self._sent.get(uid) == status and uid not in self._pending:
             return
-        self._pending[uid] = (m.get("namespace", ""), m["name"], copy.deepcopy(status))
+        self._pending[uid] = (m.get("namespace", ""), m["name"], clone(status))
         self._idle.clear()
         self._wake.set()
 

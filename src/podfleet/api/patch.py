@@ -9,10 +9,10 @@ mirror the `patchStrategy`/`patchMergeKey` tags of the Kubernetes Go types. Inpu
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from podfleet.api.errors import BadRequest, Invalid
+from podfleet.api.jsoncopy import clone
 from podfleet.api.resources import ResourceType
 
 # ---------------------------------------------------------------------------- merge patch
@@ -20,14 +20,21 @@ from podfleet.api.resources import ResourceType
 
 def apply_merge_patch(obj: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(obj) if isinstance(obj, dict) else {}
+        return clone(patch)
+    return _merge_into(clone(obj) if isinstance(obj, dict) else {}, patch)
+
+
+def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7386 on `target`, a private copy: merged in place, so no level is copied twice."""
     for k, v in patch.items():
         if v is None:
-            out.pop(k, None)
+            target.pop(k, None)
+        elif isinstance(v, dict):
+            cur = target.get(k)
+            target[k] = _merge_into(cur if isinstance(cur, dict) else {}, v)
         else:
-            out[k] = apply_merge_patch(out.get(k), v)
-    return out
+            target[k] = clone(v)
+    return target
 
 
 # ---------------------------------------------------------------------------- JSON patch
@@ -97,23 +104,23 @@ def _remove(doc: Any, tokens: list[str]) -> Any:
 
 
 def apply_json_patch(obj: Any, ops: list[Any]) -> Any:
-    doc = copy.deepcopy(obj)
+    doc = clone(obj)
     for op in ops:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise BadRequest("json patch operations need `op` and `path`")
         kind, path = op["op"], _pointer(str(op["path"]))
         if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op.get("value")))
+            doc = _add(doc, path, clone(op.get("value")))
         elif kind == "remove":
             _remove(doc, path)
         elif kind == "replace":
             _walk(doc, path)  # must exist
             if path:
                 _remove(doc, path)
-            doc = _add(doc, path, copy.deepcopy(op.get("value")))
+            doc = _add(doc, path, clone(op.get("value")))
         elif kind in ("move", "copy"):
             src = _pointer(str(op.get("from", "")))
-            value = _remove(doc, src) if kind == "move" else copy.deepcopy(_walk(doc, src))
+            value = _remove(doc, src) if kind == "move" else clone(_walk(doc, src))
             doc = _add(doc, path, value)
         elif kind == "test":
             if _walk(doc, path) != op.get("value"):
@@ -155,7 +162,7 @@ def _strategies(rt: ResourceType | None) -> dict[str, str]:
 
 def apply_strategic_merge_patch(obj: dict[str, Any], patch: dict[str, Any],
                                 rt: ResourceType | None = None) -> dict[str, Any]:
-    result = _merge_map(copy.deepcopy(obj), patch, "", _strategies(rt))
+    result = _merge_map(clone(obj), patch, "", _strategies(rt))
     return result if isinstance(result, dict) else {}
 
 
@@ -209,7 +216,7 @@ def _merge_list(orig: Any, patch: list[Any], path: str, table: dict[str, str]) -
         if path in _PRIMITIVE_MERGE and isinstance(orig, list):
             return list(orig) + [x for x in patch if x not in orig]
         return list(_strip_directives(patch))
-    out = [copy.deepcopy(x) for x in orig] if isinstance(orig, list) else []
+    out = [clone(x) for x in orig] if isinstance(orig, list) else []
     elem_path = f"{path}[]"
     for item in patch:
         if not isinstance(item, dict):

@@ -7,10 +7,10 @@ look across the whole pod (unique names and host ports, volume references) and t
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from podfleet.api.errors import Cause
+from podfleet.api.jsoncopy import clone
 from podfleet.api.validation_common import (
     bad,
     dns_subdomain,
@@ -283,7 +283,7 @@ def _tolerations_only_added(new: list[Any], old: list[Any]) -> bool:
 def _restore(new_spec: dict[str, Any], old_spec: dict[str, Any], key: str) -> None:
     """Undo an allowed (or separately reported) change before comparing the rest of the spec."""
     if key in old_spec:
-        new_spec[key] = copy.deepcopy(old_spec[key])
+        new_spec[key] = clone(old_spec[key])
     else:
         new_spec.pop(key, None)
 
@@ -291,7 +291,7 @@ def _restore(new_spec: dict[str, Any], old_spec: dict[str, Any], key: str) -> No
 def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """ValidatePodUpdate: spec is immutable except images, activeDeadlineSeconds, added tolerations."""
     causes = validate_metadata_update(new, old)
-    ns = copy.deepcopy(new.get("spec") or {})
+    ns = clone(new.get("spec") or {})
     os_ = old.get("spec") or {}
     for key in ("containers", "initContainers"):
         nc, oc = ns.get(key) or [], os_.get(key) or []

@@ -32,6 +32,7 @@ from podfleet.api.errors import (
     ServiceUnavailable,
     invalid,
 )
+from podfleet.api.jsoncopy import clone
 from podfleet.api.meta import new_uid, random_suffix, rfc3339
 from podfleet.api.resources import NAMESPACES, PODS, ResourceType
 from podfleet.apiserver import strategies
@@ -98,6 +99,13 @@ class Result:
 def decode(kv: KeyValue) -> dict[str, Any]:
     obj: dict[str, Any] = json.loads(kv.value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
+    return obj
+
+
+def _stored(obj: dict[str, Any], kv: KeyValue) -> dict[str, Any]:
+    """`obj`, just written as `kv`, as a read would return it (what `decode(kv)` gives, without
+    parsing back the JSON that was encoded from `obj` a moment ago)."""
+    obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
     return obj
 
 
@@ -223,7 +231,7 @@ class Store:
                                                               encode(obj)))
         except KeyExists as e:
             raise self._already_exists(rt, m["name"]) from e
-        return Result(decode(kv), warnings, created=True)
+        return Result(_stored(obj, kv), warnings, created=True)
 
     # ---------------------------------------------------------------- update
     async def update(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions,
@@ -347,7 +355,7 @@ class Store:
             raise _conflict(rt, name) from e
         except KeyNotFound as e:
             raise _not_found(rt, name) from e
-        return decode(kv)
+        return _stored(new, kv)
 
     # ---------------------------------------------------------------- delete
     async def delete(self, rt: ResourceType, namespace: str, name: str, opts: DeleteOptions) -> dict[str, Any]:
@@ -388,7 +396,7 @@ class Store:
                 return obj
             # Graceful: mark, keep.
             now = self.clock.now()
-            new = copy.deepcopy(obj)
+            new = clone(obj)
             nm = new["metadata"]
             existing_grace = nm.get("deletionGracePeriodSeconds")
             if nm.get("deletionTimestamp") and existing_grace is not None and grace >= int(existing_grace) \
@@ -508,7 +516,7 @@ class Store:
     def _check_body(self, rt: ResourceType, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise BadRequest(f"the body of the request was not a {rt.kind} object")
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if kind not in (None, "", rt.kind) or api_version not in (None, "", rt.api_version):
             raise BadRequest(f"the API version in the data ({api_version}) does not match the expected API "

@@ -7,9 +7,9 @@ subresource's job) and writes to `status` never change `spec`, `generation` coun
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from podfleet.api.jsoncopy import clone
 from podfleet.api.resources import NAMESPACES, NODES, PODS, ResourceType
 
 # Kinds whose create may carry a status (Node agents register with status, Events have none).
@@ -57,7 +57,7 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
     """A write to the main resource: status stays as stored; generation counts spec changes."""
     if has_status(rt):
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = clone(old["status"])
         else:
             new.pop("status", None)
     _bump_generation(new, old)
@@ -65,8 +65,8 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
 
 def prepare_for_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     """A write to `/status`: only status changes; everything else is taken from the stored object."""
-    result = copy.deepcopy(old)
-    result["status"] = copy.deepcopy(new.get("status") or {})
+    result = clone(old)
+    result["status"] = clone(new.get("status") or {})
     result["metadata"]["resourceVersion"] = (new.get("metadata") or {}).get("resourceVersion", "")
     return result
 
