@@ -19,7 +19,7 @@ from podfleet.api.schema_dsl import ListOf, MapOf, Node, Scalar, Struct, struct
 from podfleet.api.schema_kinds import KINDS
 from podfleet.api.schema_pod import OBJECT_META
 
-__all__ = ["check_types", "decode_error_message", "prune_unknown", "schema_for", "unknown_fields"]
+__all__ = ["check_body", "check_types", "decode_error_message", "prune_unknown", "schema_for", "unknown_fields"]
 
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
@@ -38,6 +38,23 @@ class _Walk:
     prune: bool
     type_errors: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    # Where the walk is: field names, and 1-tuples for list indices and map keys. The path strings
+    # of messages are built from it only when there is something to report.
+    stack: list[str | tuple[Any]] = field(default_factory=list)
+
+    def path(self, last: str = "") -> str:
+        """`spec.containers[0].image` (plus `last`, a field name)."""
+        out = ""
+        for c in [*self.stack, last] if last else self.stack:
+            if isinstance(c, str):
+                out = f"{out}.{c}" if out else c
+            else:
+                out += f"[{c[0]}]"
+        return out
+
+    def go_path(self) -> str:
+        """The field names only, as Go's decoder names the place: `spec.containers.image`."""
+        return ".".join(c for c in self.stack if isinstance(c, str))
 
 
 def _json_kind(v: Any) -> str:
@@ -56,9 +73,9 @@ def _where(struct_name: str, go_path: str) -> str:
     return f"Go struct field {struct_name}.{go_path}" if go_path else "Go value"
 
 
-def _mismatch(w: _Walk, v: Any, struct_name: str, go_path: str, go_type: str, value_text: str = "") -> None:
+def _mismatch(w: _Walk, v: Any, struct_name: str, go_type: str, value_text: str = "") -> None:
     kind = value_text or _json_kind(v)
-    w.type_errors.append(f"json: cannot unmarshal {kind} into {_where(struct_name, go_path)} of type {go_type}")
+    w.type_errors.append(f"json: cannot unmarshal {kind} into {_where(struct_name, w.go_path())} of type {go_type}")
 
 
 def _base64_error(s: str) -> str | None:
@@ -74,7 +91,7 @@ def _base64_error(s: str) -> str | None:
     return None
 
 
-def _check_scalar(w: _Walk, s: Scalar, v: Any, struct_name: str, go_path: str) -> None:
+def _check_scalar(w: _Walk, s: Scalar, v: Any, struct_name: str) -> None:
     kind = s.kind
     if kind == "raw":
         return
@@ -90,76 +107,88 @@ def _check_scalar(w: _Walk, s: Scalar, v: Any, struct_name: str, go_path: str) -
     if kind == "intstr":
         if isinstance(v, str):
             return
-        _check_int(w, v, "int32", struct_name, go_path)
+        _check_int(w, v, "int32", struct_name)
         return
     if kind == "time":
         if not isinstance(v, str):
-            _mismatch(w, v, struct_name, go_path, "string")
+            _mismatch(w, v, struct_name, "string")
         elif not _RFC3339.match(v):
             layout = _TIME_LAYOUT.get(s.go, _TIME_LAYOUT["v1.Time"])
             w.type_errors.append(f'parsing time "{v}" as "{layout}": cannot parse "{v}" as "2006"')
         return
     if kind == "bytes":
         if not isinstance(v, str):
-            _mismatch(w, v, struct_name, go_path, s.go)
+            _mismatch(w, v, struct_name, s.go)
         elif (err := _base64_error(v)) is not None:
             w.type_errors.append(err)
         return
     if s.go in _INT_RANGES:
-        _check_int(w, v, s.go, struct_name, go_path)
+        _check_int(w, v, s.go, struct_name)
     elif s.go == "string" and not isinstance(v, str):
-        _mismatch(w, v, struct_name, go_path, "string")
+        _mismatch(w, v, struct_name, "string")
     elif s.go == "bool" and not isinstance(v, bool):
-        _mismatch(w, v, struct_name, go_path, "bool")
+        _mismatch(w, v, struct_name, "bool")
     elif s.go == "float64" and (isinstance(v, bool) or not isinstance(v, (int, float))):
-        _mismatch(w, v, struct_name, go_path, "float64")
+        _mismatch(w, v, struct_name, "float64")
 
 
-def _check_int(w: _Walk, v: Any, go: str, struct_name: str, go_path: str) -> None:
+def _check_int(w: _Walk, v: Any, go: str, struct_name: str) -> None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        _mismatch(w, v, struct_name, go_path, go)
+        _mismatch(w, v, struct_name, go)
         return
     lo, hi = _INT_RANGES[go]
     if (isinstance(v, float) and not v.is_integer()) or not lo <= v <= hi:
-        _mismatch(w, v, struct_name, go_path, go, f"number {v}")
+        _mismatch(w, v, struct_name, go, f"number {v}")
 
 
-def _walk(w: _Walk, node: Node, v: Any, path: str, struct_name: str, go_path: str) -> None:
+def _walk(w: _Walk, node: Node, v: Any, struct_name: str) -> None:
     if v is None:
         return
     if isinstance(node, Scalar):
-        _check_scalar(w, node, v, struct_name, go_path)
+        _check_scalar(w, node, v, struct_name)
     elif isinstance(node, ListOf):
         if not isinstance(v, list):
-            _mismatch(w, v, struct_name, go_path, node.go_type)
+            _mismatch(w, v, struct_name, node.go_type)
             return
         for i, item in enumerate(v):
-            _walk(w, node.item, item, f"{path}[{i}]", struct_name, go_path)
+            w.stack.append((i,))
+            _walk(w, node.item, item, struct_name)
+            w.stack.pop()
     elif isinstance(node, MapOf):
         if not isinstance(v, dict):
-            _mismatch(w, v, struct_name, go_path, node.go_type)
+            _mismatch(w, v, struct_name, node.go_type)
             return
         for k, item in v.items():
-            _walk(w, node.value, item, f"{path}[{k}]", struct_name, go_path)
+            w.stack.append((k,))
+            _walk(w, node.value, item, struct_name)
+            w.stack.pop()
     else:
         if not isinstance(v, dict):
-            _mismatch(w, v, struct_name, go_path, node.go_type)
+            _mismatch(w, v, struct_name, node.go_type)
             return
+        fields = node.fields
         for k in list(v):
-            sub = f"{path}.{k}" if path else k
-            child = node.fields.get(k)
+            child = fields.get(k)
             if child is None:
-                w.unknown.append(sub)
+                w.unknown.append(w.path(k))
                 if w.prune:
                     del v[k]
                 continue
-            _walk(w, child, v[k], sub, node.name, f"{go_path}.{k}" if go_path else k)
+            w.stack.append(k)
+            _walk(w, child, v[k], node.name)
+            w.stack.pop()
 
 
 def _run(rt: ResourceType, obj: dict[str, Any], prune: bool = False) -> _Walk:
     w = _Walk(prune)
-    _walk(w, schema_for(rt), obj, "", "", "")
+    _walk(w, schema_for(rt), obj, "")
     return w
+
+
+def check_body(rt: ResourceType, obj: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """`check_types` and `unknown_fields` in one walk: (type errors, unknown field paths)."""
+    w = _run(rt, obj)
+    return w.type_errors, w.unknown
 
 
 def check_types(rt: ResourceType, obj: dict[str, Any]) -> list[str]:

@@ -50,6 +50,7 @@ from podfleet.storage.interface import (
 )
 
 Warnings = list[str]
+FieldPaths = list[str]  # `spec.containers[0].imagee`
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
@@ -192,7 +193,7 @@ class Store:
 
     # ---------------------------------------------------------------- create
     async def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> Result:
-        obj = self._check_body(rt, body)
+        obj, unknown = self._check_body(rt, body)
         m = obj["metadata"]
         if rt.namespaced:
             ns = m.get("namespace") or namespace
@@ -203,7 +204,7 @@ class Store:
             await self._require_namespace(ns)
         else:
             m.pop("namespace", None)
-        warnings = self._field_validation(rt, obj, opts.field_validation)
+        warnings = self._field_validation(rt, obj, opts.field_validation, unknown)
         if not m.get("name") and m.get("generateName"):
             m["name"] = f"{m['generateName']}{random_suffix()}"
         for k in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
@@ -236,14 +237,14 @@ class Store:
     # ---------------------------------------------------------------- update
     async def update(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions,
                      subresource: str = "") -> Result:
-        obj = self._check_body(rt, body)
+        obj, unknown = self._check_body(rt, body)
         m = obj["metadata"]
         if m.get("name") and m["name"] != name:
             raise BadRequest(f"the name of the object ({m['name']}) does not match the name on the URL ({name})")
         if rt.namespaced and m.get("namespace") and m["namespace"] != namespace:
             raise BadRequest("the namespace of the provided object does not match the namespace sent on "
                              "the request")
-        warnings = self._field_validation(rt, obj, opts.field_validation)
+        warnings = self._field_validation(rt, obj, opts.field_validation, unknown)
         old_kv = await self._storage_call(self.storage.get(rt.storage_key(namespace, name)))
         if old_kv is None:
             raise _not_found(rt, name)
@@ -513,7 +514,9 @@ class Store:
             yield WatchEventOut("ERROR", Gone(f"too old resource version: {start} ({e.compacted})").to_status())
 
     # ---------------------------------------------------------------- helpers
-    def _check_body(self, rt: ResourceType, body: Any) -> dict[str, Any]:
+    def _check_body(self, rt: ResourceType, body: Any) -> tuple[dict[str, Any], FieldPaths]:
+        """A private copy of the body, typed, and the paths of its unknown fields (one schema walk
+        for both)."""
         if not isinstance(body, dict):
             raise BadRequest(f"the body of the request was not a {rt.kind} object")
         obj = clone(body)
@@ -528,13 +531,17 @@ class Store:
             obj["metadata"] = {}
         elif not isinstance(m, dict):
             raise BadRequest("json: cannot unmarshal into Go struct field .metadata of type v1.ObjectMeta")
-        type_errors = schema.check_types(rt, obj)
+        type_errors, unknown = schema.check_body(rt, obj)
         if type_errors:
             raise BadRequest("; ".join(type_errors))
-        return obj
+        return obj, unknown
 
-    def _field_validation(self, rt: ResourceType, obj: dict[str, Any], mode: str) -> Warnings:
-        unknown = schema.unknown_fields(rt, obj)
+    def _field_validation(self, rt: ResourceType, obj: dict[str, Any], mode: str,
+                          unknown: FieldPaths | None = None) -> Warnings:
+        """Strict/Warn/Ignore for unknown fields; `unknown`: already found in this object by
+        `_check_body`."""
+        if unknown is None:
+            unknown = schema.unknown_fields(rt, obj)
         if not unknown:
             return []
         if mode == "Strict":

@@ -338,3 +338,18 @@ def test_prune_keeps_known_fields_and_free_maps() -> None:
 def test_unknown_kind_falls_back_to_meta() -> None:
     rt = ResourceType("example.com", "v1", "Widget", "widgets", True)
     assert schema.unknown_fields(rt, {"metadata": {"name": "w"}, "spec": {}}) == ["spec"]
+
+
+def test_check_body_reports_types_and_unknown_fields_from_one_walk() -> None:
+    """What the API server's create/update use: both answers of the two separate checks at once."""
+    pod = _container(imagee="x", ports=[{"containerPort": "80"}])
+    pod["metadata"]["labels"] = {"a": 1}
+    pod["spec"]["volumes"] = [{"name": "v", "emptyDir": {"size": "1Gi"}}]
+    type_errors, unknown = schema.check_body(PODS, pod)
+    assert type_errors == schema.check_types(PODS, pod) == [
+        "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type string",
+        "json: cannot unmarshal string into Go struct field ContainerPort.spec.containers.ports.containerPort "
+        "of type int32"]
+    assert unknown == schema.unknown_fields(PODS, pod) == ["spec.containers[0].imagee", "spec.volumes[0].emptyDir.size"]
+    for rt, obj, paths in UNKNOWN:
+        assert schema.check_body(rt, obj) == (schema.check_types(rt, obj), paths)
