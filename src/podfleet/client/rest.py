@@ -129,16 +129,23 @@ class RESTClient:
                                         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)) as resp:
                 if resp.status >= 400:
                     raise _error(resp.status, await resp.read())
-                buf = b""
+                rest = b""
                 async for chunk in resp.content.iter_any():
-                    buf += chunk
-                    while b"\n" in buf:
-                        line, buf = buf.split(b"\n", 1)
+                    lines, rest = split_lines(rest + chunk)
+                    for line in lines:
                         if line.strip():
                             ev = json.loads(line)
                             yield WatchEvent(ev["type"], ev["object"])
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as e:
             raise ServiceUnavailable(f"watch connection to {self.server} lost: {e}") from e
+
+
+def split_lines(data: bytes) -> tuple[list[bytes], bytes]:
+    """The complete lines of a watch stream's bytes, and the unfinished rest. One split for a whole
+    chunk: the server sends every queued event in one write, and taking lines off the front one by
+    one would copy the rest of such a chunk once per event."""
+    *lines, rest = data.split(b"\n")
+    return lines, rest
 
 
 def _params(**kw: str) -> dict[str, str]:
