@@ -126,7 +126,9 @@ def cleanup_node(data: Path, bridge: str) -> None:
                     *(data / "node" / "pods").glob("*/sandbox.json")]:
         with contextlib.suppress(Exception):
             netns = json.loads(pod_dir.read_text())["netns"]
-            if netns:
+            if netns.startswith("/proc/"):
+                kill_holder(netns)
+            elif netns:
                 subprocess.run(["ip", "netns", "del", Path(netns).name], capture_output=True)
     mounts = subprocess.run(["findmnt", "-rno", "TARGET"], capture_output=True, text=True).stdout.split()
     for m in sorted((m for m in mounts if m.startswith(str(data))), reverse=True):
@@ -136,6 +138,14 @@ def cleanup_node(data: Path, bridge: str) -> None:
 
     remove_cgroup_tree("/podfleet/node-1")
     remove_empty_cgroup_parent()
+
+
+def kill_holder(netns: str) -> None:
+    """Kill the process holding a pod's namespaces (`netns` is /proc/<pid>/ns/net), if it still is one."""
+    pid = Path(netns).parts[2]
+    with contextlib.suppress(OSError, ValueError):
+        if b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(int(pid), signal.SIGKILL)
 
 
 def remove_empty_cgroup_parent() -> None:

@@ -1,8 +1,14 @@
-"""Pinning new Linux namespaces to files, in-process (what CRI-O's pinns helper does for CRI-O).
+"""New Linux namespaces made in-process, kept alive either by a holder process or by a pin.
 
-A pod's network, IPC and UTS namespaces must outlive every process in them, and the agent too, so
-each one is bind-mounted onto a file; CNI plugins and containers then join it by path. Doing that
-here spares three programs per pod (`ip netns add`, `unshare`, `hostname`) on the start-up path.
+A pod's network, IPC and UTS namespaces must outlive every container in them, and the agent too.
+Two ways to keep a namespace alive, both without running `ip netns add`, `unshare` or `hostname`:
+
+- `hold`: start a sleeping holder process inside new namespaces (what Kubernetes' pause container
+  is for); they are joined by path as `/proc/<holder>/ns/<kind>` and go when it is killed. Nothing
+  is mounted, which matters: runc reads and parses the whole mount table a dozen times for every
+  container it starts, so every mount a pod adds slows the start of every later container.
+- `pin`: bind-mount each namespace onto a file (what CRI-O's pinns does; `ip netns` does it under
+  /var/run/netns), for namespaces that must be findable by name.
 
 unshare(2) moves only the calling thread into the new namespaces, so the work runs in a thread made
 for it that ends right after: no other thread of the agent ever runs inside a pod's namespaces, and
@@ -14,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from podfleet import mounts
 
@@ -25,6 +33,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
 KINDS = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS}
 HOST_NAME_MAX = 64
+T = TypeVar("T")
 
 
 def _pin_here(pins: Mapping[str, Path], hostname: str | None) -> None:
@@ -32,13 +41,7 @@ def _pin_here(pins: Mapping[str, Path], hostname: str | None) -> None:
     for path in pins.values():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-    flags = 0
-    for kind in pins:
-        flags |= KINDS[kind]
-    mounts.check(mounts.libc.unshare(flags), "unshare")
-    if hostname is not None:
-        name = hostname.encode()
-        mounts.check(mounts.libc.sethostname(name, len(name)), "sethostname")
+    _unshare(pins, hostname)
     made: list[Path] = []
     try:
         for kind, path in pins.items():
@@ -50,10 +53,31 @@ def _pin_here(pins: Mapping[str, Path], hostname: str | None) -> None:
         raise
 
 
-def _validate(pins: Mapping[str, Path], hostname: str | None) -> None:
+def _unshare(kinds: Collection[str], hostname: str | None) -> None:
+    """Move the calling thread into new namespaces of `kinds`; name the new UTS namespace."""
+    flags = 0
+    for kind in kinds:
+        flags |= KINDS[kind]
+    mounts.check(mounts.libc.unshare(flags), "unshare")
+    if hostname is not None:
+        name = hostname.encode()
+        mounts.check(mounts.libc.sethostname(name, len(name)), "sethostname")
+
+
+def _spawn_holder(argv: Sequence[str]) -> int:
+    """Start `argv` in the calling thread's namespaces, in a session of its own (it outlives the
+    agent) with stdin/stdout/stderr on /dev/null (it must not keep the agent's pipes open)."""
+    devnull = os.devnull
+    actions = [(os.POSIX_SPAWN_OPEN, 0, devnull, os.O_RDONLY, 0),
+               (os.POSIX_SPAWN_OPEN, 1, devnull, os.O_WRONLY, 0),
+               (os.POSIX_SPAWN_DUP2, 1, 2)]
+    return os.posix_spawn(argv[0], list(argv), {}, file_actions=actions, setsid=True)
+
+
+def _validate(pins: Collection[str], hostname: str | None) -> None:
     unknown = set(pins) - set(KINDS)
     if unknown or not pins:
-        raise ValueError(f"namespace kinds to pin must be some of {sorted(KINDS)}, not {sorted(pins)}")
+        raise ValueError(f"namespace kinds must be some of {sorted(KINDS)}, not {sorted(pins)}")
     if hostname is not None:
         if "uts" not in pins:
             raise ValueError("a hostname needs a UTS namespace of its own")
@@ -61,32 +85,76 @@ def _validate(pins: Mapping[str, Path], hostname: str | None) -> None:
             raise ValueError(f"hostname {hostname!r} must be 1 to {HOST_NAME_MAX - 1} bytes")
 
 
-async def pin(pins: Mapping[str, Path], hostname: str | None = None) -> None:
-    """Make one new namespace of each kind in `pins` ("net", "ipc", "uts") and bind-mount each onto
-    its file (created if missing); set the new UTS namespace's hostname. OSError on failure, with no
-    pin left behind."""
-    _validate(pins, hostname)
+async def _in_throwaway_thread(work: Callable[[], T]) -> T:
+    """Run `work` in a thread made for it, which ends afterwards (it may leave namespaces behind)."""
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
+    done: asyncio.Future[T] = loop.create_future()
 
-    def settle(error: BaseException | None) -> None:
-        if done.done():  # the caller gave up waiting; it removes what was pinned
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if done.done():  # the caller gave up waiting; it removes what was made
             return
         if error is None:
-            done.set_result(None)
+            done.set_result(result)  # type: ignore[arg-type]
         else:
             done.set_exception(error)
 
     def body() -> None:
         try:
-            _pin_here(pins, hostname)
+            result = work()
         except BaseException as e:  # handed to the awaiting task
-            loop.call_soon_threadsafe(settle, e)
+            loop.call_soon_threadsafe(settle, None, e)
         else:
-            loop.call_soon_threadsafe(settle, None)
+            loop.call_soon_threadsafe(settle, result, None)
 
     threading.Thread(target=body, name="podfleet-nspin", daemon=True).start()
-    await done
+    return await done
+
+
+async def pin(pins: Mapping[str, Path], hostname: str | None = None) -> None:
+    """Make one new namespace of each kind in `pins` ("net", "ipc", "uts") and bind-mount each onto
+    its file (created if missing); set the new UTS namespace's hostname. OSError on failure, with no
+    pin left behind."""
+    _validate(pins, hostname)
+    await _in_throwaway_thread(lambda: _pin_here(pins, hostname))
+
+
+async def hold(kinds: Collection[str], argv: Sequence[str], hostname: str | None = None) -> int:
+    """Make one new namespace of each kind in `kinds` ("net", "ipc", "uts"), set the new UTS
+    namespace's hostname, and start `argv` (a program that waits forever) inside them to hold them;
+    returns its pid. The holder is our child until the agent exits: whoever kills it reaps it
+    (`release`). OSError when the namespaces or the program cannot be made."""
+    _validate(kinds, hostname)
+
+    def work() -> int:
+        _unshare(kinds, hostname)
+        return _spawn_holder(argv)
+
+    return await _in_throwaway_thread(work)
+
+
+def namespace_ids(pid: int, kinds: Collection[str]) -> dict[str, int] | None:
+    """The inode of each of `pid`'s namespaces of `kinds` (what identifies a namespace), or None if
+    the process is gone (a zombie's namespaces are gone too)."""
+    try:
+        return {kind: os.stat(f"/proc/{pid}/ns/{kind}").st_ino for kind in kinds}
+    except OSError:
+        return None
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status of a holder of ours that died on its own; never waits."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+async def release(pid: int) -> None:
+    """Kill a holder and reap it if it is our child (a restarted agent's holders are not)."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(ChildProcessError):
+        await asyncio.to_thread(os.waitpid, pid, 0)
 
 
 def is_pinned(path: Path) -> bool:

@@ -42,7 +42,12 @@ from podfleet.network.interface import NetworkError, PodNetwork, PodRef, PortMap
 from podfleet.runtime.cgroups import remove_cgroup_tree
 from podfleet.runtime.interface import ContainerRuntimeError, OCIRuntime
 from podfleet.runtime.logs import follow_log, read_log
-from podfleet.runtime.sandbox import create_sandbox_namespaces, remove_sandbox_namespaces, start_pid_namespace
+from podfleet.runtime.sandbox import (
+    create_sandbox_namespaces,
+    remove_sandbox_namespaces,
+    sandbox_namespaces,
+    start_pid_namespace,
+)
 from podfleet.runtime.spec import build_spec
 
 log = logging.getLogger("podfleet.agent.kuberuntime")
@@ -65,7 +70,7 @@ class NodeConfig:
         return self.data_dir / "runtime"
 
 
-def _pod_ref(pod: dict[str, Any], sandbox_id: str) -> PodRef:
+def _pod_ref(pod: dict[str, Any], sandbox_id: str, netns: str | None = None) -> PodRef:
     ports = []
     for c in (pod.get("spec") or {}).get("containers") or []:
         for p in c.get("ports") or []:
@@ -73,7 +78,7 @@ def _pod_ref(pod: dict[str, Any], sandbox_id: str) -> PodRef:
                 ports.append(PortMapping(int(p["containerPort"]), int(p["hostPort"]), str(p.get("protocol", "TCP")),
                                          str(p.get("hostIP", ""))))
     m = pod["metadata"]
-    return PodRef(m.get("namespace", ""), m["name"], m["uid"], sandbox_id, tuple(ports))
+    return PodRef(m.get("namespace", ""), m["name"], m["uid"], sandbox_id, tuple(ports), netns)
 
 
 def attempt_after_logs(log_dir: Path) -> int:
@@ -162,22 +167,23 @@ class KubeRuntimeManager:
         host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
         sandbox_id = f"{uid.replace('-', '')[:16]}{random_suffix(4)}"
         ns_dir = self.records.run_dir(uid) / "ns"
+        netns, ipcns, utsns = "", "", ""
         try:
             if host_network:
-                netns, ips = "", [self.node.ip]
-            else:  # the network and the IPC/UTS namespaces are independent: make them together
-                st, _ = await asyncio.gather(self.network.setup(_pod_ref(pod, sandbox_id)),
-                                             create_sandbox_namespaces(ns_dir, pod_hostname(pod)))
-                netns, ips = st.netns, st.ips
+                ips = [self.node.ip]
+            else:  # the pod's namespaces first, then CNI plugs its network namespace
+                ns = await create_sandbox_namespaces(ns_dir, pod_hostname(pod))
+                netns, ipcns, utsns = ns.net, ns.ipc, ns.uts
+                ips = (await self.network.setup(_pod_ref(pod, sandbox_id, netns))).ips
         except (NetworkError, ContainerRuntimeError, OSError) as e:
-            if not host_network:
+            if netns:
                 with contextlib.suppress(Exception):
-                    await self.network.teardown(_pod_ref(pod, sandbox_id))
+                    await self.network.teardown(_pod_ref(pod, sandbox_id, netns))
             with contextlib.suppress(Exception):
                 await remove_sandbox_namespaces(ns_dir)
             raise NetworkError(f"Failed to create pod sandbox: {e}") from e
         rec = SandboxRecord(uid, pod["metadata"].get("namespace", ""), pod["metadata"]["name"], sandbox_id, netns,
-                            ips, str(ns_dir), host_network, rfc3339(self.clock.now()))
+                            ips, str(ns_dir), host_network, rfc3339(self.clock.now()), ipcns, utsns)
         await asyncio.to_thread(write_etc_files, self.records.run_dir(uid), pod, ips, host_network)
         self.records.save_sandbox(rec)
         return rec
@@ -186,9 +192,19 @@ class KubeRuntimeManager:
     def _sandbox_intact(rec: SandboxRecord) -> bool:
         if rec.host_network:
             return True
-        ns_dir = Path(rec.ns_dir)
-        return (os.path.ismount(ns_dir / "ipc") and os.path.ismount(ns_dir / "uts")
-                and bool(rec.netns) and os.path.exists(rec.netns))
+        ns = sandbox_namespaces(Path(rec.ns_dir))
+        if ns is None or (ns.net and ns.net != rec.netns):
+            return False
+        return bool(ns.net) or (bool(rec.netns) and os.path.exists(rec.netns))  # earlier versions: CNI's pin
+
+    @staticmethod
+    def _netns_to_release(rec: SandboxRecord) -> str | None:
+        """The network namespace CNI DEL runs in: the holder's while it lives, "" once it is gone;
+        None for sandboxes of earlier versions, whose namespace the network pinned (and removes)."""
+        if not rec.ipcns:
+            return None
+        ns = sandbox_namespaces(Path(rec.ns_dir))
+        return rec.netns if ns is not None and ns.net == rec.netns else ""
 
     # ------------------------------------------------------------------ sync
     def is_finished(self, pod: dict[str, Any]) -> bool:
@@ -360,8 +376,9 @@ class KubeRuntimeManager:
                     pidns = await start_pid_namespace(ns_dir)
             cfg = build_container_config(
                 pod=pod, container=c, image_config=image.config, rootfs=rootfs, etc=etc, mounts=mounts,
-                netns=sandbox.netns or None, ipcns=None if sandbox.host_network else str(ns_dir / "ipc"),
-                utsns=None if sandbox.host_network else str(ns_dir / "uts"), pod_ips=sandbox.ips,
+                netns=sandbox.netns or None,
+                ipcns=None if sandbox.host_network else sandbox.ipcns or str(ns_dir / "ipc"),
+                utsns=None if sandbox.host_network else sandbox.utsns or str(ns_dir / "uts"), pod_ips=sandbox.ips,
                 node_ip=self.node.ip, cgroup_parent=self._cgroup_parent(uid), container_id=cid, pidns=pidns)
             rec = ContainerRecord(cid, uid, name, attempt, init, image.ref, image.repo_digest, str(log_path),
                                   rfc3339(self.clock.now()), stop_signal(image.config))
@@ -483,7 +500,7 @@ class KubeRuntimeManager:
                 pod = self.pods.get(uid) or {"metadata": {"uid": uid, "name": sandbox.name,
                                                           "namespace": sandbox.namespace}}
                 try:
-                    await self.network.teardown(_pod_ref(pod, sandbox.sandbox_id))
+                    await self.network.teardown(_pod_ref(pod, sandbox.sandbox_id, self._netns_to_release(sandbox)))
                 except NetworkError as e:
                     log.warning("network teardown failed", extra={"uid": uid, "error": str(e)})
             await remove_sandbox_namespaces(Path(sandbox.ns_dir))

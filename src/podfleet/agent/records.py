@@ -36,6 +36,10 @@ class SandboxRecord:
     ns_dir: str
     host_network: bool
     started_at: str  # RFC 3339
+    # The pod's IPC and UTS namespaces (paths to join); "" in records of sandboxes made by earlier
+    # versions, which pinned them as ns_dir/ipc and ns_dir/uts.
+    ipcns: str = ""
+    utsns: str = ""
 
 
 @dataclass

@@ -93,8 +93,9 @@ class CNINetwork:
         return self.cache_dir / f"{pod.sandbox_id}.json"
 
     async def setup(self, pod: PodRef) -> PodNetworkStatus:
-        name = netns_name(pod)
-        path = str(await create_netns(name))
+        if pod.netns == "":
+            raise NetworkError(f"no network namespace given for pod {pod.namespace}/{pod.name}")
+        path = pod.netns if pod.netns is not None else str(await create_netns(netns_name(pod)))
         result: dict[str, Any] | None = None
 
         async def chain() -> None:
@@ -125,16 +126,19 @@ class CNINetwork:
             with contextlib.suppress(ValueError, OSError):
                 data = json.loads(cache.read_text())
                 conflist, prev = data.get("conflist") or conflist, data.get("result")
-        name = netns_name(pod)
-        path = str(netns_path(name))
+        own = pod.netns is None  # a namespace this network made, by name
+        path = str(netns_path(netns_name(pod))) if pod.netns is None else pod.netns
+        present = bool(path) and os.path.exists(path)
         errors = []
-        if netns_path(name).exists() or cache.exists():
+        if present or cache.exists():
             for plugin in reversed(self._plugins_for(conflist, pod)):
                 try:
-                    await self._exec("DEL", plugin, pod, path if netns_path(name).exists() else "", prev)
+                    # A namespace already gone is named "" (CNI: plugins then release what they can).
+                    await self._exec("DEL", plugin, pod, path if present else "", prev)
                 except NetworkError as e:
                     errors.append(str(e))
-        await delete_netns(name)
+        if own:
+            await delete_netns(netns_name(pod))
         with contextlib.suppress(FileNotFoundError):
             cache.unlink()
         if errors:

@@ -24,7 +24,7 @@ class FakePodNetwork:
             if ip is None:
                 raise NetworkError("no IP addresses available in range")
             self.allocated[pod.sandbox_id] = ip
-        return PodNetworkStatus(f"/fake/netns/{pod.sandbox_id}", [self.allocated[pod.sandbox_id]])
+        return PodNetworkStatus(pod.netns or f"/fake/netns/{pod.sandbox_id}", [self.allocated[pod.sandbox_id]])
 
     async def teardown(self, pod: PodRef) -> None:
         self.allocated.pop(pod.sandbox_id, None)

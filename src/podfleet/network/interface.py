@@ -21,6 +21,9 @@ class PodRef:
     uid: str
     sandbox_id: str  # unique per sandbox; names the netns and keys IPAM
     port_mappings: tuple[PortMapping, ...] = ()
+    # The network namespace to plug, made and removed by the caller (the agent's pod sandbox); ""
+    # at teardown when it is gone already. None: the network makes a named one itself (and removes it).
+    netns: str | None = None
 
 
 @dataclass

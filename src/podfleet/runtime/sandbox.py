@@ -1,14 +1,21 @@
-"""Pod-level namespaces besides the network: a pinned IPC and UTS namespace per pod.
+"""A pod's own namespaces: network, IPC and UTS, held by one sleeping process per pod.
 
-Pinned as bind-mounted namespace files (by `nspin`, in-process), with the pod's hostname set inside
-the UTS namespace once, so every container of the pod joins the same IPC and UTS namespaces by path
-and no long-lived "pause" process is needed.
+Like Kubernetes' pause container, a holder process (a sleeping busybox, started by `nspin.hold`
+in new namespaces, with the pod's hostname set once) keeps them alive; CNI plugins and every
+container of the pod join them by path, `/proc/<holder>/ns/<kind>`. The holder runs in its own
+session, so it outlives the agent, and `ns_dir/holder` records its pid with the inode of each
+namespace: a restarted agent checks those before trusting the pid, which may have been reused.
+
+Nothing is mounted for a pod: earlier versions bind-mounted each namespace onto a file, which made
+the host's mount table grow with the pods, and runc reads and parses the whole table about a dozen
+times for every container it starts. Sandboxes made that way are still recognised and removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -18,14 +25,21 @@ from pathlib import Path
 from podfleet import nspin
 from podfleet.runtime.interface import ContainerRuntimeError
 
+KINDS = ("net", "ipc", "uts")
+HOLDER = "holder"  # in ns_dir: {"pid": ..., "ids": {kind: namespace inode}}
+PID_HOLDER = "pid-holder"
+FOREVER = "2147483647"  # seconds; busybox sleep takes no "infinity"
+
 
 @dataclass(frozen=True)
 class SandboxNamespaces:
-    ipc: Path
-    uts: Path
+    net: str
+    ipc: str
+    uts: str
 
 
-PID_HOLDER = "pid-holder"
+def _busybox() -> str:
+    return shutil.which("busybox") or "/bin/busybox"
 
 
 async def start_pid_namespace(ns_dir: Path) -> str:
@@ -40,7 +54,7 @@ async def start_pid_namespace(ns_dir: Path) -> str:
         pid = int(holder.read_text())
         os.kill(pid, 0)
         return f"/proc/{pid}/ns/pid"
-    busybox = shutil.which("busybox") or "/bin/busybox"
+    busybox = _busybox()
     proc = await asyncio.create_subprocess_exec(
         "unshare", "--pid", "--fork", "--mount-proc", busybox, "sh", "-c", "echo $$; exec sleep 2147483647",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
@@ -65,21 +79,64 @@ def stop_pid_namespace(ns_dir: Path) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-async def create_sandbox_namespaces(ns_dir: Path, hostname: str) -> SandboxNamespaces:
-    ns = SandboxNamespaces(ns_dir / "ipc", ns_dir / "uts")
-    if nspin.is_pinned(ns.uts) and nspin.is_pinned(ns.ipc):
-        return ns
-    await remove_sandbox_namespaces(ns_dir)
+def _paths(pid: int) -> SandboxNamespaces:
+    return SandboxNamespaces(*(f"/proc/{pid}/ns/{kind}" for kind in KINDS))
+
+
+def _recorded_holder(ns_dir: Path) -> tuple[int, dict[str, int]] | None:
     try:
-        await nspin.pin({"ipc": ns.ipc, "uts": ns.uts}, hostname=hostname[:63])
+        rec = json.loads((ns_dir / HOLDER).read_text())
+        return int(rec["pid"]), {k: int(v) for k, v in rec["ids"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def live_holder(ns_dir: Path) -> int | None:
+    """The pid of the pod's holder if it is still the process that holds the recorded namespaces."""
+    rec = _recorded_holder(ns_dir)
+    if rec is None:
+        return None
+    pid, ids = rec
+    return pid if nspin.namespace_ids(pid, KINDS) == ids else None
+
+
+def sandbox_namespaces(ns_dir: Path) -> SandboxNamespaces | None:
+    """Paths to join the pod's namespaces, if they still exist."""
+    pid = live_holder(ns_dir)
+    if pid is not None:
+        return _paths(pid)
+    legacy = [ns_dir / kind for kind in ("ipc", "uts")]  # pinned by an earlier version (its net: by CNI)
+    if all(nspin.is_pinned(p) for p in legacy):
+        return SandboxNamespaces("", str(legacy[0]), str(legacy[1]))
+    return None
+
+
+async def create_sandbox_namespaces(ns_dir: Path, hostname: str) -> SandboxNamespaces:
+    """New network, IPC and UTS namespaces for a pod (hostname set), held by a new holder process."""
+    await remove_sandbox_namespaces(ns_dir)
+    ns_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        pid = await nspin.hold(KINDS, [_busybox(), "sleep", FOREVER], hostname=hostname[:63])
     except (OSError, ValueError) as e:
-        raise ContainerRuntimeError(f"could not make the pod's IPC and UTS namespaces: {e}") from e
-    return ns
+        raise ContainerRuntimeError(f"could not make the pod's namespaces: {e}") from e
+    ids = nspin.namespace_ids(pid, KINDS)
+    if ids is None:
+        await nspin.release(pid)
+        raise ContainerRuntimeError("the holder of the pod's namespaces exited at once")
+    (ns_dir / HOLDER).write_text(json.dumps({"pid": pid, "ids": ids}))
+    return _paths(pid)
 
 
 async def remove_sandbox_namespaces(ns_dir: Path) -> None:
+    """Stop the holders (namespaces, PID namespace) and remove what an earlier version pinned."""
+    pid = live_holder(ns_dir)
+    if pid is not None:
+        await nspin.release(pid)
+    elif (rec := _recorded_holder(ns_dir)) is not None:
+        nspin.reap(rec[0])  # a holder of ours that died on its own
     stop_pid_namespace(ns_dir)
-    for name in ("ipc", "uts"):
-        with contextlib.suppress(OSError):
-            nspin.unpin(ns_dir / name)
-    shutil.rmtree(ns_dir, ignore_errors=True)
+    if ns_dir.exists():
+        for name in ("ipc", "uts"):
+            with contextlib.suppress(OSError):
+                nspin.unpin(ns_dir / name)
+        shutil.rmtree(ns_dir, ignore_errors=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -64,6 +67,24 @@ def test_python_client_seed(cluster: Cluster) -> None:
     assert http_get(pod.status.pod_ip, 2786).strip() == "hello from sidecar"
 
 
+def pod_network(cluster: Cluster, uid: str) -> tuple[int, int, str]:
+    """A pod's namespace holder, its network namespace (inode) and the host end of its veth."""
+    rec = json.loads((cluster.data_dir / "node" / "runtime" / "pods" / uid / "sandbox.json").read_text())
+    holder = int(Path(rec["netns"]).parts[2])  # /proc/<holder>/ns/net
+    cache = json.loads((cluster.data_dir / "node" / "cni" / "cache" / f"{rec['sandbox_id']}.json").read_text())
+    veth = next(i["name"] for i in cache["result"]["interfaces"]
+                if not i.get("sandbox") and i["name"] != cluster.bridge)
+    return holder, os.stat(rec["netns"]).st_ino, veth
+
+
+def namespaces_in_use(kind: str) -> set[int]:
+    found = set()
+    for ns in Path("/proc").glob(f"[0-9]*/ns/{kind}"):
+        with contextlib.suppress(OSError):
+            found.add(ns.stat().st_ino)
+    return found
+
+
 def test_two_pods_distinct_ips_shared_empty_dir_and_clean_delete(cluster: Cluster) -> None:
     manifest = f"""
 apiVersion: v1
@@ -94,9 +115,8 @@ spec:
     run_dir = cluster.data_dir / "node" / "runtime" / "pods" / uid  # volatile: on the runtime tmpfs
     assert {p.name for p in run_dir.iterdir()} >= {"sandbox.json", "containers", "ns", "etc-hosts", "resolv.conf"}
     assert {p.name for p in sandbox_dir.iterdir()} == {"logs", "volumes"}  # on disk: what outlives a reboot
-    netns = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-             if n.startswith("pf-" + uid.replace("-", "")[:16])]
-    assert len(netns) == 1
+    holder, netns, veth = pod_network(cluster, uid)
+    other_holder, _, other_veth = pod_network(cluster, b["metadata"]["uid"])
     short = uid.replace("-", "")[:12]
     runtime_dir = cluster.data_dir / "node" / "runtime"
     assert [b.name for b in (runtime_dir / "bundles").iterdir() if short in b.name]  # on the runtime tmpfs
@@ -106,7 +126,8 @@ spec:
     assert not [c for c in (runtime_dir / "containers").iterdir() if short in c.name]
     ipam = cluster.data_dir / "node" / "cni" / "ipam" / "podfleet"
     assert not (ipam / ip).exists()  # IP released
-    assert netns[0] not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not Path(f"/proc/{holder}/ns").exists()  # the pod's namespace holder is gone...
+    assert netns not in namespaces_in_use("net")  # ...and with it the network namespace: nothing holds it
     mounts = subprocess.run(["findmnt", "-rno", "TARGET"], capture_output=True, text=True).stdout
     assert uid not in mounts and uid.replace("-", "")[:12] not in mounts
     assert not list(Path("/sys/fs/cgroup").glob(f"*/podfleet/node-1/pod{uid}"))
@@ -114,8 +135,8 @@ spec:
     assert uid.replace("-", "")[:12] not in procs
     links = subprocess.run(["ip", "-o", "link", "show", "master", cluster.bridge], capture_output=True,
                            text=True).stdout
-    assert f"link-netns {netns[0]}" not in links  # its veth is gone from the bridge
-    assert "link-netns pf-" + b["metadata"]["uid"].replace("-", "")[:16] in links  # share2's is still there
+    assert f" {veth}@" not in links  # its veth is gone from the bridge
+    assert f" {other_veth}@" in links and Path(f"/proc/{other_holder}/ns").exists()  # share2's are still there
 
 
 def test_crash_restarts_with_growing_backoff(cluster: Cluster) -> None:

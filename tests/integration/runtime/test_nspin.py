@@ -84,3 +84,41 @@ async def test_a_failed_pin_raises_and_leaves_nothing_mounted(tmp_path: Path,
     with pytest.raises(OSError):  # the second pin fails: the first one is taken back
         await nspin.pin({"ipc": tmp_path / "ipc", "uts": tmp_path / "uts"}, hostname="pod-b")
     assert not nspin.is_pinned(tmp_path / "ipc") and not (tmp_path / "ipc").exists()
+
+
+async def test_a_holder_keeps_new_namespaces_without_mounting_anything(tmp_path: Path) -> None:
+    kinds = ("net", "ipc", "uts")
+    mine = {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in kinds}
+    mounts_before = Path("/proc/self/mountinfo").read_text()
+    pid = await nspin.hold(kinds, [_busybox(), "sleep", "600"],
+                           hostname="pod-h")
+    try:
+        ids = nspin.namespace_ids(pid, kinds)
+        assert ids is not None
+        assert all(ids[kind] != mine[kind] for kind in kinds)  # new namespaces, not ours
+        assert {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in kinds} == mine
+        assert Path("/proc/self/mountinfo").read_text() == mounts_before
+        assert os.getsid(pid) == pid  # a session of its own: it outlives the agent
+        for fd in (0, 1, 2):  # never holds the agent's pipes open
+            assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
+        ns = f"/proc/{pid}/ns"
+        out = subprocess.run(["nsenter", f"--uts={ns}/uts", f"--net={ns}/net", "sh", "-c", "hostname; ip -o link"],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+        assert out[0] == "pod-h" and len(out) == 2 and ": lo:" in out[1]
+    finally:
+        await nspin.release(pid)
+    assert nspin.namespace_ids(pid, kinds) is None
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left
+        os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 (WNOHANG: never blocks)
+    await nspin.release(pid)  # already gone: nothing to do
+
+
+async def test_a_holder_that_cannot_start_is_an_oserror() -> None:
+    with pytest.raises(OSError):
+        await nspin.hold(("net",), ["/nonexistent/holder"])
+
+
+def _busybox() -> str:
+    import shutil
+
+    return shutil.which("busybox") or "/bin/busybox"

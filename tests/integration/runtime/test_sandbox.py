@@ -1,0 +1,90 @@
+"""A pod's network, IPC and UTS namespaces, held by one process per pod: made, found again (also by a
+restarted agent), never confused with a process that reused the pid, and removed — pins of sandboxes
+made by earlier versions included."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from podfleet import nspin
+from podfleet.runtime.sandbox import (
+    HOLDER,
+    create_sandbox_namespaces,
+    live_holder,
+    remove_sandbox_namespaces,
+    sandbox_namespaces,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _holder_pid(path: str) -> int:
+    return int(Path(path).parts[2])  # /proc/<pid>/ns/<kind>
+
+
+async def test_made_found_and_removed(tmp_path: Path) -> None:
+    ns_dir = tmp_path / "ns"
+    mounts_before = Path("/proc/self/mountinfo").read_text()
+    ns = await create_sandbox_namespaces(ns_dir, "my-pod")
+    pid = _holder_pid(ns.net)
+    try:
+        assert [ns.net, ns.ipc, ns.uts] == [f"/proc/{pid}/ns/{k}" for k in ("net", "ipc", "uts")]
+        assert sandbox_namespaces(ns_dir) == ns and live_holder(ns_dir) == pid
+        assert Path("/proc/self/mountinfo").read_text() == mounts_before  # nothing mounted for a pod
+        hostname = subprocess.run(["nsenter", f"--uts={ns.uts}", "hostname"], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        assert hostname == "my-pod"
+    finally:
+        await remove_sandbox_namespaces(ns_dir)
+    assert not ns_dir.exists() and sandbox_namespaces(ns_dir) is None
+    assert nspin.namespace_ids(pid, ("net",)) is None
+
+
+async def test_a_reused_pid_is_neither_trusted_nor_killed(tmp_path: Path) -> None:
+    ns_dir = tmp_path / "ns"
+    ns = await create_sandbox_namespaces(ns_dir, "p")
+    await nspin.release(_holder_pid(ns.net))  # the holder died...
+    stranger = subprocess.Popen(["sleep", "60"])  # ...and its pid now belongs to someone else
+    try:
+        rec = json.loads((ns_dir / HOLDER).read_text())
+        (ns_dir / HOLDER).write_text(json.dumps({**rec, "pid": stranger.pid}))
+        assert live_holder(ns_dir) is None and sandbox_namespaces(ns_dir) is None
+        await remove_sandbox_namespaces(ns_dir)
+        assert stranger.poll() is None  # still running
+        assert not ns_dir.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+async def test_a_holder_that_died_is_reaped_when_the_sandbox_goes(tmp_path: Path) -> None:
+    ns_dir = tmp_path / "ns"
+    ns = await create_sandbox_namespaces(ns_dir, "p")
+    pid = _holder_pid(ns.net)
+    os.kill(pid, 9)
+    for _ in range(100):
+        if nspin.namespace_ids(pid, ("net",)) is None:
+            break
+        await asyncio.sleep(0.01)
+    assert sandbox_namespaces(ns_dir) is None  # gone: the agent rebuilds the sandbox
+    await remove_sandbox_namespaces(ns_dir)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 (WNOHANG: never blocks)
+
+
+async def test_pins_of_an_earlier_version_are_recognised_and_removed(tmp_path: Path) -> None:
+    ns_dir = tmp_path / "ns"
+    await nspin.pin({"ipc": ns_dir / "ipc", "uts": ns_dir / "uts"}, hostname="old")
+    try:
+        ns = sandbox_namespaces(ns_dir)
+        assert ns is not None and (ns.net, ns.ipc, ns.uts) == ("", str(ns_dir / "ipc"), str(ns_dir / "uts"))
+    finally:
+        await remove_sandbox_namespaces(ns_dir)
+    assert not ns_dir.exists()
+    assert str(ns_dir) not in Path("/proc/self/mountinfo").read_text()
