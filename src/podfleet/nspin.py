@@ -21,19 +21,16 @@ import asyncio
 import contextlib
 import os
 import signal
-import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
 
-from podfleet import mounts
+from podfleet import mounts, procs
 
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
 KINDS = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS}
 HOST_NAME_MAX = 64
-T = TypeVar("T")
 
 
 def _pin_here(pins: Mapping[str, Path], hostname: str | None) -> None:
@@ -85,37 +82,12 @@ def _validate(pins: Collection[str], hostname: str | None) -> None:
             raise ValueError(f"hostname {hostname!r} must be 1 to {HOST_NAME_MAX - 1} bytes")
 
 
-async def _in_throwaway_thread(work: Callable[[], T]) -> T:
-    """Run `work` in a thread made for it, which ends afterwards (it may leave namespaces behind)."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if done.done():  # the caller gave up waiting; it removes what was made
-            return
-        if error is None:
-            done.set_result(result)  # type: ignore[arg-type]
-        else:
-            done.set_exception(error)
-
-    def body() -> None:
-        try:
-            result = work()
-        except BaseException as e:  # handed to the awaiting task
-            loop.call_soon_threadsafe(settle, None, e)
-        else:
-            loop.call_soon_threadsafe(settle, result, None)
-
-    threading.Thread(target=body, name="podfleet-nspin", daemon=True).start()
-    return await done
-
-
 async def pin(pins: Mapping[str, Path], hostname: str | None = None) -> None:
     """Make one new namespace of each kind in `pins` ("net", "ipc", "uts") and bind-mount each onto
     its file (created if missing); set the new UTS namespace's hostname. OSError on failure, with no
     pin left behind."""
     _validate(pins, hostname)
-    await _in_throwaway_thread(lambda: _pin_here(pins, hostname))
+    await procs.in_fresh_thread(lambda: _pin_here(pins, hostname))
 
 
 async def hold(kinds: Collection[str], argv: Sequence[str], hostname: str | None = None) -> int:
@@ -129,7 +101,7 @@ async def hold(kinds: Collection[str], argv: Sequence[str], hostname: str | None
         _unshare(kinds, hostname)
         return _spawn_holder(argv)
 
-    return await _in_throwaway_thread(work)
+    return await procs.in_fresh_thread(work)
 
 
 def namespace_ids(pid: int, kinds: Collection[str]) -> dict[str, int] | None:

@@ -7,6 +7,10 @@ stalled loop per program, in the loop that also serves the API and every pod wor
 programs are started and waited for by a small pool of worker threads instead (CPython releases the
 GIL around vfork/exec and while waiting for output), so the loop only pays for two thread hand-offs.
 
+A program that must start from a changed thread (conmon, in a container's own mount namespace)
+gets a `setup` step and a thread made for it that ends afterwards, so no pooled thread is ever
+left changed.
+
 Cancelling the awaiting coroutine does not stop the program: it runs on (bounded by `timeout`) and
 its result is dropped, which is what callers of runc or CNI plugins need anyway — a half-run
 plugin must finish or time out, not be abandoned mid-way.
@@ -17,10 +21,14 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 120.0
 # Programs in flight at once per lane; more wait for a free thread. Commands run inside containers
@@ -82,18 +90,58 @@ def _run_blocking(argv: tuple[str, ...], stdin: bytes | None, env: Mapping[str, 
     return Completed(argv, proc.returncode, stdout or b"", stderr or b"")
 
 
+async def in_fresh_thread(work: Callable[[], T]) -> T:
+    """Run `work` in a thread made for it, which ends afterwards: `work` may change its thread (its
+    namespaces, its working directory) for good."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if done.done():  # the caller gave up waiting
+            return
+        if error is None:
+            done.set_result(result)  # type: ignore[arg-type]
+        else:
+            done.set_exception(error)
+
+    def body() -> None:
+        try:
+            result = work()
+        except BaseException as e:  # handed to the awaiting task
+            loop.call_soon_threadsafe(settle, None, e)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=body, name="podfleet-fresh", daemon=True).start()
+    return await done
+
+
 async def run(argv: Sequence[str], *, stdin: bytes | None = None, env: Mapping[str, str] | None = None,
               cwd: Path | None = None, timeout: float = DEFAULT_TIMEOUT, pass_fds: Sequence[int] = (),
-              new_session: bool = False, capture: bool = True, lane: str = "lifecycle") -> Completed:
+              new_session: bool = False, capture: bool = True, lane: str = "lifecycle",
+              setup: Callable[[], None] | None = None) -> Completed:
     """Run `argv` to completion off the event loop and return its exit code and output.
 
     `pass_fds` are handed over to the child: they are closed in this process once it has started
     (also when it could not start). `new_session` detaches the child from our session so it
     outlives us (conmon). `capture=False` discards stdout (stderr is always kept for errors).
     `lane` picks the thread pool: "exec" for commands run inside containers (probes).
+    `setup`, if given, runs first in a thread made for this program (see `in_fresh_thread`), which
+    the program then starts from; if it raises, the program is not started (and `pass_fds` closed).
     Raises `ProgramTimeout` after killing a program that ran past `timeout`, and `OSError` when the
     program cannot be started at all.
     """
+    args = (tuple(argv), stdin, env, cwd, timeout, tuple(pass_fds), new_session, capture)
+    if setup is not None:
+        def prepared() -> Completed:
+            try:
+                setup()
+            except BaseException:
+                for fd in pass_fds:
+                    os.close(fd)
+                raise
+            return _run_blocking(*args)
+
+        return await in_fresh_thread(prepared)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(lane), _run_blocking, tuple(argv), stdin, env, cwd, timeout,
-                                      tuple(pass_fds), new_session, capture)
+    return await loop.run_in_executor(_executor(lane), _run_blocking, *args)

@@ -365,17 +365,17 @@ class KubeRuntimeManager:
         with contextlib.suppress(ContainerRuntimeError):
             await self.runtime.delete(cid)  # a half-made attempt from a crash
         try:
-            rootfs = await self.images.mount_rootfs(cid, image)
+            rootfs = await self.images.prepare_rootfs(cid, image)  # mounted by the runtime, in its namespace
             mounts = self.volumes.mounts_for(c, volumes)
             ns_dir = Path(sandbox.ns_dir)
-            etc = etc_paths(ns_dir.parent)  # the /etc files sit beside the namespace pins
+            etc = etc_paths(ns_dir.parent)  # the /etc files sit beside the namespaces' records
             pidns = None
             if (pod.get("spec") or {}).get("shareProcessNamespace"):
                 # A pod's containers start concurrently: exactly one of them may create the holder.
                 async with self._pid_locks.setdefault(uid, asyncio.Lock()):
                     pidns = await start_pid_namespace(ns_dir)
             cfg = build_container_config(
-                pod=pod, container=c, image_config=image.config, rootfs=rootfs, etc=etc, mounts=mounts,
+                pod=pod, container=c, image_config=image.config, rootfs=rootfs.path, etc=etc, mounts=mounts,
                 netns=sandbox.netns or None,
                 ipcns=None if sandbox.host_network else sandbox.ipcns or str(ns_dir / "ipc"),
                 utsns=None if sandbox.host_network else sandbox.utsns or str(ns_dir / "uts"), pod_ips=sandbox.ips,
@@ -384,7 +384,8 @@ class KubeRuntimeManager:
                                   rfc3339(self.clock.now()), stop_signal(image.config))
             self.records.save_container(rec)
             # Created and started in one runtime call: nothing happens between the two here.
-            await self.runtime.run(cid, self.node.runtime_dir / "bundles" / cid, build_spec(cfg), log_path)
+            await self.runtime.run(cid, self.node.runtime_dir / "bundles" / cid, build_spec(cfg), log_path,
+                                   rootfs.mount)
         except (ConfigError, VolumeError) as e:
             waiting[name] = ("CreateContainerConfigError", str(e))
             self._event(pod, WARNING, "Failed", f"Error: {e}")

@@ -29,6 +29,7 @@ from podfleet.images.interface import (
     ImageNotKnown,
     Images,
     InvalidImageName,
+    PreparedRootfs,
     PullPolicy,
     RegistryError,
     RootfsError,
@@ -214,6 +215,9 @@ class FakeImageStore:
             (rootfs / rel).write_text(content)
         self.mounts[container_id] = (rootfs, image.manifest_digest)
         return rootfs
+
+    async def prepare_rootfs(self, container_id: str, image: Image) -> PreparedRootfs:
+        return PreparedRootfs(await self.mount_rootfs(container_id, image), None)
 
     async def unmount_rootfs(self, container_id: str) -> None:
         if self.mounts.pop(container_id, None) is not None:

@@ -15,7 +15,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from podfleet.mounts import Mount
+
 Images = list["Image"]  # (a method called `list` shadows the builtin inside class bodies)
+
+
+@dataclass(frozen=True)
+class PreparedRootfs:
+    """A container's root filesystem, ready but for `mount` (None: `path` is ready as it is), which
+    the container's runtime makes at `path` in the container's own mount namespace."""
+
+    path: Path
+    mount: Mount | None
 
 
 class PullPolicy(StrEnum):
@@ -185,7 +196,11 @@ class ImageStore(Protocol):
         ...
 
     async def mount_rootfs(self, container_id: str, image: Image) -> Path:
-        """A writable root filesystem for one container (idempotent)."""
+        """A writable root filesystem for one container, mounted here (idempotent)."""
+        ...
+
+    async def prepare_rootfs(self, container_id: str, image: Image) -> PreparedRootfs:
+        """A writable root filesystem for one container, to be mounted by its runtime."""
         ...
 
     async def unmount_rootfs(self, container_id: str) -> None:

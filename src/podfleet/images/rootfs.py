@@ -57,10 +57,20 @@ class RootfsManager:
 
     def _prepare(self, container_id: str, image: Image) -> Path:
         """Directories and records for the mount, then the mount itself (unless already there)."""
-        base = self.base(container_id)
-        merged = base / "merged"
+        merged = self.base(container_id) / "merged"
         if os.path.ismount(merged):
             return merged
+        overlay = self._plan(container_id, image)
+        try:
+            mounts.mount_from(overlay.cwd, overlay.source, overlay.target, overlay.fstype, overlay.options)
+        except OSError as e:
+            raise RootfsError(f"mounting the rootfs of {container_id}: {e.strerror}") from e
+        return merged
+
+    def _plan(self, container_id: str, image: Image) -> mounts.Mount:
+        """Directories and records for the container's overlay; the mount itself, not yet made."""
+        base = self.base(container_id)
+        merged = base / "merged"
         missing = [d for d in image.layers if not self.layers.has(d)]
         if missing:
             raise RootfsError(f"image {image.ref} is missing unpacked layer {missing[0]}; remove and pull it again")
@@ -75,20 +85,23 @@ class RootfsManager:
         lower = [self.layers.short_link(d) for d in top_first] or [self.layers.empty.name]
         own = os.path.relpath(base, self.layers.links)
         opts = overlay_options(lower, Path(own, "upper"), Path(own, "work"))
-        try:
-            mounts.mount_from(self.layers.links, "overlay", merged, "overlay", opts)
-        except OSError as e:
-            raise RootfsError(f"mounting the rootfs of {container_id}: {e.strerror}") from e
-        return merged
+        return mounts.Mount("overlay", merged, "overlay", opts, self.layers.links)
 
     async def mount(self, container_id: str, image: Image) -> Path:
         return await asyncio.to_thread(self._prepare, container_id, image)
+
+    async def plan(self, container_id: str, image: Image) -> mounts.Mount:
+        """Everything for the container's overlay except the mount, which its runtime makes in the
+        container's own mount namespace (see podfleet.mounts)."""
+        return await asyncio.to_thread(self._plan, container_id, image)
 
     async def unmount(self, container_id: str) -> dict[str, Any] | None:
         """Unmount and delete; returns the container's image record (None if there was nothing)."""
         return await asyncio.to_thread(self._unmount_and_delete, self.base(container_id))
 
     def _unmount_and_delete(self, base: Path) -> dict[str, Any] | None:
+        """Unmount if mounted here (`mount`). An overlay mounted in the container's own namespace
+        (`plan`) needs nothing: removing its mount point detaches it there if that is still alive."""
         if not base.exists():
             return None
         merged = base / "merged"

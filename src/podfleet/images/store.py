@@ -40,6 +40,7 @@ from podfleet.images.interface import (
     ImageNotKnown,
     Images,
     InvalidImageName,
+    PreparedRootfs,
     PullPolicy,
     RegistryError,
 )
@@ -377,6 +378,11 @@ class OverlayImageStore:
         async with self._content():
             path: Path = await self._once(("mount", container_id), lambda: self.rootfs.mount(container_id, image))
             return path
+
+    async def prepare_rootfs(self, container_id: str, image: Image) -> PreparedRootfs:
+        async with self._content():  # its image.json record protects its layers from gc from here on
+            overlay = await self.rootfs.plan(container_id, image)
+            return PreparedRootfs(overlay.target, overlay)
 
     async def unmount_rootfs(self, container_id: str) -> None:
         record = await self._once(("unmount", container_id), lambda: self.rootfs.unmount(container_id))

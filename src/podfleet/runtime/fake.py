@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from podfleet.mounts import Mount
 from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
 
 
@@ -18,7 +19,8 @@ class FakeRuntime:
         self.exit_on_term = True
         self._pid = 1000
 
-    async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
+    async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
+                     rootfs_mount: Mount | None = None) -> int:
         for prefix, msg in self.fail_create.items():
             if container_id.startswith(prefix):
                 raise ContainerRuntimeError(msg)
@@ -34,8 +36,9 @@ class FakeRuntime:
         st.status = "running"
         st.started_at = dt.datetime.now(dt.UTC)
 
-    async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
-        pid = await self.create(container_id, bundle, spec, log_path)
+    async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
+                  rootfs_mount: Mount | None = None) -> int:
+        pid = await self.create(container_id, bundle, spec, log_path, rootfs_mount)
         await self.start(container_id)
         return pid
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from podfleet.mounts import Mount
+
 
 @dataclass
 class ContainerState:
@@ -31,12 +33,16 @@ class ContainerRuntimeError(Exception):
 
 
 class OCIRuntime(Protocol):
-    async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
-        """Write the bundle's config.json and create the container under conmon; returns its pid."""
+    async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
+                     rootfs_mount: Mount | None = None) -> int:
+        """Write the bundle's config.json and create the container under conmon; returns its pid.
+        `rootfs_mount`: the mount that makes the spec's root filesystem, made in a mount namespace
+        of the container's own (its conmon's and runtime's), never in the host's."""
 
     async def start(self, container_id: str) -> None: ...
 
-    async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
+    async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
+                  rootfs_mount: Mount | None = None) -> int:
         """`create` and `start` in one step, for a container nothing has to be done to in between;
         returns its pid."""
 

@@ -30,12 +30,13 @@ import os
 import shlex
 import shutil
 import signal as signals
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from podfleet import procs
+from podfleet import mounts, procs
 from podfleet.files import write_atomic
+from podfleet.mounts import Mount
 from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
 
 log = logging.getLogger("podfleet.runtime")
@@ -110,24 +111,26 @@ class ConmonRuntime:
     def _cdir(self, cid: str) -> Path:
         return self.meta / cid
 
-    async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
-        return await self._conmon(container_id, bundle, spec, log_path, self.runtime_path)
+    async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
+                     rootfs_mount: Mount | None = None) -> int:
+        return await self._conmon(container_id, bundle, spec, log_path, self.runtime_path, rootfs_mount)
 
-    async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path) -> int:
+    async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
+                  rootfs_mount: Mount | None = None) -> int:
         if self.run_detached is None:
-            pid = await self.create(container_id, bundle, spec, log_path)
+            pid = await self.create(container_id, bundle, spec, log_path, rootfs_mount)
             try:
                 await self.start(container_id)
             except ContainerRuntimeError:
                 await self.delete(container_id)
                 raise
             return pid
-        pid = await self._conmon(container_id, bundle, spec, log_path, str(self.run_detached))
+        pid = await self._conmon(container_id, bundle, spec, log_path, str(self.run_detached), rootfs_mount)
         self._mark_started(container_id)
         return pid
 
     async def _conmon(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
-                      runtime: str) -> int:
+                      runtime: str, rootfs_mount: Mount | None) -> int:
         self._running.pop(container_id, None)  # a container of the same id before this one
         bundle.mkdir(parents=True, exist_ok=True)
         (bundle / "config.json").write_text(json.dumps(spec))
@@ -146,7 +149,8 @@ class ConmonRuntime:
                 "--socket-dir-path", str(self.socks), "--runtime-arg", f"--root={self.root}", "--syslog"]
         # conmon starts in its own session (it outlives us); `w` is handed to it and closed here.
         conmon = asyncio.ensure_future(procs.run(argv, env={**self._env, "_OCI_SYNCPIPE": str(w)}, pass_fds=(w,),
-                                                 new_session=True, capture=False, timeout=60))
+                                                 new_session=True, capture=False, timeout=60,
+                                                 setup=None if rootfs_mount is None else _own_mounts(rootfs_mount)))
         try:
             data = await asyncio.wait_for(_read_line(r), 60)
         finally:
@@ -293,6 +297,19 @@ def write_run_detached(path: Path, runtime_path: str) -> Path:
     a conmon may be running it), so it always names the runtime this agent was configured with."""
     write_atomic(path, _RUN_DETACHED.format(runtime=shlex.quote(runtime_path)), 0o755)
     return path
+
+
+def _own_mounts(rootfs: Mount) -> Callable[[], None]:
+    """Setup for the thread conmon starts from: a mount namespace for the container (its conmon,
+    runtime and processes) holding its root filesystem, which the host never sees mounted."""
+    cwd = os.getcwd()
+
+    def setup() -> None:
+        mounts.enter_private_mount_namespace()
+        rootfs.perform_here()
+        os.chdir(cwd)
+
+    return setup
 
 
 async def _read_line(fd: int) -> bytes:

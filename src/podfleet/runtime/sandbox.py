@@ -56,7 +56,7 @@ async def start_pid_namespace(ns_dir: Path) -> str:
         return f"/proc/{pid}/ns/pid"
     busybox = _busybox()
     proc = await asyncio.create_subprocess_exec(
-        "unshare", "--pid", "--fork", "--mount-proc", busybox, "sh", "-c", "echo $$; exec sleep 2147483647",
+        "unshare", "--pid", "--fork", "--mount-proc", busybox, "sh", "-c", f"echo $$; exec sleep {FOREVER}",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 10)

@@ -120,6 +120,8 @@ spec:
     short = uid.replace("-", "")[:12]
     runtime_dir = cluster.data_dir / "node" / "runtime"
     assert [b.name for b in (runtime_dir / "bundles").iterdir() if short in b.name]  # on the runtime tmpfs
+    mounts = subprocess.run(["findmnt", "-rno", "TARGET"], capture_output=True, text=True).stdout
+    assert short not in mounts  # running containers' root filesystems are mounted in their own namespaces only
     cluster.kubectl("delete", "pod", "share")
     cluster.wait_for(lambda: not sandbox_dir.exists() and not run_dir.exists(), 30, "pod state removed")
     assert not [b for b in (runtime_dir / "bundles").iterdir() if short in b.name]  # bundles go with containers
@@ -137,6 +139,38 @@ spec:
                            text=True).stdout
     assert f" {veth}@" not in links  # its veth is gone from the bridge
     assert f" {other_veth}@" in links and Path(f"/proc/{other_holder}/ns").exists()  # share2's are still there
+
+
+def test_memory_empty_dir_goes_from_every_mount_namespace_with_its_pod(cluster: Cluster) -> None:
+    """A Memory emptyDir is a tmpfs mounted on the node; containers' mount namespaces start as copies
+    of the node's, so a pod started while it exists must not keep it (and its memory) alive."""
+    mem = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: mem}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{{name: cache, emptyDir: {{medium: Memory}}}}]
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["sh", "-c", "echo in-memory > /cache/f; sleep 3600"]
+    volumeMounts: [{{name: cache, mountPath: /cache}}]
+"""
+    cluster.kubectl("apply", "-f", "-", input=mem)
+    uid = cluster.wait_ready("mem")["metadata"]["uid"]
+    volume = cluster.data_dir / "node" / "pods" / uid / "volumes" / "empty-dir" / "cache"
+    assert cluster.wait_for(lambda: (volume / "f").exists() and (volume / "f").read_text() == "in-memory\n", 20)
+    cluster.kubectl("run", "neighbour", f"--image={IMAGE}", "--restart=Never", "--", "sleep", "3600")
+    neighbour = cluster.wait_ready("neighbour")["metadata"]["uid"]
+    runtime = cluster.data_dir / "node" / "runtime" / "containers"
+    conmon = int(next(runtime.glob(f"pf-{neighbour.replace('-', '')[:12]}-*/conmon.pid")).read_text())
+    assert f" {volume} " in Path(f"/proc/{conmon}/mountinfo").read_text()  # its namespace's copy of the node's
+    cluster.kubectl("delete", "pod", "mem")
+    cluster.wait_for(lambda: not (cluster.data_dir / "node" / "pods" / uid).exists(), 30, "mem's directory removed")
+    assert str(volume) not in Path("/proc/self/mountinfo").read_text()
+    assert str(volume) not in Path(f"/proc/{conmon}/mountinfo").read_text()  # unmounted there too
+    cluster.kubectl("delete", "pod", "neighbour", "--wait=false")
 
 
 def test_crash_restarts_with_growing_backoff(cluster: Cluster) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from podfleet import mounts
+from podfleet.runtime.interface import ContainerRuntimeError
 from podfleet.runtime.logs import read_log
 from podfleet.runtime.oci import ConmonRuntime
 from podfleet.runtime.sandbox import create_sandbox_namespaces, remove_sandbox_namespaces
@@ -111,6 +114,51 @@ async def test_missing_command_is_a_clear_error(rt: ConmonRuntime, tmp_path: Pat
         await rt.create(unique("c"), tmp_path / "b", build_spec(config(tmp_path, ["/no-such-binary"])),
                         tmp_path / "l.log")
     assert await rt.list_containers() == []
+
+
+def overlay_on_busybox(tmp: Path) -> mounts.Mount:
+    busybox_rootfs(tmp / "rootfs")
+    for d in ("upper", "work", "merged"):
+        (tmp / d).mkdir()
+    return mounts.Mount("overlay", tmp / "merged", "overlay", "lowerdir=rootfs,upperdir=upper,workdir=work", tmp)
+
+
+async def test_rootfs_is_mounted_only_in_the_containers_own_mount_namespace(rt: ConmonRuntime, tmp_path: Path) -> None:
+    overlay = overlay_on_busybox(tmp_path)
+    merged = str(tmp_path / "merged")
+    cid = unique("c")
+    spec = build_spec(ContainerConfig(rootfs=merged, args=["sh", "-c", "echo written > /new; exec sleep 1000"]))
+    await rt.run(cid, tmp_path / "bundle", spec, tmp_path / "l.log", overlay)
+    for _ in range(50):
+        if (tmp_path / "upper" / "new").exists():
+            break
+        await asyncio.sleep(0.1)
+    assert (tmp_path / "upper" / "new").read_text() == "written\n"  # the container writes to its own layer
+    assert merged not in Path("/proc/self/mountinfo").read_text()  # the host never sees the mount
+    assert os.listdir(merged) == []
+    conmon = int((rt.meta / cid / "conmon.pid").read_text())
+    assert f" {merged} " in Path(f"/proc/{conmon}/mountinfo").read_text()  # its conmon (and runc) do
+    assert os.getcwd() != str(tmp_path)  # the mount's working directory was never the agent's
+    await rt.kill(cid, signal.SIGKILL)
+    assert await wait_exit(rt, cid) == 137
+    await rt.delete(cid)
+    for _ in range(100):  # the namespace, and the mount, go with the container's last process
+        try:
+            os.rmdir(merged)
+            break
+        except OSError:
+            await asyncio.sleep(0.02)
+    assert not os.path.exists(merged)
+
+
+async def test_a_rootfs_that_cannot_be_mounted_is_a_clear_error(rt: ConmonRuntime, tmp_path: Path) -> None:
+    overlay = overlay_on_busybox(tmp_path)
+    broken = dataclasses.replace(overlay, options="lowerdir=missing,upperdir=upper,workdir=work")
+    cid = unique("c")
+    spec = build_spec(ContainerConfig(rootfs=str(overlay.target), args=["true"]))
+    with pytest.raises(ContainerRuntimeError, match="No such file or directory"):
+        await rt.run(cid, tmp_path / "bundle", spec, tmp_path / "l.log", broken)
+    assert await rt.state(cid) is None
 
 
 async def test_sigterm_stops_running_container_and_delete_cleans_up(rt: ConmonRuntime, tmp_path: Path) -> None:

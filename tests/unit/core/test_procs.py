@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 import time
 
 import pytest
 
-from podfleet import procs
+from podfleet import mounts, procs
 
 
 async def test_output_exit_code_and_stdin() -> None:
@@ -76,3 +77,39 @@ async def test_a_full_exec_lane_does_not_hold_up_lifecycle_programs(monkeypatch:
     await asyncio.gather(*slow)
     with pytest.raises(ValueError):
         await procs.run(["true"], lane="nope")
+
+
+async def test_setup_changes_only_a_thread_made_for_the_program(tmp_path: os.PathLike[str]) -> None:
+    threads: list[str] = []
+
+    def setup() -> None:  # a working directory of its own, then a changed one: the program starts there
+        threads.append(threading.current_thread().name)
+        mounts.check(mounts.libc.unshare(mounts.CLONE_FS), "unshare")
+        os.chdir(tmp_path)
+
+    here = os.getcwd()
+    res = await procs.run(["pwd"], setup=setup)
+    assert res.stdout.decode().strip() == os.path.realpath(tmp_path)
+    assert os.getcwd() == here
+    assert threads and not threads[0].startswith("podfleet-lifecycle")  # never a pooled thread
+    plain = await procs.run(["pwd"])  # and the pool's threads were never changed
+    assert plain.stdout.decode().strip() == here
+
+
+async def test_a_failing_setup_starts_nothing_and_closes_handed_over_fds(tmp_path: os.PathLike[str]) -> None:
+    r, w = os.pipe()
+
+    def setup() -> None:
+        raise OSError(1, "refused")
+
+    with pytest.raises(OSError, match="refused"):
+        await procs.run(["sh", "-c", f"touch {tmp_path}/ran"], pass_fds=(w,), setup=setup)
+    assert not os.path.exists(f"{tmp_path}/ran")
+    assert os.read(r, 1) == b""  # our copy of `w` was closed: the reader sees EOF
+    os.close(r)
+
+
+async def test_in_fresh_thread_returns_and_raises() -> None:
+    assert await procs.in_fresh_thread(lambda: 42) == 42
+    with pytest.raises(ValueError):
+        await procs.in_fresh_thread(lambda: int("x"))
