@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
@@ -61,14 +62,19 @@ def _unshare(kinds: Collection[str], hostname: str | None) -> None:
         mounts.check(mounts.libc.sethostname(name, len(name)), "sethostname")
 
 
+# Holders started by this agent (its children), to be reaped; those of an agent before it are not ours.
+_holders: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _spawn_holder(argv: Sequence[str]) -> int:
     """Start `argv` in the calling thread's namespaces, in a session of its own (it outlives the
-    agent) with stdin/stdout/stderr on /dev/null (it must not keep the agent's pipes open)."""
-    devnull = os.devnull
-    actions = [(os.POSIX_SPAWN_OPEN, 0, devnull, os.O_RDONLY, 0),
-               (os.POSIX_SPAWN_OPEN, 1, devnull, os.O_WRONLY, 0),
-               (os.POSIX_SPAWN_DUP2, 1, 2)]
-    return os.posix_spawn(argv[0], list(argv), {}, file_actions=actions, setsid=True)
+    agent) with stdin/stdout/stderr on /dev/null (it must not keep the agent's pipes open). Through
+    subprocess, which lets go of the GIL while the child starts (os.posix_spawn holds it: every
+    other thread, the event loop included, would stand still meanwhile)."""
+    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={}, start_new_session=True)
+    _holders[proc.pid] = proc
+    return proc.pid
 
 
 def _validate(pins: Collection[str], hostname: str | None) -> None:
@@ -115,18 +121,20 @@ def namespace_ids(pid: int, kinds: Collection[str]) -> dict[str, int] | None:
 
 def reap(pid: int) -> None:
     """Collect the exit status of a holder of ours that died on its own; never waits."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+    proc = _holders.get(pid)
+    if proc is not None and proc.poll() is not None:
+        del _holders[pid]
 
 
 async def release(pid: int) -> None:
     """Kill a holder and reap it if it is our child (a restarted agent's holders are not)."""
+    proc = _holders.pop(pid, None)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    with contextlib.suppress(ChildProcessError):
-        await asyncio.to_thread(os.waitpid, pid, 0)
+    if proc is not None:
+        await asyncio.to_thread(proc.wait)
 
 
 def is_pinned(path: Path) -> bool:
