@@ -11,6 +11,11 @@ A program that must start from a changed thread (conmon, in a container's own mo
 gets a `setup` step and a thread made for it that ends afterwards, so no pooled thread is ever
 left changed.
 
+The event loop's thread never creates a thread while pods start: making one (clone(2)) waits
+whenever runc is moving a process into a cgroup somewhere on the node, which during a burst of
+pods stalled the loop — API server and agent alike — for up to half a second at a time. The
+pools start all their threads when they are made, and fresh threads are made from a pooled one.
+
 Cancelling the awaiting coroutine does not stop the program: it runs on (bounded by `timeout`) and
 its result is dropped, which is what callers of runc or CNI plugins need anyway — a half-run
 plugin must finish or time out, not be abandoned mid-way.
@@ -18,6 +23,7 @@ plugin must finish or time out, not be abandoned mid-way.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import os
 import subprocess
@@ -62,12 +68,22 @@ class ProgramTimeout(TimeoutError):
     """The program ran longer than its timeout and was killed."""
 
 
+def prestarted_pool(max_workers: int, thread_name_prefix: str) -> ThreadPoolExecutor:
+    """A ThreadPoolExecutor whose threads all exist from the start (it would otherwise start one
+    on a `submit` that finds none idle, in the submitting thread: see the module docstring)."""
+    pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+    everyone = threading.Barrier(max_workers)
+    for _ in range(max_workers):  # none finishes before all have started: each submit adds a thread
+        pool.submit(everyone.wait)
+    return pool
+
+
 def _executor(lane: str) -> ThreadPoolExecutor:
     if lane not in LANES:
         raise ValueError(f"unknown lane {lane!r}")
     pool = _pools.get(lane)
     if pool is None:
-        pool = _pools[lane] = ThreadPoolExecutor(max_workers=LANES[lane], thread_name_prefix=f"podfleet-{lane}")
+        pool = _pools[lane] = prestarted_pool(LANES[lane], f"podfleet-{lane}")
     return pool
 
 
@@ -92,7 +108,7 @@ def _run_blocking(argv: tuple[str, ...], stdin: bytes | None, env: Mapping[str, 
 
 async def in_fresh_thread(work: Callable[[], T]) -> T:
     """Run `work` in a thread made for it, which ends afterwards: `work` may change its thread (its
-    namespaces, its working directory) for good."""
+    namespaces, its working directory) for good. The thread is made from a pooled one."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()
 
@@ -112,7 +128,8 @@ async def in_fresh_thread(work: Callable[[], T]) -> T:
         else:
             loop.call_soon_threadsafe(settle, result, None)
 
-    threading.Thread(target=body, name="podfleet-fresh", daemon=True).start()
+    # A low-level thread: nothing waits for it to get going, and nothing joins it at exit (daemon-like).
+    await loop.run_in_executor(_executor("lifecycle"), _thread.start_new_thread, body, ())
     return await done
 
 

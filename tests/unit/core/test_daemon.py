@@ -20,6 +20,7 @@ def test_daemon_children_are_awaited_without_a_thread_each() -> None:
     seen: dict[str, object] = {}
 
     async def start() -> None:
+        seen["before"] = threading.active_count()
         procs = [await asyncio.create_subprocess_exec("sleep", "0.3") for _ in range(5)]
         seen["threads"] = threading.active_count()
         seen["codes"] = [await p.wait() for p in procs]
@@ -31,11 +32,10 @@ def test_daemon_children_are_awaited_without_a_thread_each() -> None:
     async def stop() -> None:
         return None
 
-    before = threading.active_count()
     asyncio.run(run_until_signalled(start, stop))
     assert seen["codes"] == [0] * 5
     assert seen["watcher"] == "PidfdChildWatcher"
-    assert seen["threads"] == before  # the threaded watcher would add one thread per running child
+    assert seen["threads"] == seen["before"]  # the threaded watcher would add one thread per running child
 
     async def after() -> int:  # the previous watcher is back for later loops
         return await (await asyncio.create_subprocess_exec("true")).wait()
@@ -66,3 +66,19 @@ def test_run_daemon_runs_on_uvloop_with_children_and_threads_working() -> None:
     run_daemon(start, stop)
     assert seen == {"loop": uvloop.Loop, "gc": DAEMON_GC_THRESHOLDS, "child": 3, "program": b"hi\n", "stopped": True}
     assert gc.get_threshold() == before  # put back for whatever runs after
+
+
+def test_the_default_executor_has_all_its_threads_before_the_daemon_starts() -> None:
+    seen: dict[str, object] = {}
+
+    async def start() -> None:
+        seen["before"] = threading.active_count()
+        await asyncio.gather(*(asyncio.to_thread(threading.Event().wait, 0.05) for _ in range(6)))
+        seen["after"] = threading.active_count()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def stop() -> None:
+        return None
+
+    asyncio.run(run_until_signalled(start, stop))
+    assert seen["after"] == seen["before"]  # six blocking calls at once: no thread had to be made for them
