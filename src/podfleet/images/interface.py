@@ -1,7 +1,8 @@
 """The ImageStore seam: what the node agent asks of images, independent of how they are stored.
 
 The agent needs four things: "give me this image under this pull policy" (`ensure`), "is it here"
-(`get`), "a root filesystem for this container" (`mount_rootfs`) and "take it away again"
+(`get`), "a root filesystem for this container" (`prepare_rootfs`, which its runtime mounts in the
+container's own mount namespace; `mount_rootfs` mounts it here) and "take it away again"
 (`unmount_rootfs`). `OverlayImageStore` (store.py) does this with a content-addressed blob store,
 a registry client and overlayfs; `FakeImageStore` (fake.py) does it in memory for unit tests.
 Errors carry the kubelet waiting reason they map to (ErrImagePull, ErrImageNeverPull, ...).
