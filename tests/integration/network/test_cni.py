@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from podfleet import nspin
 from podfleet.network.cni import CNINetwork, netns_name
 from podfleet.network.config import default_conflist
 from podfleet.network.interface import NetworkError, PodRef
@@ -102,3 +103,30 @@ async def test_loopback_runs_beside_the_chain_and_a_failure_waits_for_both(tmp_p
     assert lines.index("slow ADD start") < lines.index("lo ADD end")  # side by side, not one after the other
     assert lines.index("slow DEL start") > lines.index("slow ADD end")  # teardown after the chain finished
     assert not netns_path(netns_name(p)).exists()
+
+
+async def test_a_namespace_given_by_the_caller_is_plugged_and_left_to_the_caller(
+        net: tuple[CNINetwork, str], tmp_path: Path) -> None:
+    cni, _ = net
+    holder = await nspin.hold(("net",), ["busybox", "sleep", "600"])
+    given = f"/proc/{holder}/ns/net"
+    ref = PodRef("default", "given", "uid-given", unique("sb"), netns=given)
+    try:
+        st = await cni.setup(ref)
+        assert st.netns == given and not netns_path(netns_name(ref)).exists()  # no named namespace made
+        addrs = subprocess.run(["nsenter", f"--net={given}", "ip", "-o", "-4", "addr", "show", "eth0"],
+                               capture_output=True, text=True, check=True).stdout
+        assert f"inet {st.ips[0]}/" in addrs
+        ipam_file = tmp_path / "ipam" / "podfleet" / st.ips[0]
+        assert ipam_file.exists()
+    finally:
+        await nspin.release(holder)
+    # The holder (and with it the namespace) went first: DEL runs without a namespace and frees the IP.
+    await cni.teardown(PodRef("default", "given", "uid-given", ref.sandbox_id, netns=""))
+    assert not ipam_file.exists()
+
+
+async def test_setup_refuses_an_empty_namespace(net: tuple[CNINetwork, str]) -> None:
+    cni, _ = net
+    with pytest.raises(NetworkError, match="no network namespace"):
+        await cni.setup(PodRef("default", "x", "uid-x", unique("sb"), netns=""))
