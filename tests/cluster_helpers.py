@@ -126,10 +126,9 @@ def cleanup_node(data: Path, bridge: str) -> None:
                     *(data / "node" / "pods").glob("*/sandbox.json")]:
         with contextlib.suppress(Exception):
             netns = json.loads(pod_dir.read_text())["netns"]
-            if netns.startswith("/proc/"):
-                kill_holder(netns)
-            elif netns:
+            if netns and not netns.startswith("/proc/"):
                 subprocess.run(["ip", "netns", "del", Path(netns).name], capture_output=True)
+    kill_holders(data / "node" / "runtime" / "pods")
     mounts = subprocess.run(["findmnt", "-rno", "TARGET"], capture_output=True, text=True).stdout.split()
     for m in sorted((m for m in mounts if m.startswith(str(data))), reverse=True):
         subprocess.run(["umount", "-l", m], capture_output=True)
@@ -140,12 +139,13 @@ def cleanup_node(data: Path, bridge: str) -> None:
     remove_empty_cgroup_parent()
 
 
-def kill_holder(netns: str) -> None:
-    """Kill the process holding a pod's namespaces (`netns` is /proc/<pid>/ns/net), if it still is one."""
-    pid = Path(netns).parts[2]
-    with contextlib.suppress(OSError, ValueError):
-        if b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            os.kill(int(pid), signal.SIGKILL)
+def kill_holders(run_pods_dir: Path) -> None:
+    """Kill the processes holding pods' namespaces (recorded in `<uid>/ns/holder`) that still are."""
+    for record in run_pods_dir.glob("*/ns/holder"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            pid = int(json.loads(record.read_text())["pid"])
+            if b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
 
 
 def remove_empty_cgroup_parent() -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from cluster_helpers import IMAGE, Cluster, kill_holder, remove_empty_cgroup_parent
+from cluster_helpers import IMAGE, Cluster, kill_holders, remove_empty_cgroup_parent
 from image_helpers import busybox_tar
 from podfleet.runtime.cgroups import remove_cgroup_tree
 from runtime_helpers import unique
@@ -88,10 +88,10 @@ def teardown(c: MultiCluster) -> None:
     for f in (c.data_dir / "nodes").glob("*/state/runtime/pods/*/sandbox.json"):
         with contextlib.suppress(Exception):
             ns = json.loads(f.read_text())["netns"]
-            if ns.startswith("/proc/"):
-                kill_holder(ns)
-            elif ns:
+            if ns and not ns.startswith("/proc/"):
                 subprocess.run(["ip", "netns", "del", Path(ns).name], capture_output=True)
+    for pods in (c.data_dir / "nodes").glob("*/state/runtime/pods"):
+        kill_holders(pods)
     mounts = subprocess.run(["findmnt", "-rno", "TARGET"], capture_output=True, text=True).stdout.split()
     for m in sorted((m for m in mounts if m.startswith(str(c.data_dir))), reverse=True):
         subprocess.run(["umount", "-l", m], capture_output=True)

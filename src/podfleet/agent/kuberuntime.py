@@ -506,6 +506,8 @@ class KubeRuntimeManager:
                     log.warning("network teardown failed", extra={"uid": uid, "error": str(e)})
             await remove_sandbox_namespaces(Path(sandbox.ns_dir))
             self.records.drop_sandbox(uid)
+        else:  # made no further than its namespaces (the agent stopped in between): their holder goes too
+            await remove_sandbox_namespaces(self.records.run_dir(uid) / "ns")
         await self.volumes.teardown(uid)
         await asyncio.to_thread(remove_cgroup_tree, self._cgroup_parent(uid))
         if not keep_records:

@@ -73,7 +73,7 @@ class Records:
         self._containers: dict[str, dict[str, ContainerRecord]] = {}  # uid -> id -> record
 
     def run_dir(self, uid: str) -> Path:
-        """The pod's volatile directory: records, namespace pins, /etc files."""
+        """The pod's volatile directory: records, its namespaces' holder, /etc files."""
         return self.run_root / uid
 
     def pod_dir(self, uid: str) -> Path:
@@ -133,7 +133,7 @@ class Records:
         self._pod_containers(rec.pod_uid).pop(rec.id, None)
 
     def pod_uids(self) -> list[str]:
-        """Every pod with anything of it on this node (records, pins, logs, volumes)."""
+        """Every pod with anything of it on this node (records, namespaces, logs, volumes)."""
         uids = {p.name for d in (self.run_root, self.pods_dir) if d.exists() for p in d.iterdir() if p.is_dir()}
         return sorted(uids)
 
