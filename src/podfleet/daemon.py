@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import uvloop
 
-from podfleet import procs
+from podfleet.pools import PrestartedPool
 
 # The cycle collector's generation thresholds while a daemon runs (CPython's default: 700, 10, 10).
 # A daemon allocates a great many short-lived dicts and lists (every JSON object it reads or writes)
@@ -48,9 +48,8 @@ def run_daemon(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitabl
 
 async def run_until_signalled(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
     loop = asyncio.get_running_loop()
-    # asyncio.to_thread's pool, with all its threads started now rather than one by one from the
-    # loop's thread later, when that can stall it (see podfleet.procs).
-    loop.set_default_executor(procs.prestarted_pool(min(32, (os.cpu_count() or 1) + 4), "podfleet-to-thread"))
+    # asyncio.to_thread's pool, with all its threads started now (see podfleet.pools).
+    loop.set_default_executor(PrestartedPool(min(32, (os.cpu_count() or 1) + 4), "podfleet-to-thread"))
     with pidfd_child_watcher(loop):
         stopping = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -11,10 +11,8 @@ A program that must start from a changed thread (conmon, in a container's own mo
 gets a `setup` step and a thread made for it that ends afterwards, so no pooled thread is ever
 left changed.
 
-The event loop's thread never creates a thread while pods start: making one (clone(2)) waits
-whenever runc is moving a process into a cgroup somewhere on the node, which during a burst of
-pods stalled the loop — API server and agent alike — for up to half a second at a time. The
-pools start all their threads when they are made, and fresh threads are made from a pooled one.
+The event loop's thread never creates a thread while pods start (see podfleet.pools): the lanes
+are `PrestartedPool`s, and fresh threads are made from a pooled one.
 
 Cancelling the awaiting coroutine does not stop the program: it runs on (bounded by `timeout`) and
 its result is dropped, which is what callers of runc or CNI plugins need anyway — a half-run
@@ -27,12 +25,13 @@ import _thread
 import asyncio
 import os
 import subprocess
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from podfleet.pools import PrestartedPool
 
 T = TypeVar("T")
 
@@ -68,22 +67,12 @@ class ProgramTimeout(TimeoutError):
     """The program ran longer than its timeout and was killed."""
 
 
-def prestarted_pool(max_workers: int, thread_name_prefix: str) -> ThreadPoolExecutor:
-    """A ThreadPoolExecutor whose threads all exist from the start (it would otherwise start one
-    on a `submit` that finds none idle, in the submitting thread: see the module docstring)."""
-    pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
-    everyone = threading.Barrier(max_workers)
-    for _ in range(max_workers):  # none finishes before all have started: each submit adds a thread
-        pool.submit(everyone.wait)
-    return pool
-
-
 def _executor(lane: str) -> ThreadPoolExecutor:
     if lane not in LANES:
         raise ValueError(f"unknown lane {lane!r}")
     pool = _pools.get(lane)
     if pool is None:
-        pool = _pools[lane] = prestarted_pool(LANES[lane], f"podfleet-{lane}")
+        pool = _pools[lane] = PrestartedPool(LANES[lane], f"podfleet-{lane}")
     return pool
 
 

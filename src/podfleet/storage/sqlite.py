@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from podfleet.pools import PrestartedPool
 from podfleet.storage.interface import (
     Compacted,
     KeyExists,
@@ -100,7 +101,7 @@ class SQLiteStorage:
     async def start(self) -> None:
         if self._executor is not None:
             return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-storage")
+        self._executor = PrestartedPool(1, "sqlite-storage")  # always busy in a burst: see podfleet.pools
         await self._run(self._open)
         self._next_publish = await self.current_revision() + 1
         self._closed = False

@@ -113,14 +113,3 @@ async def test_in_fresh_thread_returns_and_raises() -> None:
     assert await procs.in_fresh_thread(lambda: 42) == 42
     with pytest.raises(ValueError):
         await procs.in_fresh_thread(lambda: int("x"))
-
-
-def test_a_prestarted_pool_has_all_its_threads_from_the_start() -> None:
-    pool = procs.prestarted_pool(5, "pf-test-prestarted")
-    try:
-        names = [t.name for t in threading.enumerate() if t.name.startswith("pf-test-prestarted")]
-        assert len(names) == 5
-        assert pool.submit(lambda: threading.current_thread().name).result(5) in names
-        assert len([t for t in threading.enumerate() if t.name.startswith("pf-test-prestarted")]) == 5
-    finally:
-        pool.shutdown(wait=True)
