@@ -25,6 +25,7 @@ import _thread
 import asyncio
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ DEFAULT_TIMEOUT = 120.0
 LANES = {"lifecycle": 32, "exec": max(2, 2 * (os.cpu_count() or 1))}
 
 _pools: dict[str, ThreadPoolExecutor] = {}
+# Programs with a `setup` start from threads of their own, outside the lane's pool: these bound how
+# many of them run at once, as the pool does for the others.
+_fresh_slots = {lane: threading.BoundedSemaphore(size) for lane, size in LANES.items()}
 
 
 @dataclass(frozen=True)
@@ -138,15 +142,18 @@ async def run(argv: Sequence[str], *, stdin: bytes | None = None, env: Mapping[s
     program cannot be started at all.
     """
     args = (tuple(argv), stdin, env, cwd, timeout, tuple(pass_fds), new_session, capture)
+    if lane not in LANES:
+        raise ValueError(f"unknown lane {lane!r}")
     if setup is not None:
         def prepared() -> Completed:
-            try:
-                setup()
-            except BaseException:
-                for fd in pass_fds:
-                    os.close(fd)
-                raise
-            return _run_blocking(*args)
+            with _fresh_slots[lane]:
+                try:
+                    setup()
+                except BaseException:
+                    for fd in pass_fds:
+                        os.close(fd)
+                    raise
+                return _run_blocking(*args)
 
         return await in_fresh_thread(prepared)
     loop = asyncio.get_running_loop()

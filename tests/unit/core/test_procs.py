@@ -113,3 +113,22 @@ async def test_in_fresh_thread_returns_and_raises() -> None:
     assert await procs.in_fresh_thread(lambda: 42) == 42
     with pytest.raises(ValueError):
         await procs.in_fresh_thread(lambda: int("x"))
+
+
+async def test_programs_with_a_setup_are_bounded_by_their_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(procs._fresh_slots, "exec", threading.BoundedSemaphore(2))
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def setup() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.1)
+        with lock:
+            running -= 1
+
+    await asyncio.gather(*(procs.run(["true"], setup=setup, lane="exec") for _ in range(6)))
+    assert most == 2
