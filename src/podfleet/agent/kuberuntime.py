@@ -1,6 +1,6 @@
 """The kuberuntime manager: sync_pod and terminate_pod, the `PodSyncer` the pod workers drive.
 
-sync_pod: sandbox (network namespace via CNI, pinned IPC/UTS namespaces, hosts/hostname/resolv.conf)
+sync_pod: sandbox (net/IPC/UTS namespaces held by a process, network via CNI, hosts/hostname/resolv.conf)
 → volumes → init containers in order → app containers → restarts per restartPolicy with
 CrashLoopBackOff → status to the status manager. Every failure (image, volume, CNI, missing binary)
 becomes a waiting reason plus an Event on that pod and a retry later; it never escapes to other pods.
@@ -161,7 +161,7 @@ class KubeRuntimeManager:
         rec = self.records.sandbox(uid)
         if rec is not None and self._sandbox_intact(rec):
             return rec
-        if rec is not None:  # its namespaces are gone (node rebooted, pins lost): rebuild it
+        if rec is not None:  # its namespaces are gone (holder killed, node rebooted): rebuild it
             log.warning("sandbox lost its namespaces; recreating", extra={"uid": uid})
             await self._remove_pod_resources(uid, keep_records=True)
         host_network = bool((pod.get("spec") or {}).get("hostNetwork"))

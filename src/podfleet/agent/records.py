@@ -4,7 +4,8 @@ Two places per pod, as kubelet and CRI-O split them:
 - the run directory `<run_dir>/<uid>/` (on the agent's runtime tmpfs, volatile like the containers
   it describes, as CRI-O keeps such state under /run): `sandbox.json` (network namespace, IPs,
   namespaces dir, start time), `containers/<id>.json` (which container of which pod, which attempt,
-  which image, where its log is), and beside them the sandbox's namespace pins and /etc files;
+  which image, where its log is), and beside them the record of the sandbox's namespace holder
+  and the /etc files;
 - the pod directory `<pods_dir>/<uid>/` on disk: logs and volumes, which must survive a reboot.
 Keeping the short-lived files off the disk matters on busy nodes: each costs an inode allocation,
 and on ext4 without a journal every allocation first skips all recently deleted inodes.

@@ -1,5 +1,7 @@
 """Named network namespaces, pinned as bind mounts under /var/run/netns (where `ip netns` keeps
-them, so `ip netns list` and `ip netns exec` see pods' namespaces), made in-process by `nspin`."""
+them, so `ip netns list` and `ip netns exec` see them), made in-process by `nspin` — for a
+`CNINetwork` asked to plug a pod that brings no namespace of its own (`PodRef.netns` None). The
+agent's pods bring theirs, held by a process (runtime/sandbox.py), and are not listed here."""
 
 from __future__ import annotations
 

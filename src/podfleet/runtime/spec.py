@@ -153,6 +153,6 @@ def build_spec(cfg: ContainerConfig) -> dict[str, Any]:
         "linux": linux,
         "annotations": dict(cfg.annotations),
     }
-    # The hostname lives in the pod's pinned UTS namespace (set once for all its containers);
+    # The hostname lives in the pod's own UTS namespace (set once for all its containers);
     # hostNetwork pods share the node's. So the spec never sets one itself.
     return spec
