@@ -120,13 +120,17 @@ async def test_programs_with_a_setup_are_bounded_by_their_lane(monkeypatch: pyte
     running = 0
     most = 0
     lock = threading.Lock()
+    two_at_once = threading.Event()
 
     def setup() -> None:
         nonlocal running, most
         with lock:
             running += 1
             most = max(most, running)
-        time.sleep(0.1)
+            if running == 2:
+                two_at_once.set()
+        two_at_once.wait(5)  # the first two wait for each other; a third would get in only if unbounded
+        time.sleep(0.05)
         with lock:
             running -= 1
 
