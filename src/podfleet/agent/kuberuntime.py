@@ -203,8 +203,7 @@ class KubeRuntimeManager:
         None for sandboxes of earlier versions, whose namespace the network pinned (and removes)."""
         if not rec.ipcns:
             return None
-        ns = sandbox_namespaces(Path(rec.ns_dir))
-        return rec.netns if ns is not None and ns.net == rec.netns else ""
+        return rec.netns if KubeRuntimeManager._sandbox_intact(rec) else ""
 
     # ------------------------------------------------------------------ sync
     def is_finished(self, pod: dict[str, Any]) -> bool:
