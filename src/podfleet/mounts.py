@@ -71,16 +71,16 @@ def enter_private_mount_namespace() -> None:
     check(libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None), "/")
 
 
-def mount_from(cwd: Path, source: str, target: Path, fstype: str, options: str) -> None:
-    """`Mount(source, target, fstype, options, cwd)` made in the agent's own mount namespace. The
-    working directory changes only in a thread made for the call, after unshare(CLONE_FS) — never
-    the agent's own. Blocks; OSError with the kernel's errno on failure."""
+def mount_from(m: Mount) -> None:
+    """`m` made in the agent's own mount namespace. The working directory changes to `m.cwd` only in
+    a thread made for the call, after unshare(CLONE_FS) — never the agent's own. Blocks; OSError
+    with the kernel's errno on failure."""
     errors: list[BaseException] = []
 
     def body() -> None:
         try:
             check(libc.unshare(CLONE_FS), "unshare")
-            Mount(source, target, fstype, options, cwd).perform_here()
+            m.perform_here()
         except BaseException as e:  # raised again in the calling thread
             errors.append(e)
 

@@ -62,7 +62,7 @@ class RootfsManager:
             return merged
         overlay = self._plan(container_id, image)
         try:
-            mounts.mount_from(overlay.cwd, overlay.source, overlay.target, overlay.fstype, overlay.options)
+            mounts.mount_from(overlay)
         except OSError as e:
             raise RootfsError(f"mounting the rootfs of {container_id}: {e.strerror}") from e
         return merged

@@ -49,7 +49,8 @@ def test_mount_from_resolves_relative_options_in_its_own_directory_only(tmp_path
         (base / d).mkdir(parents=True)
     (base / "low" / "f").write_text("lower")
     cwd = os.getcwd()
-    mounts.mount_from(base, "overlay", base / "merged", "overlay", "lowerdir=low,upperdir=up,workdir=work")
+    mounts.mount_from(mounts.Mount("overlay", base / "merged", "overlay", "lowerdir=low,upperdir=up,workdir=work",
+                                   base))
     try:
         assert (base / "merged" / "f").read_text() == "lower" and os.getcwd() == cwd
         line = next(ln for ln in Path("/proc/self/mountinfo").read_text().splitlines() if f" {base}/merged " in ln)
@@ -57,7 +58,8 @@ def test_mount_from_resolves_relative_options_in_its_own_directory_only(tmp_path
     finally:
         mounts.unmount(base / "merged")
     with pytest.raises(FileNotFoundError):
-        mounts.mount_from(tmp_path / "missing", "overlay", base / "merged", "overlay", "lowerdir=low")
+        mounts.mount_from(mounts.Mount("overlay", base / "merged", "overlay", "lowerdir=low", tmp_path / "missing"))
     with pytest.raises(OSError):  # relative names that do not exist from there
-        mounts.mount_from(tmp_path, "overlay", base / "merged", "overlay", "lowerdir=low,upperdir=up,workdir=work")
+        mounts.mount_from(mounts.Mount("overlay", base / "merged", "overlay", "lowerdir=low,upperdir=up,workdir=work",
+                                       tmp_path))
     assert os.getcwd() == cwd and not os.path.ismount(base / "merged")
