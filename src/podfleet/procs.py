@@ -45,6 +45,10 @@ DEFAULT_TIMEOUT = 120.0
 LANES = {"lifecycle": 32, "exec": max(2, 2 * (os.cpu_count() or 1))}
 
 _pools: dict[str, ThreadPoolExecutor] = {}
+# Helper programs are mostly short-lived Go programs (runc, CNI plugins): a Go runtime starts one
+# scheduler thread per CPU and the idle ones spin for work that never comes (5 to 7 % of the CPU of
+# each run here). One thread is all such a program uses.
+GO_PROGRAM_DEFAULTS = {"GOMAXPROCS": "1"}
 # Programs with a `setup` start from threads of their own, outside the lane's pool: these bound how
 # many of them run at once, as the pool does for the others.
 _fresh_slots = {lane: threading.BoundedSemaphore(size) for lane, size in LANES.items()}
@@ -69,6 +73,12 @@ class Completed:
 
 class ProgramTimeout(TimeoutError):
     """The program ran longer than its timeout and was killed."""
+
+
+def go_program_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` plus `GO_PROGRAM_DEFAULTS` for what it does not set — as the agent's own environment
+    sets them, if it does."""
+    return {**{k: os.environ.get(k, v) for k, v in GO_PROGRAM_DEFAULTS.items()}, **env}
 
 
 def _executor(lane: str) -> ThreadPoolExecutor:
@@ -142,8 +152,7 @@ async def run(argv: Sequence[str], *, stdin: bytes | None = None, env: Mapping[s
     program cannot be started at all.
     """
     args = (tuple(argv), stdin, env, cwd, timeout, tuple(pass_fds), new_session, capture)
-    if lane not in LANES:
-        raise ValueError(f"unknown lane {lane!r}")
+    pool = _executor(lane)  # also refuses an unknown lane
     if setup is not None:
         def prepared() -> Completed:
             with _fresh_slots[lane]:
@@ -157,4 +166,4 @@ async def run(argv: Sequence[str], *, stdin: bytes | None = None, env: Mapping[s
 
         return await in_fresh_thread(prepared)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(lane), _run_blocking, *args)
+    return await loop.run_in_executor(pool, _run_blocking, *args)

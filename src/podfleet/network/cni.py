@@ -48,12 +48,10 @@ class CNINetwork:
     def _env(self, command: str, pod: PodRef, netns: str) -> dict[str, str]:
         args = (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={pod.namespace};K8S_POD_NAME={pod.name};"
                 f"K8S_POD_INFRA_CONTAINER_ID={pod.sandbox_id};K8S_POD_UID={pod.uid}")
-        return {"CNI_COMMAND": command, "CNI_CONTAINERID": pod.sandbox_id, "CNI_NETNS": netns,
-                "CNI_IFNAME": IFNAME, "CNI_PATH": self.cni_path, "CNI_ARGS": args,
-                "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-                # Plugins are mostly short-lived Go programs: one scheduler thread is all they use
-                # (idle extra ones spin for work; 5 % of a plugin run's CPU here). As for runc.
-                "GOMAXPROCS": os.environ.get("GOMAXPROCS", "1")}
+        return procs.go_program_env({
+            "CNI_COMMAND": command, "CNI_CONTAINERID": pod.sandbox_id, "CNI_NETNS": netns,
+            "CNI_IFNAME": IFNAME, "CNI_PATH": self.cni_path, "CNI_ARGS": args,
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")})
 
     async def _exec(self, command: str, plugin: dict[str, Any], pod: PodRef, netns: str,
                     prev: dict[str, Any] | None) -> dict[str, Any]:

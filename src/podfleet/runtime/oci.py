@@ -12,11 +12,10 @@ process (and one read of the mount table) per container fewer, the biggest singl
 one on a busy node. A state directory on a noexec filesystem cannot hold that script; there `run`
 creates and then starts.
 
-Every runtime process (through conmon or directly) runs with `GOMAXPROCS=1` unless the agent's own
-environment sets it: runc is a Go program that lives for tens of milliseconds, and a Go runtime
-that starts one scheduler thread per CPU spends the extra ones spinning for work that never comes
-(measured: 7 % of the CPU of each `runc run` on a 2-core node). Containers never see the variable:
-a container's process gets the environment of its spec, nothing of the runtime's.
+Every runtime process (through conmon or directly) runs with `procs.go_program_env`, so with
+`GOMAXPROCS=1` unless the agent's own environment sets it: runc is a Go program that lives for tens
+of milliseconds (measured: 7 % of the CPU of each `runc run` on a 2-core node). Containers never
+see the variable: a container's process gets the environment of its spec, nothing of the runtime's.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ import os
 import shlex
 import shutil
 import signal as signals
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +39,6 @@ from podfleet.mounts import Mount
 from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
 
 log = logging.getLogger("podfleet.runtime")
-
-
-RUNTIME_ENV_DEFAULTS = {"GOMAXPROCS": "1"}
-
-
-def runtime_environment(base: Mapping[str, str]) -> dict[str, str]:
-    """The environment conmon and the runtime run with: `base` plus `RUNTIME_ENV_DEFAULTS` for what
-    `base` does not set."""
-    return {**RUNTIME_ENV_DEFAULTS, **base}
 
 
 def _started_at(cdir: Path) -> dt.datetime | None:
@@ -84,7 +74,7 @@ class ConmonRuntime:
         else:
             self.run_detached = write_run_detached(state_dir / "run-detached", self.runtime_path)
         # conmon's and the runtime's environment, made once: copying os.environ per container is slow
-        self._env = runtime_environment(os.environ)
+        self._env = procs.go_program_env(os.environ)
         # container id -> (start time, pid) of a container seen running: neither changes while it
         # runs, and pod workers and status reports ask for every container's state on every sync.
         self._running: dict[str, tuple[dt.datetime, int]] = {}

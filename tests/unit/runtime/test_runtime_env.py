@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from podfleet.runtime.oci import ConmonRuntime, runtime_environment
+from podfleet.procs import go_program_env
+from podfleet.runtime.oci import ConmonRuntime
 
 
 def _script(path: Path, body: str) -> Path:
@@ -21,9 +22,10 @@ def _env_of(file: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in file.read_text().splitlines() if "=" in line)
 
 
-def test_defaults_fill_in_only_what_is_unset() -> None:
-    assert runtime_environment({"PATH": "/bin"}) == {"PATH": "/bin", "GOMAXPROCS": "1"}
-    assert runtime_environment({"GOMAXPROCS": "4"}) == {"GOMAXPROCS": "4"}
+def test_defaults_fill_in_only_what_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOMAXPROCS", raising=False)
+    assert go_program_env({"PATH": "/bin"}) == {"PATH": "/bin", "GOMAXPROCS": "1"}
+    assert go_program_env({"GOMAXPROCS": "4"}) == {"GOMAXPROCS": "4"}
 
 
 async def test_conmon_and_direct_runtime_calls_get_gomaxprocs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
