@@ -184,3 +184,7 @@ def check_node_object(user: UserInfo, obj: dict[str, Any] | None, attrs: Request
     if attrs.resource == "nodes" and attrs.verb in {"create", "update", "patch"} \
             and (obj.get("metadata") or {}).get("name") != node:
         raise _forbid(attrs, f'node "{node}" may only modify its own Node object')
+    if attrs.resource == "leases" and attrs.verb in {"create", "update", "patch"} \
+            and (obj.get("metadata") or {}).get("name") != node:
+        # A create names no object in its request: the name is in the body, checked here.
+        raise _forbid(attrs, f'node "{node}" may only modify its own Lease')

@@ -1,16 +1,33 @@
-"""`LocalClient`: the `Client` protocol served by an in-process `Store` — the fake for unit tests.
+"""`LocalClient`: the `Client` protocol served by an in-process `Store`, without sockets.
 
 It goes through exactly the same REST semantics as the HTTP server (validation, conflicts,
-graceful deletion, watch), only without sockets, so controller and agent tests stay fast and true.
+graceful deletion, watch). Two uses:
+
+- the fake for unit tests, acting with no identity (as an administrator), so controller and agent
+  tests stay fast and true;
+- the loopback client of the components `podfleet up` runs in the API server's own process
+  (controllers, scheduler, the node agent). Given a `Credential`, every call is authenticated
+  and authorized exactly as an HTTPS request with that bearer token would be — a node agent's
+  token still makes it `system:node:<name>` under the NodeRestriction rules, object checks
+  included — but nothing is encoded, encrypted, framed, parsed and decoded twice on its way from one
+  part of the process to another. In a burst of 50 pods that round trip was a third of the API
+  process's CPU and put up to a second between a container starting and its pod's status saying so.
+
+Objects cross the boundary as copies: the store copies what it is given, and watch events (shared
+by every watcher inside the store) are copied for each caller, who may change what it receives.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
+from podfleet.api.jsoncopy import clone
 from podfleet.api.resources import ResourceType
+from podfleet.apiserver.auth import Authenticator, Authorizer, RequestAttributes, UserInfo
 from podfleet.apiserver.store import (
     JSON_PATCH,
     MERGE_PATCH,
@@ -23,62 +40,106 @@ from podfleet.apiserver.store import (
 from podfleet.client.interface import WatchEvent
 
 _PATCH_TYPES = {"merge": MERGE_PATCH, "strategic": STRATEGIC_PATCH, "json": JSON_PATCH}
+_ADMIN = UserInfo("admin", ("system:masters",))
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Whom a `LocalClient` acts as: a bearer token, checked on every call by the server's own
+    authenticator (a token removed from the token file stops working, as over HTTPS) and each call
+    decided by its authorizer."""
+
+    token: str
+    authenticator: Authenticator
+    authorizer: Authorizer
 
 
 class LocalClient:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, credential: Credential | None = None) -> None:
         self.store = store
+        self.credential = credential
+
+    def _user(self, verb: str, rt: ResourceType, namespace: str = "", name: str = "",
+              subresource: str = "") -> UserInfo | None:
+        """The caller, once allowed to make this request (None: no credential, the test fake)."""
+        cred = self.credential
+        if cred is None:
+            return None
+        user = cred.authenticator.authenticate(cred.token)
+        cred.authorizer.authorize(RequestAttributes(user, verb, rt.plural, rt.group, namespace if rt.namespaced
+                                                    else "", name, subresource))
+        return user
 
     async def get(self, rt: ResourceType, name: str, namespace: str = "") -> dict[str, Any]:
+        self._user("get", rt, namespace, name)
         return await self.store.get(rt, namespace, name)
 
     async def list(self, rt: ResourceType, namespace: str = "", *, label_selector: str = "",
                    field_selector: str = "", limit: int = 0, continue_token: str = "",
                    resource_version: str = "") -> dict[str, Any]:
+        self._user("list", rt, namespace)
         return await self.store.list(rt, namespace, ListOptions(label_selector, field_selector, limit,
                                                                 continue_token, resource_version))
 
     async def create(self, rt: ResourceType, obj: dict[str, Any], namespace: str = "") -> dict[str, Any]:
         ns = namespace or (obj.get("metadata") or {}).get("namespace", "")
-        return (await self.store.create(rt, ns, obj, WriteOptions())).object
+        user = self._user("create", rt, ns)
+        return (await self.store.create(rt, ns, obj, WriteOptions(user=user))).object
 
     async def update(self, rt: ResourceType, obj: dict[str, Any], subresource: str = "") -> dict[str, Any]:
         m = obj["metadata"]
-        return (await self.store.update(rt, m.get("namespace", ""), m["name"], obj, WriteOptions(),
-                                        subresource)).object
+        ns = m.get("namespace", "")
+        user = self._user("update", rt, ns, m["name"], subresource)
+        return (await self.store.update(rt, ns, m["name"], obj, WriteOptions(user=user), subresource)).object
 
     async def patch(self, rt: ResourceType, name: str, patch: Any, namespace: str = "", *,
                     patch_type: str = "merge", subresource: str = "") -> dict[str, Any]:
+        user = self._user("patch", rt, namespace, name, subresource)
         return (await self.store.patch(rt, namespace, name, _PATCH_TYPES[patch_type], json.dumps(patch).encode(),
-                                       WriteOptions(), subresource)).object
+                                       WriteOptions(user=user), subresource)).object
 
     async def delete(self, rt: ResourceType, name: str, namespace: str = "", *,
                      grace_period_seconds: int | None = None, uid: str = "",
                      propagation_policy: str = "") -> dict[str, Any]:
+        user = self._user("delete", rt, namespace, name)
         return await self.store.delete(rt, namespace, name, DeleteOptions(
             grace_period_seconds=grace_period_seconds, precondition_uid=uid,
-            propagation_policy=propagation_policy))
+            propagation_policy=propagation_policy, user=user))
 
     async def post_subresource(self, rt: ResourceType, name: str, namespace: str, subresource: str,
                                body: dict[str, Any]) -> dict[str, Any]:
         from podfleet.apiserver import pods
-        from podfleet.apiserver.auth import UserInfo
 
-        admin = UserInfo("admin", ("system:masters",))
+        if subresource not in ("binding", "eviction"):
+            raise ValueError(f"unsupported subresource {subresource}")
+        user = self._user("create", rt, namespace, name, subresource) or _ADMIN
         if subresource == "binding":
-            return await pods.bind(self.store, namespace, name, body, admin)
-        if subresource == "eviction":
-            return await pods.evict(self.store, namespace, name, body, admin)
-        raise ValueError(f"unsupported subresource {subresource}")
+            return await pods.bind(self.store, namespace, name, clone(body), user)
+        return await pods.evict(self.store, namespace, name, clone(body), user)
 
     async def watch(self, rt: ResourceType, namespace: str = "", *, resource_version: str = "",
                     label_selector: str = "", field_selector: str = "",
                     timeout_seconds: int | None = None) -> AsyncIterator[WatchEvent]:
+        """Ends after `timeout_seconds`, as the server ends a watch request."""
+        self._user("watch", rt, namespace)
         events = await self.store.watch(rt, namespace, ListOptions(label_selector, field_selector,
                                                                    resource_version=resource_version))
-        async for ev in events:
-            # Watch objects are shared between watchers: callers get their own copy to keep.
-            yield WatchEvent(ev.type, json.loads(json.dumps(ev.object)))
+        deadline = asyncio.get_running_loop().time() + timeout_seconds if timeout_seconds else None
+        try:
+            while True:
+                try:
+                    if deadline is None:
+                        ev = await anext(events)
+                    else:
+                        # Only the wait for the next event is bounded: a timeout spanning the
+                        # `yield` would cancel whatever the caller awaits in between.
+                        async with asyncio.timeout_at(deadline):
+                            ev = await anext(events)
+                except (StopAsyncIteration, TimeoutError):
+                    return
+                yield WatchEvent(ev.type, clone(ev.object))
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
 
     async def close(self) -> None:
         return None

@@ -1,7 +1,10 @@
 """`podfleet up`: a whole cluster on one machine.
 
 One node (default): API server on the embedded SQLite store, controllers, scheduler and a node agent
-in one process, the agent talking to the API over HTTPS with its own node credential.
+in one process. The components in the server's process reach it through `LocalClient` (no sockets),
+each with its own credential checked on every call as an HTTPS request's would be: the controllers
+and the scheduler as the administrator, the agent with its node token, so under the same
+NodeRestriction rules as any node.
 
 `--nodes N`: the control plane stays in this process; each node is a network namespace of its own on
 a cluster bridge (`nodenet.py`) running a separate `podfleet agent` process inside it, with its own
@@ -27,7 +30,8 @@ from pathlib import Path
 from podfleet.agent.setup import AgentConfig, NodeAgent
 from podfleet.api.resources import NODES
 from podfleet.apiserver.app import APIServer, ServerConfig
-from podfleet.client.rest import RESTClient
+from podfleet.client.interface import Client
+from podfleet.client.local import Credential, LocalClient
 from podfleet.cluster.nodenet import ClusterNetwork
 from podfleet.controllers.manager import ControllerManager, ControllerManagerConfig
 from podfleet.controllers.nodeipam import NodeIPAMController
@@ -80,7 +84,6 @@ class LocalCluster:
         self.server = APIServer(ServerConfig(data_dir=cfg.data_dir, bind_address=address, port=cfg.port,
                                              advertise_address=address,
                                              default_toleration_seconds=cfg.toleration_seconds))
-        self.clients: list[RESTClient] = []
         self.controllers: ControllerManager | None = None
         self.scheduler: Scheduler | None = None
         self.ipam: NodeIPAMController | None = None
@@ -91,7 +94,7 @@ class LocalCluster:
         if self.net is not None:
             await asyncio.to_thread(self.net.create_bridge)
         await self.server.start()
-        admin = self._client(self.server.kubeconfig_path)
+        admin = self._client(self.server.tokens.admin)
         self.controllers = ControllerManager(admin, config=ControllerManagerConfig(
             node_lifecycle=NodeLifecycleConfig(node_monitor_grace_period=self.cfg.node_grace)))
         await self.controllers.start()
@@ -104,8 +107,8 @@ class LocalCluster:
             self._routes_task = asyncio.create_task(self._host_routes(admin), name="host-routes")
             return
         node_kc = self.cfg.data_dir / "nodes" / f"{self.cfg.node_name}.kubeconfig"
-        write_kubeconfig(node_kc, self.server.node_kubeconfig(self.cfg.node_name))
-        self.node = NodeAgent(self._client(node_kc), AgentConfig(
+        write_kubeconfig(node_kc, self.server.node_kubeconfig(self.cfg.node_name))  # for `podfleet agent`
+        self.node = NodeAgent(self._client(self.server.tokens.node_token(self.cfg.node_name)), AgentConfig(
             node_name=self.cfg.node_name, data_dir=self.cfg.data_dir / "node", node_ip="127.0.0.1", port=0,
             pod_cidr=self.cfg.pod_cidr, bridge=self.cfg.bridge, backoff_base=self.cfg.backoff_base),
             self.server.tokens.node_token(self.cfg.node_name))
@@ -131,7 +134,7 @@ class LocalCluster:
         for name in commands:
             spawn_agent(cf, name)
 
-    async def _host_routes(self, admin: RESTClient) -> None:
+    async def _host_routes(self, admin: Client) -> None:
         assert self.net is not None
         done: dict[str, str] = {}
         while True:
@@ -145,10 +148,9 @@ class LocalCluster:
                         done[cidr] = ip
             await asyncio.sleep(1.0)
 
-    def _client(self, kubeconfig: Path) -> RESTClient:
-        c = RESTClient.from_kubeconfig(kubeconfig)
-        self.clients.append(c)
-        return c
+    def _client(self, token: str) -> LocalClient:
+        """An in-process client acting with `token`, as a request bearing it would."""
+        return LocalClient(self.server.store, Credential(token, self.server.authenticator, self.server.authorizer))
 
     async def stop(self) -> None:
         if self._routes_task is not None:
@@ -161,8 +163,6 @@ class LocalCluster:
             if part is not None:
                 with contextlib.suppress(Exception):
                     await part.stop()
-        for c in self.clients:
-            await c.close()
         await self.server.stop()
 
 

@@ -94,3 +94,11 @@ def test_node_may_only_touch_pods_bound_to_it() -> None:
         check_node_object(NODE_A, {"metadata": {"name": "p"}, "spec": {"nodeName": "b"}}, attrs)
     with pytest.raises(Forbidden):
         check_node_object(NODE_A, {"metadata": {"name": "p"}, "spec": {}}, attrs)
+
+
+def test_node_may_only_write_its_own_lease() -> None:
+    """A create names no object in its request path, so the name in the body is what is checked."""
+    attrs = RequestAttributes(NODE_A, "create", "leases", "coordination.k8s.io", "kube-node-lease")
+    check_node_object(NODE_A, {"metadata": {"name": "a"}}, attrs)
+    with pytest.raises(Forbidden, match="own Lease"):
+        check_node_object(NODE_A, {"metadata": {"name": "b"}}, attrs)
