@@ -8,7 +8,7 @@ makes that hand-off costly in two ways this class removes:
   and making a thread (clone(2)) waits whenever runc is moving a process between cgroups on the
   node, which during a burst of pods stalled the loop for up to half a second at a time;
 - on every `submit` it asks its idle-thread semaphore, and when every thread is busy (as in a
-  burst, or always for a one-thread pool such as the SQLite writer's) that non-blocking ask still
+  burst, or always for a one-thread pool such as the SQLite worker's) that non-blocking ask still
   goes through a Condition.wait(0): a new lock and a release and re-take of the condition's lock,
   contended by the workers.
 
