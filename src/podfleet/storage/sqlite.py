@@ -429,9 +429,10 @@ class SQLiteStorage:
 
 
 def _busy(error: BaseException | None) -> bool:
-    """Whether SQLite refused because another connection holds the database."""
-    return isinstance(error, sqlite3.OperationalError) and \
-        getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    """Whether SQLite refused because another connection holds the database (the code Python
+    reports is SQLite's extended one, e.g. SQLITE_BUSY_RECOVERY: its low byte is the primary code)."""
+    code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.OperationalError) else None
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _checkpoint(db: sqlite3.Connection) -> None:

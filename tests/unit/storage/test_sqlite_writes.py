@@ -34,7 +34,7 @@ def count_handoffs(s: SQLiteStorage) -> list[Any]:
         handed.append(getattr(fn, "__name__", fn))
         return submit(fn, *args, **kwargs)
 
-    s._executor.submit = recording  # type: ignore[method-assign]
+    s._executor.submit = recording  # type: ignore[method-assign,assignment]
     return handed
 
 
@@ -88,7 +88,11 @@ async def test_wal_is_checkpointed_in_the_background(storage: SQLiteStorage, mon
     ran: list[Any] = []
     real = sqlite_mod._checkpoint
     monkeypatch.setattr(sqlite_mod, "CHECKPOINT_EVERY", 5)
-    monkeypatch.setattr(sqlite_mod, "_checkpoint", lambda db: (ran.append(db), real(db)))
+    def recording(db: sqlite3.Connection) -> None:
+        ran.append(db)
+        real(db)
+
+    monkeypatch.setattr(sqlite_mod, "_checkpoint", recording)
     for i in range(4):
         await storage.create(f"/t/{i}", b"x" * 5000)
     assert ran == []
@@ -116,3 +120,15 @@ async def test_in_memory_storage_runs_everything_on_its_one_connection() -> None
     await events.aclose()  # type: ignore[attr-defined]
     assert handed == []
     await s.close()
+
+
+def test_busy_recognises_extended_codes() -> None:
+    def err(code: int) -> sqlite3.OperationalError:
+        e = sqlite3.OperationalError("database is locked")
+        e.sqlite_errorcode = code  # type: ignore[attr-defined]
+        return e
+
+    assert sqlite_mod._busy(err(sqlite3.SQLITE_BUSY)) and sqlite_mod._busy(err(261))  # SQLITE_BUSY_RECOVERY
+    assert sqlite_mod._busy(err(sqlite3.SQLITE_LOCKED))
+    assert not sqlite_mod._busy(err(sqlite3.SQLITE_IOERR)) and not sqlite_mod._busy(sqlite3.DatabaseError("x"))
+    assert not sqlite_mod._busy(None)
