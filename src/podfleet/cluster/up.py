@@ -108,10 +108,10 @@ class LocalCluster:
             return
         node_kc = self.cfg.data_dir / "nodes" / f"{self.cfg.node_name}.kubeconfig"
         write_kubeconfig(node_kc, self.server.node_kubeconfig(self.cfg.node_name))  # for `podfleet agent`
-        self.node = NodeAgent(self._client(self.server.tokens.node_token(self.cfg.node_name)), AgentConfig(
+        node_token = self.server.tokens.node_token(self.cfg.node_name)
+        self.node = NodeAgent(self._client(node_token), AgentConfig(
             node_name=self.cfg.node_name, data_dir=self.cfg.data_dir / "node", node_ip="127.0.0.1", port=0,
-            pod_cidr=self.cfg.pod_cidr, bridge=self.cfg.bridge, backoff_base=self.cfg.backoff_base),
-            self.server.tokens.node_token(self.cfg.node_name))
+            pod_cidr=self.cfg.pod_cidr, bridge=self.cfg.bridge, backoff_base=self.cfg.backoff_base), node_token)
         await self.node.start()
 
     async def _start_node_processes(self) -> None:

@@ -38,7 +38,6 @@ import contextlib
 import heapq
 import logging
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -109,7 +108,6 @@ class SQLiteStorage:
         self._next_publish = 0
         self._compact_rev = 0
         self._closed = False
-        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
