@@ -28,6 +28,7 @@ class Struct:
 
     go: str  # "v1.Container"
     fields: dict[str, Node] = field(default_factory=dict)
+    map_type: str = ""  # OpenAPI `x-kubernetes-map-type`: "atomic" or "" (granular)
 
     @property
     def go_type(self) -> str:
@@ -44,7 +45,15 @@ class Struct:
 
 @dataclass(frozen=True)
 class ListOf:
+    """A JSON array. `list_type` is the OpenAPI `x-kubernetes-list-type` ("atomic", "set", "map"; ""
+    means unannotated, which apply treats as atomic) with `map_keys` for "map"; `merge_key` and
+    `patch_strategy` are what strategic merge patch uses (`patchMergeKey`, `patchStrategy`)."""
+
     item: Node
+    list_type: str = ""
+    map_keys: tuple[str, ...] = ()
+    merge_key: str = ""
+    patch_strategy: str = ""  # "", "merge", "replace", "retainKeys", "merge,retainKeys"
 
     @property
     def go_type(self) -> str:
