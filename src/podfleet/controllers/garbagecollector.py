@@ -177,7 +177,7 @@ class GarbageCollector(Controller):
         else:
             policy = "Background"
         log.info("deleting object whose owners are gone",
-                 extra={"resource": rt.plural, "namespace": ns, "name": m.get("name"), "policy": policy})
+                 extra={"resource": rt.plural, "namespace": ns, "object": m.get("name"), "policy": policy})
         with contextlib.suppress(NotFound):
             await self.client.delete(rt, m["name"], ns, uid=str(m.get("uid") or ""),
                                      propagation_policy=policy)

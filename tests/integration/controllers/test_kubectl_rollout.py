@@ -13,12 +13,13 @@ import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from podfleet.api.errors import APIError
 from podfleet.api.meta import rfc3339
-from podfleet.api.resources import NODES, PODS, REPLICASETS
+from podfleet.api.resources import CONFIGMAPS, NODES, PODS, REPLICASETS
 from podfleet.apiserver.app import APIServer, ServerConfig
 from podfleet.client.rest import RESTClient
 from podfleet.clock import RealClock
@@ -161,3 +162,62 @@ async def test_kubectl_rollout_status_history_undo_and_scale(env: Env) -> None:
     assert await all_gone()
 
 
+
+
+async def _eventually(check: Any, what: str, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def _rollout(env: Env) -> None:
+    await env.kubectl("apply", "-f", "-", stdin=DEPLOYMENT)
+    await env.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+
+
+async def _owned_by_web(env: Env) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return ((await env.client.list(REPLICASETS, "default"))["items"],
+            (await env.client.list(PODS, "default"))["items"])
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+@pytest.mark.parametrize("cascade", ["background", "foreground"])
+async def test_kubectl_delete_cascades_to_replica_sets_and_pods(env: Env, cascade: str) -> None:
+    await _rollout(env)
+    # kubectl waits for the Deployment itself to be gone; foreground keeps it until its dependents are.
+    await env.kubectl("delete", "deployment", "web", f"--cascade={cascade}", "--timeout=60s")
+
+    async def all_gone() -> bool:
+        rss, pods = await _owned_by_web(env)
+        return not rss and not pods
+
+    await _eventually(all_gone, f"{cascade} cascade")
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+async def test_kubectl_delete_cascade_orphan_keeps_dependents(env: Env) -> None:
+    await _rollout(env)
+    await env.kubectl("delete", "deployment", "web", "--cascade=orphan", "--timeout=60s")
+
+    async def released() -> bool:
+        rss, _ = await _owned_by_web(env)
+        return len(rss) == 1 and not rss[0]["metadata"].get("ownerReferences")
+
+    await _eventually(released, "replica set orphaned")
+    _, pods = await _owned_by_web(env)
+    assert len(pods) == 2 and all(p["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet" for p in pods)
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+async def test_configmap_owned_by_a_deleted_configmap_is_removed(env: Env) -> None:
+    owner = await env.client.create(CONFIGMAPS, {"metadata": {"name": "owner", "namespace": "default"}})
+    await env.client.create(CONFIGMAPS, {"metadata": {"name": "dependent", "namespace": "default", "ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}]}})
+    await env.kubectl("delete", "configmap", "owner")
+
+    async def dependent_gone() -> bool:
+        names = {c["metadata"]["name"] for c in (await env.client.list(CONFIGMAPS, "default"))["items"]}
+        return "dependent" not in names
+
+    await _eventually(dependent_gone, "dependent config map deleted")
