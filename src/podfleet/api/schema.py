@@ -9,6 +9,7 @@ warning under `Warn`, and silently dropped otherwise (`prune_unknown`).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,16 +41,16 @@ class _Walk:
     unknown: list[str] = field(default_factory=list)
     # Where the walk is: field names, and 1-tuples for list indices and map keys. The path strings
     # of messages are built from it only when there is something to report.
-    stack: list[str | tuple[Any]] = field(default_factory=list)
+    stack: list[Any] = field(default_factory=list)
 
-    def path(self, last: str = "") -> str:
+    def path(self, last: Any = None) -> str:
         """`spec.containers[0].image` (plus `last`, a field name)."""
         out = ""
-        for c in [*self.stack, last] if last else self.stack:
-            if isinstance(c, str):
-                out = f"{out}.{c}" if out else c
-            else:
+        for c in self.stack if last is None else [*self.stack, last]:
+            if isinstance(c, tuple):
                 out += f"[{c[0]}]"
+            else:  # a field name; YAML may have made it a number, which is still an (unknown) name
+                out = f"{out}.{c}" if out else str(c)
         return out
 
     def go_path(self) -> str:
@@ -128,8 +129,11 @@ def _check_scalar(w: _Walk, s: Scalar, v: Any, struct_name: str) -> None:
         _mismatch(w, v, struct_name, "string")
     elif s.go == "bool" and not isinstance(v, bool):
         _mismatch(w, v, struct_name, "bool")
-    elif s.go == "float64" and (isinstance(v, bool) or not isinstance(v, (int, float))):
-        _mismatch(w, v, struct_name, "float64")
+    elif s.go == "float64":
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            _mismatch(w, v, struct_name, "float64")
+        elif not math.isfinite(v):
+            _mismatch(w, v, struct_name, "float64", f"number {v}")
 
 
 def _check_int(w: _Walk, v: Any, go: str, struct_name: str) -> None:
@@ -139,6 +143,18 @@ def _check_int(w: _Walk, v: Any, go: str, struct_name: str) -> None:
     lo, hi = _INT_RANGES[go]
     if (isinstance(v, float) and not v.is_integer()) or not lo <= v <= hi:
         _mismatch(w, v, struct_name, go, f"number {v}")
+
+
+def _zero(node: Node) -> Any:
+    """What Go's decoder leaves in a list element or map value given `null`: the type's zero value
+    (validation then judges it, as it judges an empty finalizer name)."""
+    if isinstance(node, Struct):
+        return {}
+    if isinstance(node, Scalar) and node.kind == "":
+        return {"bool": False, "string": ""}.get(node.go, 0 if node.go in ("int32", "int64", "float64") else None)
+    if isinstance(node, Scalar) and node.kind == "quantity":
+        return "0"
+    return None
 
 
 def _walk(w: _Walk, node: Node, v: Any, struct_name: str) -> None:
@@ -151,6 +167,8 @@ def _walk(w: _Walk, node: Node, v: Any, struct_name: str) -> None:
             _mismatch(w, v, struct_name, node.go_type)
             return
         for i, item in enumerate(v):
+            if item is None:
+                v[i] = item = _zero(node.item)
             w.stack.append((i,))
             _walk(w, node.item, item, struct_name)
             w.stack.pop()
@@ -159,6 +177,8 @@ def _walk(w: _Walk, node: Node, v: Any, struct_name: str) -> None:
             _mismatch(w, v, struct_name, node.go_type)
             return
         for k, item in v.items():
+            if item is None:
+                v[k] = item = _zero(node.value)
             w.stack.append((k,))
             _walk(w, node.value, item, struct_name)
             w.stack.pop()

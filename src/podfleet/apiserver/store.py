@@ -24,6 +24,7 @@ from podfleet.api.errors import (
     AlreadyExists,
     APIError,
     BadRequest,
+    Cause,
     Conflict,
     Forbidden,
     Gone,
@@ -113,7 +114,10 @@ def _stored(obj: dict[str, Any], kv: KeyValue) -> dict[str, Any]:
 def encode(obj: dict[str, Any]) -> bytes:
     stored = copy.copy(obj)
     stored["metadata"] = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
-    return json.dumps(stored, separators=(",", ":"), sort_keys=False).encode()
+    try:
+        return json.dumps(stored, separators=(",", ":"), sort_keys=False, allow_nan=False).encode()
+    except ValueError as e:  # NaN or ±Infinity in a field the schema leaves free (a RawExtension)
+        raise BadRequest("the object holds a number that is not finite, which JSON cannot represent") from e
 
 
 def _not_found(rt: ResourceType, name: str) -> NotFound:
@@ -277,7 +281,12 @@ class Store:
             pm["name"] = name
             if rt.namespaced:
                 pm["namespace"] = namespace
-            warnings = self._field_validation(rt, patched, opts.field_validation)
+            # The patched object is checked as a create body would be: a patch must not store what
+            # the schema refuses (a string replica count, a non-finite number, a null finalizer).
+            type_errors, unknown = schema.check_body(rt, patched)
+            if type_errors:
+                raise invalid(rt.kind, name, [Cause("patch", f"Invalid value: {type_errors[0]}")])
+            warnings = self._field_validation(rt, patched, opts.field_validation, unknown)
             # Only a resourceVersion the client put in the patch is a precondition.
             rv_in_patch = str(((patch_doc.get("metadata") or {}) if isinstance(patch_doc, dict) else {})
                               .get("resourceVersion") or "")

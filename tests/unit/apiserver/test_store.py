@@ -217,3 +217,54 @@ async def test_local_client_watchers_get_objects_of_their_own(store: Store) -> N
     ev_a.object["metadata"]["labels"]["k"] = "changed by a"
     ev_b = await next_event(b)
     assert ev_b.object["metadata"]["labels"] == {"k": "v"}
+
+
+MERGE = "application/merge-patch+json"
+
+
+def deployment(name: str = "web") -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "w"}},
+                     "template": {"metadata": {"labels": {"app": "w"}},
+                                  "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}}}
+
+
+@pytest.mark.parametrize(("resource", "subresource", "patch_body"), [
+    ("deployments", "", b'{"spec":{"replicas":1e400}}'),
+    ("deployments", "", b'{"spec":{"replicas":"x"}}'),
+    ("deployments", "status", b'{"status":{"replicas":"x"}}'),
+    ("pods", "status", b'{"status":{"containerStatuses":[{"name":"c","image":"i","imageID":"","ready":true,'
+                       b'"restartCount":1e400}]}}'),
+    ("pods", "", b'{"metadata":{"finalizers":[null]}}'),
+    ("pods", "", b'{"metadata":{"labels":{"a":1.5}}}'),
+])
+async def test_a_patch_result_goes_through_the_create_checks(store: Store, resource: str, subresource: str,
+                                                              patch_body: bytes) -> None:
+    from podfleet.api.resources import DEPLOYMENTS
+
+    rt = DEPLOYMENTS if resource == "deployments" else PODS
+    created = (await store.create(rt, "default", deployment() if rt is DEPLOYMENTS else pod("web"),
+                                  WriteOptions())).object
+    with pytest.raises(Invalid) as e:
+        await store.patch(rt, "default", "web", MERGE, patch_body, WriteOptions(), subresource=subresource)
+    assert e.value.code == 422
+    after = await store.get(rt, "default", "web")
+    assert after["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    listed = await store.list(rt, "default", ListOptions())
+    assert [o["metadata"]["name"] for o in listed["items"]] == ["web"]
+
+
+async def test_non_finite_numbers_in_free_form_fields_are_refused(store: Store) -> None:
+    from podfleet.api.resources import CONTROLLERREVISIONS
+
+    body = {"metadata": {"name": "r"}, "revision": 1, "data": {"x": float("inf")}}
+    with pytest.raises(BadRequest):
+        await store.create(CONTROLLERREVISIONS, "default", body, WriteOptions())
+    assert (await store.list(CONTROLLERREVISIONS, "default", ListOptions()))["items"] == []
+
+
+async def test_a_numeric_unknown_field_name_is_reported_not_a_crash(store: Store) -> None:
+    body = pod("numeric")
+    body["spec"][7] = "x"  # what a YAML body with an integer key decodes to
+    res = await store.create(PODS, "default", body, WriteOptions(field_validation="Warn"))
+    assert res.warnings == ['unknown field "spec.7"']
