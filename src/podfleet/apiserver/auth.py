@@ -173,17 +173,48 @@ class ClusterAuthorizer:
         return False
 
 
-def check_node_object(user: UserInfo, obj: dict[str, Any] | None, attrs: RequestAttributes) -> None:
-    """NodeRestriction's object half: a node may act only on pods bound to itself (and its own Node)."""
+# Labels a kubelet may set on its own Node although they are in the kubernetes.io/k8s.io namespaces
+# (NodeRestriction's list); every other label there, and all of node-restriction.kubernetes.io/, is
+# the cluster administrator's, used to steer workloads to nodes the nodes themselves cannot claim.
+_KUBELET_LABELS = frozenset({
+    "kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch",
+    "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type",
+    "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone",
+    "topology.kubernetes.io/region", "topology.kubernetes.io/zone"})
+_KUBELET_LABEL_PREFIXES = ("kubelet.kubernetes.io/", "node.kubernetes.io/")
+
+
+def node_may_set_label(key: str) -> bool:
+    prefix = key.split("/", 1)[0] if "/" in key else ""
+    if prefix == "node-restriction.kubernetes.io" or prefix.endswith(".node-restriction.kubernetes.io"):
+        return False
+    if key in _KUBELET_LABELS or key.startswith(_KUBELET_LABEL_PREFIXES):
+        return True
+    return not (prefix in ("kubernetes.io", "k8s.io") or prefix.endswith((".kubernetes.io", ".k8s.io")))
+
+
+def check_node_object(user: UserInfo, obj: dict[str, Any] | None, attrs: RequestAttributes,
+                      old: dict[str, Any] | None = None) -> None:
+    """NodeRestriction's object half: a node may act only on pods bound to itself (and its own Node,
+    without touching the labels reserved to administrators); `old` is the stored object an update
+    replaces."""
     node = user.node_name
     if node is None or obj is None:
         return
-    if attrs.resource == "pods" and attrs.verb not in READ_VERBS:
+    if attrs.resource == "pods" and (attrs.verb not in READ_VERBS or attrs.subresource == "log"):
         if (obj.get("spec") or {}).get("nodeName") != node:
             raise _forbid(attrs, f'pod is not bound to node "{node}"')
-    if attrs.resource == "nodes" and attrs.verb in {"create", "update", "patch"} \
-            and (obj.get("metadata") or {}).get("name") != node:
-        raise _forbid(attrs, f'node "{node}" may only modify its own Node object')
+    if attrs.resource == "nodes" and attrs.verb in {"create", "update", "patch"}:
+        if (obj.get("metadata") or {}).get("name") != node:
+            raise _forbid(attrs, f'node "{node}" may only modify its own Node object')
+        if old is None and attrs.verb != "create":
+            return  # the stored object of an update: only whose it is matters
+        before = (old or {}).get("metadata", {}).get("labels") or {}
+        after = (obj.get("metadata") or {}).get("labels") or {}
+        changed = sorted(k for k in set(before) | set(after)
+                         if before.get(k) != after.get(k) and not node_may_set_label(k))
+        if changed:
+            raise _forbid(attrs, f"is not allowed to modify labels: {', '.join(changed)}")
     if attrs.resource == "leases" and attrs.verb in {"create", "update", "patch"} \
             and (obj.get("metadata") or {}).get("name") != node:
         # A create names no object in its request: the name is in the body, checked here.

@@ -13,7 +13,7 @@ from podfleet.api import table
 from podfleet.api.errors import BadRequest, MethodNotAllowed
 from podfleet.api.params import optional_int
 from podfleet.apiserver import pods
-from podfleet.apiserver.auth import UserInfo
+from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_object
 from podfleet.apiserver.negotiation import (
     PATCH_TYPES,
     Accept,
@@ -60,6 +60,10 @@ class ResourceHandlers:
         rt, q = info.resource, request.query
         accept = parse_accept(request.headers.get("Accept", ""))
         if info.subresource == "log":
+            if user.node_name is not None:  # a node reads the logs of its own pods only
+                check_node_object(user, await self.store.get(rt, info.namespace, info.name),
+                                  RequestAttributes(user, "get", rt.plural, rt.group, info.namespace, info.name,
+                                                    "log"))
             return await pods.stream_logs(request, self.store, self.node_logs, info)
         if info.subresource in ("binding", "eviction") and info.verb == "create":
             body = decode_object(await read_body(request), request.content_type)

@@ -325,7 +325,7 @@ class Store:
         if opts.user is not None:
             attrs = RequestAttributes(opts.user, "update", rt.plural, rt.group, namespace, name, subresource)
             check_node_object(opts.user, old, attrs)
-            check_node_object(opts.user, new, attrs)
+            check_node_object(opts.user, new, attrs, old=old)
         om, nm = old["metadata"], new["metadata"]
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "name",
                   "namespace", "generateName"):

@@ -102,3 +102,13 @@ def test_node_may_only_write_its_own_lease() -> None:
     check_node_object(NODE_A, {"metadata": {"name": "a"}}, attrs)
     with pytest.raises(Forbidden, match="own Lease"):
         check_node_object(NODE_A, {"metadata": {"name": "b"}}, attrs)
+
+
+def test_node_reads_logs_only_of_pods_bound_to_it() -> None:
+    attrs = RequestAttributes(NODE_A, "get", "pods", "", "default", "p", "log")
+    check_node_object(NODE_A, {"metadata": {"name": "p"}, "spec": {"nodeName": "a"}}, attrs)
+    with pytest.raises(Forbidden, match="not bound"):
+        check_node_object(NODE_A, {"metadata": {"name": "p"}, "spec": {"nodeName": "b"}}, attrs)
+    # other reads of pods stay open to nodes, as the kubelet's role allows
+    check_node_object(NODE_A, {"metadata": {"name": "p"}, "spec": {"nodeName": "b"}},
+                      RequestAttributes(NODE_A, "get", "pods", "", "default", "p"))

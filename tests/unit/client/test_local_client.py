@@ -129,3 +129,21 @@ async def test_write_results_and_inputs_are_the_callers_own(store: Store, tokens
     assert "uid" not in body["metadata"]  # the caller's body is not filled in by the server
     out["metadata"]["labels"] = {"changed": "locally"}
     assert "labels" not in (await admin.get(PODS, "c1", "default"))["metadata"]
+
+
+async def test_node_may_not_claim_administrator_labels_on_its_own_node(store: Store, tokens: TokenFile) -> None:
+    node_a = client_for(store, tokens, tokens.node_token("a"))
+    with pytest.raises(Forbidden, match="node-restriction.kubernetes.io/pci"):
+        await node_a.create(NODES, {"metadata": {"name": "a", "labels": {"node-restriction.kubernetes.io/pci": "y"}}})
+    await node_a.create(NODES, {"metadata": {"name": "a", "labels": {
+        "kubernetes.io/hostname": "a", "node.kubernetes.io/exclude-from-external-load-balancers": "",
+        "example.com/disk": "ssd"}}})
+    for label in ("node-restriction.kubernetes.io/pci", "node-role.kubernetes.io/control-plane", "k8s.io/x"):
+        with pytest.raises(Forbidden, match="not allowed to modify labels"):
+            await node_a.patch(NODES, "a", {"metadata": {"labels": {label: "y"}}})
+    admin = client_for(store, tokens, tokens.admin)
+    await admin.patch(NODES, "a", {"metadata": {"labels": {"node-restriction.kubernetes.io/pci": "y"}}})
+    with pytest.raises(Forbidden):  # nor take away what the administrator set
+        await node_a.patch(NODES, "a", {"metadata": {"labels": {"node-restriction.kubernetes.io/pci": None}}})
+    patched = await node_a.patch(NODES, "a", {"metadata": {"labels": {"example.com/disk": "nvme"}}})
+    assert patched["metadata"]["labels"]["node-restriction.kubernetes.io/pci"] == "y"
