@@ -133,7 +133,7 @@ async def test_write_results_and_inputs_are_the_callers_own(store: Store, tokens
 
 async def test_node_may_not_claim_administrator_labels_on_its_own_node(store: Store, tokens: TokenFile) -> None:
     node_a = client_for(store, tokens, tokens.node_token("a"))
-    with pytest.raises(Forbidden, match="node-restriction.kubernetes.io/pci"):
+    with pytest.raises(Forbidden, match=r"node-restriction\.kubernetes\.io/pci"):
         await node_a.create(NODES, {"metadata": {"name": "a", "labels": {"node-restriction.kubernetes.io/pci": "y"}}})
     await node_a.create(NODES, {"metadata": {"name": "a", "labels": {
         "kubernetes.io/hostname": "a", "node.kubernetes.io/exclude-from-external-load-balancers": "",
