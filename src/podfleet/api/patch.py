@@ -3,8 +3,9 @@
 Strategic merge patch is what `kubectl apply`, `kubectl label` and friends send for built-in
 types: lists of containers, ports, env vars, volumes... merge by their key (`name`, `containerPort`,
 `mountPath`) instead of being replaced, and the patch may carry directives (`$patch`,
-`$retainKeys`, `$setElementOrder/<field>`, `$deleteFromPrimitiveList/<field>`). The merge keys
-mirror the `patchStrategy`/`patchMergeKey` tags of the Kubernetes Go types. Inputs are never mutated.
+`$retainKeys`, `$setElementOrder/<field>`, `$deleteFromPrimitiveList/<field>`). Merge keys and
+strategies come from the field schemas (`schema_pod`, `schema_kinds`), which mirror the
+`patchStrategy`/`patchMergeKey` tags of the Kubernetes Go types. Inputs are never mutated.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from podfleet.api.errors import BadRequest, Invalid
 from podfleet.api.jsoncopy import clone
 from podfleet.api.resources import ResourceType
+from podfleet.api.schema import schema_for
+from podfleet.api.schema_dsl import ListOf, MapOf, Node, Scalar, Struct
 
 # ---------------------------------------------------------------------------- merge patch
 
@@ -133,40 +136,28 @@ def apply_json_patch(obj: Any, ops: list[Any]) -> Any:
 
 # ---------------------------------------------------------------------------- strategic merge patch
 
-# (patchStrategy, mergeKey) per field path; `[]` stands for "each element of the list".
-_POD_SPEC = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name", "volumes": "name",
-    "imagePullSecrets": "name", "hostAliases": "ip", "topologySpreadConstraints": "topologyKey",
-    "resourceClaims": "name", "schedulingGates": "name",
-}
-_CONTAINER = {"ports": "containerPort", "env": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath"}
-_META = {"ownerReferences": "uid"}
-_PRIMITIVE_MERGE = {"metadata.finalizers"}
-
-
-def _strategies(rt: ResourceType | None) -> dict[str, str]:
-    table = {f"metadata.{k}": v for k, v in _META.items()}
-    pod_spec_paths = {"Pod": ["spec"], "Deployment": ["spec.template.spec"], "ReplicaSet": ["spec.template.spec"]}
-    for base in pod_spec_paths.get(rt.kind if rt else "", []):
-        for field, key in _POD_SPEC.items():
-            table[f"{base}.{field}"] = key
-        for ctype in ("containers", "initContainers", "ephemeralContainers"):
-            for field, key in _CONTAINER.items():
-                table[f"{base}.{ctype}[].{field}"] = key
-    if rt is not None and rt.kind in ("Pod", "Node", "Deployment", "ReplicaSet", "Namespace"):
-        table["status.conditions"] = "type"
-    if rt is not None and rt.kind == "Node":
-        table["status.addresses"] = "type"
-    return table
-
-
 def apply_strategic_merge_patch(obj: dict[str, Any], patch: dict[str, Any],
                                 rt: ResourceType | None = None) -> dict[str, Any]:
-    result = _merge_map(clone(obj), patch, "", _strategies(rt))
+    """`patch` applied to `obj` the way kube-apiserver does for `application/strategic-merge-patch+json`.
+
+    Which lists merge, and by which key, is read off the kind's field schema while walking it
+    alongside the object (`ListOf.merge_key`/`patch_strategy`), the same declarations the OpenAPI
+    documents publish to kubectl, so the server merges exactly what kubectl computed its patch
+    against. Without a resource type nothing is known and every list is replaced."""
+    result = _merge_map(clone(obj), patch, "", schema_for(rt) if rt is not None else None)
     return result if isinstance(result, dict) else {}
 
 
-def _merge_map(orig: Any, patch: dict[str, Any], path: str, table: dict[str, str]) -> Any:
+def _child(node: Node | None, key: str) -> Node | None:
+    """The schema of `key` inside an object whose schema is `node` (None when unknown)."""
+    if isinstance(node, Struct):
+        return node.fields.get(key)
+    if isinstance(node, MapOf):
+        return node.value
+    return None
+
+
+def _merge_map(orig: Any, patch: dict[str, Any], path: str, node: Node | None) -> Any:
     directive = patch.get("$patch")
     if directive == "delete":
         return None
@@ -185,16 +176,17 @@ def _merge_map(orig: Any, patch: dict[str, Any], path: str, table: dict[str, str
         deletions[k.split("/", 1)[1]] = body.pop(k)
     for k, v in body.items():
         sub = f"{path}.{k}" if path else k
+        child = _child(node, k)
         if v is None:
             out.pop(k, None)
         elif isinstance(v, dict):
-            merged = _merge_map(out.get(k), v, sub, table)
+            merged = _merge_map(out.get(k), v, sub, child)
             if merged is None:
                 out.pop(k, None)
             else:
                 out[k] = merged
         elif isinstance(v, list):
-            out[k] = _merge_list(out.get(k), v, sub, table)
+            out[k] = _merge_list(out.get(k), v, sub, child if isinstance(child, ListOf) else None)
         else:
             out[k] = v
     for k, values in deletions.items():
@@ -202,18 +194,22 @@ def _merge_map(orig: Any, patch: dict[str, Any], path: str, table: dict[str, str
             out[k] = [x for x in out[k] if x not in values]
     for k, order in orders.items():
         if isinstance(out.get(k), list):
-            out[k] = _reorder(out[k], order, table.get(f"{path}.{k}" if path else k))
+            child = _child(node, k)
+            out[k] = _reorder(out[k], order, child.merge_key if isinstance(child, ListOf) else "")
     if retain is not None:
         out = {k: v for k, v in out.items() if k in retain}
     return out
 
 
-def _merge_list(orig: Any, patch: list[Any], path: str, table: dict[str, str]) -> list[Any]:
-    key = table.get(path)
+def _merge_list(orig: Any, patch: list[Any], path: str, node: ListOf | None) -> list[Any]:
     if patch and isinstance(patch[0], dict) and patch[0].get("$patch") == "replace":
         return list(_strip_directives(patch[1:]))
-    if key is None:
-        if path in _PRIMITIVE_MERGE and isinstance(orig, list):
+    # Only lists whose field says `patchStrategy: merge` merge; every other list is replaced whole.
+    if node is None or "merge" not in node.patch_strategy.split(","):
+        return list(_strip_directives(patch))
+    key = node.merge_key
+    if not key:
+        if isinstance(node.item, Scalar) and isinstance(orig, list):  # a set of scalars: the union
             return list(orig) + [x for x in patch if x not in orig]
         return list(_strip_directives(patch))
     out = [clone(x) for x in orig] if isinstance(orig, list) else []
@@ -231,11 +227,11 @@ def _merge_list(orig: Any, patch: list[Any], path: str, table: dict[str, str]) -
         if idx is None:
             out.append(_strip_directives(item))
         else:
-            out[idx] = _merge_map(out[idx], item, elem_path, table)
+            out[idx] = _merge_map(out[idx], item, elem_path, node.item)
     return out
 
 
-def _reorder(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
+def _reorder(items: list[Any], order: list[Any], key: str) -> list[Any]:
     def ident(x: Any) -> Any:
         return x.get(key) if key and isinstance(x, dict) else x
 

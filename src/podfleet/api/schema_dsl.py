@@ -2,6 +2,12 @@
 
 Each node knows the Go type Kubernetes decodes it into, so type errors can be reported in the
 words of Go's JSON decoder (`... of type []v1.Container`), which is what kubectl users see.
+
+Lists and structs also carry what the Kubernetes Go types declare about how they merge (the
+`+listType`/`+listMapKey`/`+structType`/`+mapType` markers and the `patchStrategy`/`patchMergeKey`
+tags), because three consumers must agree on it: strategic merge patch on the server, the OpenAPI
+documents kubectl computes its own patches from, and server-side apply. Declaring it once here keeps
+them from drifting apart.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ class Struct:
     go: str  # "v1.Container"
     fields: dict[str, Node] = field(default_factory=dict)
     map_type: str = ""  # OpenAPI `x-kubernetes-map-type`: "atomic" or "" (granular)
+    # `patchStrategy` of the one field holding this struct ("retainKeys" on DeploymentSpec.strategy).
+    # Upstream tags the field, not the type; a struct used in a single place carries it itself.
+    patch_strategy: str = ""
 
     @property
     def go_type(self) -> str:
@@ -66,6 +75,7 @@ class MapOf:
 
     value: Node
     go: str = ""
+    map_type: str = ""  # OpenAPI `x-kubernetes-map-type` ("atomic" for PodSpec.nodeSelector)
 
     @property
     def go_type(self) -> str:
@@ -86,7 +96,7 @@ MICROTIME = Scalar("v1.MicroTime", "time")
 BYTES = Scalar("[]uint8", "bytes")
 RAW = Scalar("runtime.RawExtension", "raw")
 
-STRINGS = ListOf(STR)
+STRINGS = ListOf(STR, "atomic")  # what upstream declares for nearly every []string
 STRMAP = MapOf(STR)
 RESOURCE_LIST = MapOf(QUANTITY, "v1.ResourceList")
 BYTESMAP = MapOf(BYTES)
@@ -95,3 +105,29 @@ BYTESMAP = MapOf(BYTES)
 def struct(go: str, **fields: Node) -> Struct:
     """`struct("v1.HostAlias", ip=STR, hostnames=STRINGS)`."""
     return Struct(go, dict(fields))
+
+
+def atomic_struct(go: str, **fields: Node) -> Struct:
+    """A struct upstream marks `+structType=atomic`: apply owns and replaces it as a whole."""
+    return Struct(go, dict(fields), map_type="atomic")
+
+
+def atomic(item: Node) -> ListOf:
+    """`+listType=atomic` with no patch strategy: replaced whole by apply and by strategic merge."""
+    return ListOf(item, "atomic")
+
+
+def set_of(item: Node, patch_strategy: str = "") -> ListOf:
+    """`+listType=set` of scalars; `patch_strategy="merge"` makes strategic merge take the union."""
+    return ListOf(item, "set", patch_strategy=patch_strategy)
+
+
+def map_list(item: Node, *keys: str) -> ListOf:
+    """`+listType=map` keyed by `keys` for apply, but no merge key: strategic merge replaces it."""
+    return ListOf(item, "map", keys)
+
+
+def merge_list(item: Node, *keys: str, patch_strategy: str = "merge") -> ListOf:
+    """The common keyed list: `+listType=map` with `keys` for apply, and strategic merge merging
+    items by the first key (upstream's `patchMergeKey` is the first map key on every list served)."""
+    return ListOf(item, "map", keys, keys[0], patch_strategy)

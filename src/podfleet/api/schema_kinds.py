@@ -19,9 +19,11 @@ from podfleet.api.schema_dsl import (
     STRINGS,
     STRMAP,
     TIME,
-    ListOf,
     Node,
     Struct,
+    atomic,
+    merge_list,
+    set_of,
     struct,
 )
 from podfleet.api.schema_pod import (
@@ -35,26 +37,26 @@ from podfleet.api.schema_pod import (
 )
 
 TAINT = struct("v1.Taint", key=STR, value=STR, effect=STR, timeAdded=TIME)
-NODE_SPEC = struct("v1.NodeSpec", podCIDR=STR, podCIDRs=STRINGS, providerID=STR, unschedulable=BOOL,
-                   taints=ListOf(TAINT), configSource=RAW, externalID=STR)
+NODE_SPEC = struct("v1.NodeSpec", podCIDR=STR, podCIDRs=set_of(STR, patch_strategy="merge"), providerID=STR,
+                   unschedulable=BOOL, taints=atomic(TAINT), configSource=RAW, externalID=STR)
 NODE_STATUS = struct(
     "v1.NodeStatus", capacity=RESOURCE_LIST, allocatable=RESOURCE_LIST, phase=STR,
-    conditions=ListOf(struct("v1.NodeCondition", type=STR, status=STR, lastHeartbeatTime=TIME,
-                             lastTransitionTime=TIME, reason=STR, message=STR)),
-    addresses=ListOf(struct("v1.NodeAddress", type=STR, address=STR)),
+    conditions=merge_list(struct("v1.NodeCondition", type=STR, status=STR, lastHeartbeatTime=TIME,
+                                 lastTransitionTime=TIME, reason=STR, message=STR), "type"),
+    addresses=merge_list(struct("v1.NodeAddress", type=STR, address=STR), "type"),
     daemonEndpoints=struct("v1.NodeDaemonEndpoints",
                            kubeletEndpoint=struct("v1.DaemonEndpoint", Port=INT32)),
     nodeInfo=struct("v1.NodeSystemInfo", machineID=STR, systemUUID=STR, bootID=STR, kernelVersion=STR, osImage=STR,
                     containerRuntimeVersion=STR, kubeletVersion=STR, kubeProxyVersion=STR, operatingSystem=STR,
                     architecture=STR, swap=RAW),
-    images=ListOf(struct("v1.ContainerImage", names=STRINGS, sizeBytes=INT64)), volumesInUse=STRINGS,
-    volumesAttached=ListOf(struct("v1.AttachedVolume", name=STR, devicePath=STR)), config=RAW,
-    runtimeHandlers=ListOf(RAW), features=RAW, declaredFeatures=STRINGS,
+    images=atomic(struct("v1.ContainerImage", names=STRINGS, sizeBytes=INT64)), volumesInUse=STRINGS,
+    volumesAttached=atomic(struct("v1.AttachedVolume", name=STR, devicePath=STR)), config=RAW,
+    runtimeHandlers=atomic(RAW), features=RAW, declaredFeatures=STRINGS,
 )
 NAMESPACE_STATUS = struct(
     "v1.NamespaceStatus", phase=STR,
-    conditions=ListOf(struct("v1.NamespaceCondition", type=STR, status=STR, lastTransitionTime=TIME, reason=STR,
-                             message=STR)),
+    conditions=merge_list(struct("v1.NamespaceCondition", type=STR, status=STR, lastTransitionTime=TIME,
+                                 reason=STR, message=STR), "type"),
 )
 LEASE_SPEC = struct("v1.LeaseSpec", holderIdentity=STR, leaseDurationSeconds=INT32, acquireTime=MICROTIME,
                     renewTime=MICROTIME, leaseTransitions=INT32, strategy=STR, preferredHolder=STR)
@@ -64,18 +66,20 @@ REPLICA_SET_SPEC = struct("v1.ReplicaSetSpec", replicas=INT32, minReadySeconds=I
 REPLICA_SET_STATUS = struct(
     "v1.ReplicaSetStatus", replicas=INT32, fullyLabeledReplicas=INT32, readyReplicas=INT32, availableReplicas=INT32,
     terminatingReplicas=INT32, observedGeneration=INT64,
-    conditions=ListOf(struct("v1.ReplicaSetCondition", **_WORKLOAD_CONDITION)),
+    conditions=merge_list(struct("v1.ReplicaSetCondition", **_WORKLOAD_CONDITION), "type"),
 )
 DEPLOYMENT_SPEC = struct(
     "v1.DeploymentSpec", replicas=INT32, selector=LABEL_SELECTOR, template=POD_TEMPLATE_SPEC,
-    strategy=struct("v1.DeploymentStrategy", type=STR,
-                    rollingUpdate=struct("v1.RollingUpdateDeployment", maxUnavailable=INTSTR, maxSurge=INTSTR)),
+    strategy=Struct("v1.DeploymentStrategy",
+                    {"type": STR, "rollingUpdate": struct("v1.RollingUpdateDeployment", maxUnavailable=INTSTR,
+                                                          maxSurge=INTSTR)},
+                    patch_strategy="retainKeys"),
     minReadySeconds=INT32, revisionHistoryLimit=INT32, paused=BOOL, progressDeadlineSeconds=INT32,
 )
 DEPLOYMENT_STATUS = struct(
     "v1.DeploymentStatus", observedGeneration=INT64, replicas=INT32, updatedReplicas=INT32, readyReplicas=INT32,
     availableReplicas=INT32, unavailableReplicas=INT32, terminatingReplicas=INT32,
-    conditions=ListOf(struct("v1.DeploymentCondition", lastUpdateTime=TIME, **_WORKLOAD_CONDITION)),
+    conditions=merge_list(struct("v1.DeploymentCondition", lastUpdateTime=TIME, **_WORKLOAD_CONDITION), "type"),
     collisionCount=INT32,
 )
 
@@ -97,10 +101,40 @@ KINDS: dict[str, Struct] = {
     ),
     "Secret": _kind("v1.Secret", immutable=BOOL, data=BYTESMAP, stringData=STRMAP, type=STR),
     "ConfigMap": _kind("v1.ConfigMap", immutable=BOOL, data=STRMAP, binaryData=BYTESMAP),
-    "ServiceAccount": _kind("v1.ServiceAccount", secrets=ListOf(OBJECT_REFERENCE),
-                            imagePullSecrets=ListOf(LOCAL_OBJECT_REFERENCE), automountServiceAccountToken=BOOL),
+    "ServiceAccount": _kind("v1.ServiceAccount", secrets=merge_list(OBJECT_REFERENCE, "name"),
+                            imagePullSecrets=atomic(LOCAL_OBJECT_REFERENCE), automountServiceAccountToken=BOOL),
     "Lease": _kind("v1.Lease", spec=LEASE_SPEC),
     "ReplicaSet": _kind("v1.ReplicaSet", spec=REPLICA_SET_SPEC, status=REPLICA_SET_STATUS),
     "Deployment": _kind("v1.Deployment", spec=DEPLOYMENT_SPEC, status=DEPLOYMENT_STATUS),
     "ControllerRevision": _kind("v1.ControllerRevision", data=RAW, revision=INT64),
+}
+
+# What a `List` response carries besides its items (`metadata` of PodList and friends).
+LIST_META = struct("v1.ListMeta", selfLink=STR, resourceVersion=STR, remainingItemCount=INT64,
+                   **{"continue": STR})
+
+# The Go package of each struct names its OpenAPI definition (`io.k8s.api.core.v1.PodSpec`). A kind
+# lives in its API group's package and a struct in the package of the struct holding it, except at
+# these roots, where a type of another package is embedded (apps/v1 Deployment holds core/v1
+# PodTemplateSpec, every kind holds meta/v1 ObjectMeta).
+META_PACKAGE = "k8s.io/apimachinery/pkg/apis/meta/v1"
+CORE_PACKAGE = "k8s.io/api/core/v1"
+PACKAGE_ROOTS: dict[Struct, str] = {
+    OBJECT_META: META_PACKAGE, LABEL_SELECTOR: META_PACKAGE, LIST_META: META_PACKAGE,
+    POD_TEMPLATE_SPEC: CORE_PACKAGE,
+}
+
+# One line per kind for `kubectl explain`.
+DESCRIPTIONS: dict[str, str] = {
+    "Pod": "A group of containers scheduled together onto one node, sharing network and volumes.",
+    "Namespace": "A scope for names; namespaced objects live in exactly one.",
+    "Node": "A machine running the podfleet agent, which runs the pods bound to it.",
+    "Event": "A report of something that happened to an object, kept for a limited time.",
+    "Secret": "Sensitive data (tokens, keys, passwords) for pods to mount or read as environment variables.",
+    "ConfigMap": "Non-confidential key-value configuration for pods to mount or read as environment variables.",
+    "ServiceAccount": "An identity for processes running in pods.",
+    "Lease": "A time-bound claim, used for node heartbeats and leader election.",
+    "ReplicaSet": "Keeps a given number of pods matching a selector running.",
+    "Deployment": "Declarative updates for pods: rolls ReplicaSets from one template to the next.",
+    "ControllerRevision": "An immutable snapshot of state data, kept by controllers to roll back to.",
 }

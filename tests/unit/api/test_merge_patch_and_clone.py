@@ -1,5 +1,6 @@
-"""JSON merge patch (RFC 7386, its appendix examples) and `clone`: results right, inputs untouched,
-nothing shared between a result and its inputs."""
+"""JSON merge patch (RFC 7386, its appendix examples), strategic merge patch (merge keys and
+strategies read off the field schemas) and `clone`: results right, inputs untouched, nothing shared
+between a result and its inputs."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from podfleet.api.errors import BadRequest
 from podfleet.api.jsoncopy import clone
-from podfleet.api.patch import apply_merge_patch
+from podfleet.api.patch import apply_merge_patch, apply_strategic_merge_patch
+from podfleet.api.resources import CONFIGMAPS, DEPLOYMENTS, NODES, PODS, SERVICEACCOUNTS, ResourceType
 
 RFC7386_EXAMPLES: list[tuple[Any, Any, Any]] = [
     ({"a": "b"}, {"a": "c"}, {"a": "c"}),
@@ -67,3 +70,93 @@ def test_clone_copies_every_dict_and_list_and_shares_the_immutable_rest() -> Non
     assert not set(_containers(out)) & set(_containers(doc))
     out["a"][1]["b"].append(3)
     assert doc["a"][1]["b"] == [True, None, 2.5]
+
+
+# ---------------------------------------------------------------------------- strategic merge patch
+# Merge keys and strategies come from the field schemas (`schema_pod`, `schema_kinds`), the same
+# declarations the OpenAPI documents publish to kubectl.
+
+def _pod(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "finalizers": ["a/x"]},
+            "spec": {"containers": [{"name": "main", "image": "busybox:1",
+                                     "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                                     "ports": [{"containerPort": 80}],
+                                     "volumeMounts": [{"name": "v", "mountPath": "/data"}]},
+                                    {"name": "side", "image": "busybox:1"}], **spec}}
+
+
+def test_strategic_merge_merges_containers_by_name_and_env_by_name() -> None:
+    pod = _pod()
+    before = copy.deepcopy(pod)
+    patch = {"spec": {"containers": [{"name": "main", "image": "busybox:2",
+                                      "env": [{"name": "B", "$patch": "delete"}, {"name": "C", "value": "3"}]}]}}
+    out = apply_strategic_merge_patch(pod, patch, PODS)
+    main, side = out["spec"]["containers"]
+    assert main["image"] == "busybox:2" and side == {"name": "side", "image": "busybox:1"}
+    assert main["env"] == [{"name": "A", "value": "1"}, {"name": "C", "value": "3"}]
+    assert main["ports"] == [{"containerPort": 80}] and main["volumeMounts"] == before["spec"]["containers"][0][
+        "volumeMounts"]
+    assert pod == before
+
+
+def test_strategic_merge_keys_nested_lists_by_their_declared_keys() -> None:
+    patch = {"spec": {"containers": [{"name": "main", "ports": [{"containerPort": 80, "name": "http"},
+                                                                  {"containerPort": 81}],
+                                      "volumeMounts": [{"mountPath": "/data", "readOnly": True}]}]}}
+    main = apply_strategic_merge_patch(_pod(), patch, PODS)["spec"]["containers"][0]
+    assert main["ports"] == [{"containerPort": 80, "name": "http"}, {"containerPort": 81}]
+    assert main["volumeMounts"] == [{"name": "v", "mountPath": "/data", "readOnly": True}]
+
+
+def test_strategic_merge_finds_the_pod_spec_inside_a_deployment_template() -> None:
+    dep = {"spec": {"template": {"spec": _pod()["spec"]}, "strategy": {"type": "RollingUpdate",
+                                                                          "rollingUpdate": {"maxSurge": 1}}}}
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "side", "image": "busybox:3"}]}},
+                      "strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}
+    out = apply_strategic_merge_patch(dep, patch, DEPLOYMENTS)
+    assert [c["image"] for c in out["spec"]["template"]["spec"]["containers"]] == ["busybox:1", "busybox:3"]
+    assert out["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_strategic_merge_replaces_atomic_lists_and_unions_merge_sets() -> None:
+    pod = _pod(tolerations=[{"key": "a"}, {"key": "b"}])
+    patch = {"metadata": {"finalizers": ["b/y", "a/x"]}, "spec": {"tolerations": [{"key": "c"}],
+                                                                  "containers": [{"name": "main", "command": ["x"]}]}}
+    out = apply_strategic_merge_patch(pod, patch, PODS)
+    assert out["metadata"]["finalizers"] == ["a/x", "b/y"]
+    assert out["spec"]["tolerations"] == [{"key": "c"}]
+    deleted = apply_strategic_merge_patch(out, {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a/x"]}},
+                                          PODS)
+    assert deleted["metadata"]["finalizers"] == ["b/y"]
+
+
+def test_strategic_merge_orders_by_set_element_order_using_the_merge_key() -> None:
+    patch = {"spec": {"$setElementOrder/containers": [{"name": "side"}, {"name": "main"}],
+                      "containers": [{"name": "main", "image": "busybox:2"}]}}
+    out = apply_strategic_merge_patch(_pod(), patch, PODS)
+    assert [c["name"] for c in out["spec"]["containers"]] == ["side", "main"]
+
+
+@pytest.mark.parametrize(("rt", "obj", "patch", "expected"), [
+    (PODS, {"status": {"podIPs": [{"ip": "10.0.0.1"}], "conditions": [{"type": "Ready", "status": "False"}]}},
+     {"status": {"podIPs": [{"ip": "fd00::1"}], "conditions": [{"type": "Initialized", "status": "True"}]}},
+     {"status": {"podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}],
+                 "conditions": [{"type": "Ready", "status": "False"}, {"type": "Initialized", "status": "True"}]}}),
+    (SERVICEACCOUNTS, {"secrets": [{"name": "a"}]}, {"secrets": [{"name": "b"}]},
+     {"secrets": [{"name": "a"}, {"name": "b"}]}),
+    (NODES, {"spec": {"podCIDRs": ["10.1.0.0/24"]}}, {"spec": {"podCIDRs": ["fd00:1::/64"]}},
+     {"spec": {"podCIDRs": ["10.1.0.0/24", "fd00:1::/64"]}}),
+    (CONFIGMAPS, {"data": {"a": "1"}, "metadata": {"ownerReferences": [{"uid": "u1", "name": "x"}]}},
+     {"data": {"b": "2"}, "metadata": {"ownerReferences": [{"uid": "u2", "name": "y"}]}},
+     {"data": {"a": "1", "b": "2"},
+      "metadata": {"ownerReferences": [{"uid": "u1", "name": "x"}, {"uid": "u2", "name": "y"}]}}),
+], ids=["pod-status", "serviceaccount-secrets", "node-podcidrs", "owner-references"])
+def test_strategic_merge_follows_the_schema_of_every_kind(rt: ResourceType, obj: dict[str, Any],
+                                                          patch: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert apply_strategic_merge_patch(obj, patch, rt) == expected
+
+
+def test_strategic_merge_without_a_kind_replaces_lists_and_needs_merge_keys() -> None:
+    assert apply_strategic_merge_patch({"a": [1, 2]}, {"a": [3]}) == {"a": [3]}
+    with pytest.raises(BadRequest, match="merge key: name"):
+        apply_strategic_merge_patch(_pod(), {"spec": {"containers": [{"image": "x"}]}}, PODS)
