@@ -1,4 +1,4 @@
-"""API server benchmark: create-pod latency and throughput, and watch fan-out delivery.
+"""API server benchmark: create-pod latency and throughput, watch fan-out delivery, and large LISTs.
 
 Starts `podfleet server` as a separate process on a temporary data dir (SQLite, the default) and,
 as the peer measured in the same run, the same server on a real etcd (the store Kubernetes uses),
@@ -7,9 +7,15 @@ then drives each with the HTTPS client podfleet's own components use:
 - create-pod latency p50/p99 and throughput with 1, 10 and 50 concurrent clients;
 - watch delivery: 100 watchers on pods, N writes; every watcher must see every event, in order,
   with no gaps; prints delivery latency p50/p99.
+- large lists, on a fresh server: 10,000 pods created by 100 concurrent clients (create p99), the
+  server's RSS once they exist, 10 unpaginated LISTs of all of them (time until the whole body is
+  received, and separately with the client's JSON decode), and the server's RSS after them: a list
+  must not leave the server holding hundreds of MB.
 
 Targets (issue 2): p99 create ≤ 50 ms at 10 clients; every watcher sees every event in order.
-Run: `.venv/bin/python bench/api.py [--pods 300] [--skip-etcd]`.
+Targets ("API server hardening"): LIST of 10,000 pods ≤ 100 ms; p99 create ≤ 50 ms at 100 clients;
+server RSS at 10,000 pods and after 10 LISTs ≤ 150 MB.
+Run: `.venv/bin/python bench/api.py [--pods 300] [--list-pods 10000] [--skip-etcd]`.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -29,11 +37,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from podfleet.api.resources import PODS  # noqa: E402
-from podfleet.client.rest import RESTClient  # noqa: E402
+from podfleet.client.rest import RESTClient, resource_path  # noqa: E402
+from podfleet.kubeconfig import read_kubeconfig  # noqa: E402
+
+LIST_TARGET_MS = 100.0
+CREATE_TARGET_MS = 50.0
+RSS_TARGET_MB = 150.0
 
 
 def free_port() -> int:
@@ -71,8 +86,17 @@ def etcd_server(workdir: Path) -> Iterator[str]:
         proc.wait(10)
 
 
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident set (or, with `VmHWM`, its peak) in MB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 @contextlib.contextmanager
-def podfleet_server(workdir: Path, storage: str) -> Iterator[Path]:
+def podfleet_server(workdir: Path, storage: str, pids: list[int] | None = None) -> Iterator[Path]:
+    """The server process; its pid is appended to `pids` when given (to read its memory)."""
     port = free_port()
     data = workdir / f"server-{port}"
     cmd = [sys.executable, "-m", "podfleet", "server", "--data-dir", str(data), "--port", str(port),
@@ -81,6 +105,8 @@ def podfleet_server(workdir: Path, storage: str) -> Iterator[Path]:
         cmd += ["--storage", storage]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    if pids is not None:
+        pids.append(proc.pid)
     try:
         kubeconfig = data / "admin.kubeconfig"
         deadline = time.time() + 30
@@ -99,14 +125,16 @@ def pod(name: str) -> dict[str, Any]:
 
 
 async def create_run(kubeconfig: Path, clients: int, total: int, prefix: str) -> dict[str, float]:
-    client = RESTClient.from_kubeconfig(kubeconfig)
-    await client.list(PODS, "default", limit=1)  # warm the connection pool
+    # A RESTClient pools at most 64 connections: one per 50 clients gives each a connection of its own.
+    pool = [RESTClient.from_kubeconfig(kubeconfig) for _ in range(-(-clients // 50))]
+    for c in pool:
+        await c.list(PODS, "default", limit=1)  # warm the connection pools
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
         queue.put_nowait(i)
 
-    async def worker() -> None:
+    async def worker(client: RESTClient) -> None:
         while True:
             try:
                 i = queue.get_nowait()
@@ -117,9 +145,10 @@ async def create_run(kubeconfig: Path, clients: int, total: int, prefix: str) ->
             latencies.append(time.perf_counter() - t0)
 
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker(pool[i % len(pool)]) for i in range(clients)))
     elapsed = time.perf_counter() - start
-    await client.close()
+    for c in pool:
+        await c.close()
     return {"p50": pct(latencies, 50) * 1000, "p99": pct(latencies, 99) * 1000, "rate": total / elapsed}
 
 
@@ -173,6 +202,34 @@ async def watch_run(kubeconfig: Path, watchers: int, events: int) -> dict[str, f
             "complete": float(sum(len(s) == events for s in seen))}
 
 
+async def list_run(kubeconfig: Path, pid: int, pods: int, lists: int) -> list[tuple[str, dict[str, float]]]:
+    """`pods` pods from 100 clients, then `lists` full LISTs; the server's memory before and after."""
+    rows = [("create x100", await create_run(kubeconfig, 100, pods, "l"))]
+    rss_full = rss_mb(pid)
+    server, ca, token = read_kubeconfig(kubeconfig)
+    ctx = ssl.create_default_context(cadata=ca.decode())
+    url = server.rstrip("/") + resource_path(PODS, "default")
+    raw_ms: list[float] = []
+    decoded_ms: list[float] = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                                     connector=aiohttp.TCPConnector(ssl=ctx)) as sess:
+        for _ in range(lists):
+            t0 = time.perf_counter()
+            async with sess.get(url) as resp:
+                body = await resp.read()
+            raw_ms.append((time.perf_counter() - t0) * 1000)
+            items = len(json.loads(body)["items"])
+            decoded_ms.append((time.perf_counter() - t0) * 1000)
+            if resp.status != 200 or items != pods:
+                raise RuntimeError(f"LIST returned {resp.status} with {items} of {pods} pods")
+            del body
+    rows.append(("list", {"p50": pct(raw_ms, 50), "p99": pct(raw_ms, 99), "rate": 1000 / pct(raw_ms, 50)}))
+    rows.append(("list+decode", {"p50": pct(decoded_ms, 50), "p99": pct(decoded_ms, 99),
+                                 "rate": 1000 / pct(decoded_ms, 50)}))
+    rows.append(("rss MB", {"p50": rss_full, "p99": rss_mb(pid), "rate": rss_mb(pid, "VmHWM")}))
+    return rows
+
+
 async def bench(kubeconfig: Path, label: str, total: int) -> list[tuple[str, str, dict[str, float]]]:
     rows = []
     for clients in (1, 10, 50):
@@ -184,6 +241,8 @@ async def bench(kubeconfig: Path, label: str, total: int) -> list[tuple[str, str
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pods", type=int, default=300, help="pods created per concurrency level")
+    ap.add_argument("--list-pods", type=int, default=10_000, help="pods in the large-list test (0: skip it)")
+    ap.add_argument("--lists", type=int, default=10, help="LISTs of all pods in the large-list test")
     ap.add_argument("--skip-etcd", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="podfleet-bench-api-"))
@@ -191,6 +250,11 @@ def main() -> None:
     try:
         with podfleet_server(work, "") as kc:
             rows += asyncio.run(bench(kc, "podfleet/sqlite", args.pods))
+        if args.list_pods:
+            pids: list[int] = []
+            with podfleet_server(work, "", pids) as kc:
+                rows += [("podfleet/sqlite", test, r)
+                         for test, r in asyncio.run(list_run(kc, pids[0], args.list_pods, args.lists))]
         if not args.skip_etcd and shutil.which("etcd"):
             try:
                 with etcd_server(work) as url, podfleet_server(work, url) as kc:
@@ -206,14 +270,26 @@ def main() -> None:
         note = ""
         if test.startswith("watch"):
             note = f"{int(r['complete'])}/100 watchers complete, in order: {'yes' if r['ok'] else 'NO'}"
-        elif test == "create x10":
-            note = "target p99 <= 50 ms: " + ("met" if r["p99"] <= 50 else "MISSED")
+        elif test in ("create x10", "create x100"):
+            note = f"target p99 <= {CREATE_TARGET_MS:.0f} ms: " + _met(r["p99"] <= CREATE_TARGET_MS)
+        elif test == "list":
+            note = (f"{args.list_pods} pods, whole body received; target <= {LIST_TARGET_MS:.0f} ms: "
+                    + _met(r["p99"] <= LIST_TARGET_MS))
+        elif test == "list+decode":
+            note = "the same, and decoded by the client (json.loads)"
+        elif test == "rss MB":
+            note = (f"p50 col: at {args.list_pods} pods, p99 col: after {args.lists} LISTs, ops/s col: peak; "
+                    f"target <= {RSS_TARGET_MB:.0f} MB: " + _met(max(r["p50"], r["p99"]) <= RSS_TARGET_MB))
         print(f"{backend:<22} {test:<12} {r['p50']:>8.1f} {r['p99']:>8.1f} {r.get('rate', 0):>8.0f}  {note}")
     print()
     for test, per in by_test.items():
         if "podfleet/sqlite" in per and "podfleet/etcd (peer)" in per and per["podfleet/etcd (peer)"]["p99"]:
             ratio = per["podfleet/sqlite"]["p99"] / per["podfleet/etcd (peer)"]["p99"]
             print(f"ratio sqlite/etcd p99 for {test}: {ratio:.2f}x")
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
 
 
 if __name__ == "__main__":

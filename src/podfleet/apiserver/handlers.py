@@ -12,7 +12,7 @@ from aiohttp import web
 from podfleet.api import table
 from podfleet.api.errors import BadRequest, MethodNotAllowed
 from podfleet.api.params import optional_int
-from podfleet.apiserver import pods
+from podfleet.apiserver import list_stream, pods
 from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_object
 from podfleet.apiserver.negotiation import (
     PATCH_TYPES,
@@ -79,13 +79,11 @@ class ResourceHandlers:
             obj = await self.store.get(rt, info.namespace, info.name)
             return self._respond(info, [obj], accept, q, single=True)
         if verb == "list":
-            listed = await self.store.list(rt, info.namespace, _list_options(q))
-            if accept.table:
-                tbl = table.to_table(rt, listed["items"], include_object=q.get("includeObject", "Metadata"),
-                                     now=self.clock.now())
-                tbl["metadata"] = listed["metadata"]
-                return encode_response(tbl, 200, accept)
-            return encode_response(listed, 200, accept)
+            list_opts = _list_options(q)
+            list_opts.resource_version_match = q.get("resourceVersionMatch", "")
+            page = await self.store.lists.page(rt, info.namespace, list_opts)
+            return await list_stream.respond(request, page, accept, include_object=q.get("includeObject", "Metadata"),
+                                             now=self.clock.now())
         if verb == "watch":
             return await self._watch(request, info, accept)
         if verb == "create":

@@ -10,14 +10,12 @@ input never changes what is stored.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from podfleet.api import defaults, patch, schema, selectors, validation
 from podfleet.api.errors import (
@@ -35,9 +33,10 @@ from podfleet.api.errors import (
 )
 from podfleet.api.jsoncopy import clone
 from podfleet.api.meta import new_uid, random_suffix, rfc3339
-from podfleet.api.resources import NAMESPACES, PODS, ResourceType
+from podfleet.api.resources import NAMESPACES, ResourceType
 from podfleet.apiserver import strategies
 from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_object
+from podfleet.apiserver.list_cache import ListCache
 from podfleet.apiserver.shared_watch import SharedDecoder
 from podfleet.clock import Clock, RealClock
 from podfleet.storage.interface import (
@@ -50,6 +49,7 @@ from podfleet.storage.interface import (
     StorageUnavailable,
 )
 
+T = TypeVar("T")
 Warnings = list[str]
 FieldPaths = list[str]  # `spec.containers[0].imagee`
 MERGE_PATCH = "application/merge-patch+json"
@@ -73,6 +73,7 @@ class ListOptions:
     limit: int = 0
     continue_token: str = ""
     resource_version: str = ""
+    resource_version_match: str = ""  # "" | Exact | NotOlderThan
 
 
 @dataclass
@@ -130,19 +131,6 @@ def _conflict(rt: ResourceType, name: str) -> Conflict:
                     kind=rt.plural, name=name, group=rt.group)
 
 
-def _encode_continue(revision: int, last_key: str) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": last_key}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_continue(token: str) -> tuple[int, str]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
-        return int(data["rv"]), str(data["start"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as e:
-        raise BadRequest(f"continue key is not valid: {e}") from e
-
-
 class Store:
     """Generic, storage-backed REST semantics for all resource types."""
 
@@ -150,8 +138,12 @@ class Store:
                  default_toleration_seconds: int = 300) -> None:
         self.storage = storage
         self.clock = clock or RealClock()
-        self.default_toleration_seconds = default_toleration_seconds
+        self._strategies = strategies.strategies_for(default_toleration_seconds)
         self._watch_decode = SharedDecoder(decode)
+        self.lists = ListCache(storage)  # watch cache for lists, started on first use
+
+    def _strategy(self, rt: ResourceType) -> strategies.Strategy:
+        return self._strategies.get(rt) or strategies.Strategy(rt)
 
     # ---------------------------------------------------------------- reads
     async def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
@@ -161,39 +153,9 @@ class Store:
         return decode(kv)
 
     async def list(self, rt: ResourceType, namespace: str, opts: ListOptions) -> dict[str, Any]:
-        label_sel = selectors.parse_label_selector(opts.label_selector)
-        field_sel = selectors.parse_field_selector(opts.field_selector, rt)
-        prefix = rt.storage_prefix(namespace)
-        revision, start_after = 0, ""
-        if opts.continue_token:
-            revision, start_after = _decode_continue(opts.continue_token)
-        items: list[dict[str, Any]] = []
-        more = False
-        page = max(opts.limit, 0)
-        while True:
-            try:
-                res = await self._storage_call(self.storage.list(
-                    prefix, revision=revision, limit=page * 2 if page else 0, start_after=start_after))
-            except Compacted as e:
-                raise Gone("The provided continue parameter is too old to display a consistent list "
-                           "result. You can start a new list without the continue parameter.") from e
-            revision = res.revision
-            full = False
-            for i, kv in enumerate(res.items):
-                start_after = kv.key
-                obj = decode(kv)
-                if label_sel.matches(obj) and field_sel.matches(obj):
-                    items.append(obj)
-                if page and len(items) >= page:
-                    more = i < len(res.items) - 1 or res.more
-                    full = True
-                    break
-            if full or not res.more:
-                break
-        meta: dict[str, Any] = {"resourceVersion": str(revision)}
-        if more:
-            meta["continue"] = _encode_continue(revision, start_after)
-        return {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta, "items": items}
+        """The list as one object of the caller's own; the HTTP handler streams `self.lists.page`
+        instead (see `list_cache` for the resourceVersion semantics and where lists are read)."""
+        return await (await self.lists.page(rt, namespace, opts)).decoded()
 
     # ---------------------------------------------------------------- create
     async def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> Result:
@@ -215,9 +177,7 @@ class Store:
                   "deletionGracePeriodSeconds", "selfLink", "generation"):
             m.pop(k, None)
         defaults.apply_defaults(rt, obj)
-        if rt is PODS:
-            defaults.add_default_tolerations(obj, self.default_toleration_seconds)
-        strategies.prepare_for_create(rt, obj)
+        self._strategy(rt).prepare_for_create(obj)
         causes = validation.validate_create(rt, obj)
         if causes:
             raise invalid(rt.kind, m.get("name", ""), causes)
@@ -334,12 +294,13 @@ class Store:
             else:
                 nm.pop(k, None)
         nm.pop("selfLink", None)
+        strategy = self._strategy(rt)
         if subresource == "status":
-            new = strategies.prepare_for_status_update(rt, new, old)
+            new = strategy.prepare_for_status_update(new, old)
             defaults.apply_defaults(rt, new)
             causes = validation.validate_status_update(rt, new, old)
         else:
-            strategies.prepare_for_update(rt, new, old)
+            strategy.prepare_for_update(new, old)
             defaults.apply_defaults(rt, new)
             causes = validation.validate_update(rt, new, old)
             if om.get("deletionTimestamp") and _adds_finalizers(new, old):
@@ -352,7 +313,7 @@ class Store:
         if opts.dry_run:
             return new
         key = rt.storage_key(namespace, name)
-        if nm.get("deletionTimestamp") and not nm.get("finalizers") and _deletable_after_finalizers(rt, new):
+        if nm.get("deletionTimestamp") and not nm.get("finalizers") and strategy.deletable_after_finalizers(new):
             try:
                 kv = await self._storage_call(self.storage.delete(key, expected_revision=old_kv.mod_revision))
             except (RevisionMismatch, KeyNotFound) as e:
@@ -387,15 +348,16 @@ class Store:
                 raise Conflict(f"Precondition failed: ResourceVersion in precondition: "
                                f"{opts.precondition_resource_version}, ResourceVersion in object meta: "
                                f"{m['resourceVersion']}", kind=rt.plural, name=name)
-            grace = self._grace_period(rt, obj, opts)
+            strategy = self._strategy(rt)
+            grace = strategy.grace_period(obj, opts.grace_period_seconds)
             finalizers = list(m.get("finalizers") or [])
             if opts.propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
                 finalizers.append("foregroundDeletion")
             elif opts.propagation_policy == "Orphan" and "orphan" not in finalizers:
                 finalizers.append("orphan")
             # Namespaces with spec.finalizers are emptied by the namespace controller before they go.
-            graceful = grace > 0 or bool(finalizers) or (
-                rt is NAMESPACES and bool((obj.get("spec") or {}).get("finalizers")))
+            emptied_first = strategy.emptied_before_deletion(obj)
+            graceful = grace > 0 or bool(finalizers) or emptied_first
             if not graceful:
                 if opts.dry_run:
                     return obj
@@ -416,12 +378,10 @@ class Store:
             nm["deletionGracePeriodSeconds"] = grace
             if finalizers:
                 nm["finalizers"] = finalizers
-            if rt is NAMESPACES:
-                new.setdefault("status", {})["phase"] = "Terminating"
+            strategy.mark_terminating(new)
             if opts.dry_run:
                 return new
-            if grace == 0 and not finalizers and not (
-                    rt is NAMESPACES and (obj.get("spec") or {}).get("finalizers")):
+            if grace == 0 and not finalizers and not emptied_first:
                 try:
                     await self._storage_call(self.storage.delete(key, expected_revision=kv.mod_revision))
                 except (RevisionMismatch, KeyNotFound):
@@ -433,16 +393,6 @@ class Store:
                 continue
             return decode(kv2)
         raise _conflict(rt, name)
-
-    def _grace_period(self, rt: ResourceType, obj: dict[str, Any], opts: DeleteOptions) -> int:
-        if rt is not PODS:
-            return 0
-        spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
-            return 0  # never ran (or finished): nothing to stop
-        if opts.grace_period_seconds is not None:
-            return max(0, opts.grace_period_seconds)
-        return int(spec.get("terminationGracePeriodSeconds", 30) or 0)
 
     async def delete_collection(self, rt: ResourceType, namespace: str, list_opts: ListOptions,
                                 opts: DeleteOptions) -> dict[str, Any]:
@@ -572,7 +522,7 @@ class Store:
                              group=rt.group)
 
     @staticmethod
-    async def _storage_call(aw: Any) -> Any:
+    async def _storage_call(aw: Awaitable[T]) -> T:
         try:
             return await aw
         except StorageUnavailable as e:
@@ -589,15 +539,6 @@ def _adds_finalizers(new: dict[str, Any], old: dict[str, Any]) -> bool:
     before = set((old.get("metadata") or {}).get("finalizers") or [])
     after = set((new.get("metadata") or {}).get("finalizers") or [])
     return bool(after - before)
-
-
-def _deletable_after_finalizers(rt: ResourceType, obj: dict[str, Any]) -> bool:
-    """An object marked for deletion whose last finalizer is gone is deleted (pods: once grace is 0)."""
-    if rt is PODS:
-        return int(obj["metadata"].get("deletionGracePeriodSeconds") or 0) == 0
-    if rt is NAMESPACES:
-        return not ((obj.get("spec") or {}).get("finalizers"))
-    return True
 
 
 def _yaml_or_json(body: bytes) -> Any:

@@ -1,79 +1,125 @@
-"""Per-kind REST behaviour, as Kubernetes' registry strategies: what create and update may touch.
+"""Per-kind REST behaviour, as Kubernetes' registry strategies: one object per kind that differs.
 
-The generic store (`store.py`) calls these hooks; they hold the rules that differ by kind — pods
-start `Pending`, writes to the main resource never change `status` (that is the status
-subresource's job) and writes to `status` never change `spec`, `generation` counts spec changes.
+The generic store (`store.py`) asks the kind's strategy everything that is not the same for all
+kinds — pods start `Pending` with default tolerations and stop gracefully, namespaces are emptied
+by their controller before they go, Nodes register with a status — so the store itself never
+tests which kind it holds. Shared rules: writes to the main resource never change `status` (that
+is the status subresource's job), writes to `status` never change anything else, `generation`
+counts spec changes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from podfleet.api import defaults
 from podfleet.api.jsoncopy import clone
-from podfleet.api.resources import NAMESPACES, NODES, PODS, ResourceType
-
-# Kinds whose create may carry a status (Node agents register with status, Events have none).
-_STATUS_ON_CREATE = {NODES.kind}
+from podfleet.api.qos import qos_class
+from podfleet.api.resources import NAMESPACES, NODES, PODS, RESOURCES, ResourceType
 
 
-def has_status(rt: ResourceType) -> bool:
-    return "status" in rt.subresources
+class Strategy:
+    """The rules of kinds with nothing special about them."""
+
+    status_on_create = False  # may a create carry a status (Nodes register with one)?
+
+    def __init__(self, rt: ResourceType) -> None:
+        self.rt = rt
+        self.has_status = "status" in rt.subresources
+
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        if self.has_status and not self.status_on_create:
+            obj.pop("status", None)
+        if "spec" in obj or self.has_status:
+            obj["metadata"]["generation"] = 1
+
+    def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """A write to the main resource: status stays as stored; generation counts spec changes."""
+        if self.has_status:
+            if "status" in old:
+                new["status"] = clone(old["status"])
+            else:
+                new.pop("status", None)
+        old_gen = int((old.get("metadata") or {}).get("generation") or 0)
+        if "spec" in new and new.get("spec") != old.get("spec"):
+            new["metadata"]["generation"] = old_gen + 1
+        elif old_gen:
+            new["metadata"]["generation"] = old_gen
+
+    def prepare_for_status_update(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        """A write to `/status`: only status changes; everything else is taken from the stored object."""
+        result = clone(old)
+        result["status"] = clone(new.get("status") or {})
+        result["metadata"]["resourceVersion"] = (new.get("metadata") or {}).get("resourceVersion", "")
+        return result
+
+    def grace_period(self, obj: dict[str, Any], requested: int | None) -> int:
+        """Seconds a delete waits before the object goes; most kinds have nothing to stop."""
+        return 0
+
+    def emptied_before_deletion(self, obj: dict[str, Any]) -> bool:
+        """Whether something must empty the object before it goes, beyond its metadata finalizers."""
+        return False
+
+    def mark_terminating(self, obj: dict[str, Any]) -> None:
+        """What a graceful delete records besides deletionTimestamp."""
+
+    def deletable_after_finalizers(self, obj: dict[str, Any]) -> bool:
+        """An object marked for deletion whose last finalizer went is deleted."""
+        return True
 
 
-def qos_class(pod: dict[str, Any]) -> str:
-    """Guaranteed / Burstable / BestEffort from the containers' requests and limits."""
-    containers = list((pod.get("spec") or {}).get("containers") or []) + \
-        list((pod.get("spec") or {}).get("initContainers") or [])
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
-        if req or lim:
-            any_set = True
-        for r in ("cpu", "memory"):
-            if r not in lim or (r in req and str(req[r]) != str(lim[r])):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
+class PodStrategy(Strategy):
+    def __init__(self, rt: ResourceType, default_toleration_seconds: int) -> None:
+        super().__init__(rt)
+        self.default_toleration_seconds = default_toleration_seconds
 
-
-def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> None:
-    if rt is PODS:
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        defaults.add_default_tolerations(obj, self.default_toleration_seconds)
         status = obj.get("status") or {}
+        super().prepare_for_create(obj)
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj)}
         if status.get("conditions") and (obj.get("spec") or {}).get("nodeName"):
             obj["status"]["conditions"] = status["conditions"]
-    elif rt is NAMESPACES:
+
+    def grace_period(self, obj: dict[str, Any], requested: int | None) -> int:
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0  # never ran (or finished): nothing to stop
+        if requested is not None:
+            return max(0, requested)
+        return int(spec.get("terminationGracePeriodSeconds", 30) or 0)
+
+    def deletable_after_finalizers(self, obj: dict[str, Any]) -> bool:
+        """Once its containers are gone too: the node agent deletes it with grace 0 then."""
+        return int(obj["metadata"].get("deletionGracePeriodSeconds") or 0) == 0
+
+
+class NamespaceStrategy(Strategy):
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        super().prepare_for_create(obj)
         obj["status"] = {"phase": "Active"}
-    elif has_status(rt) and rt.kind not in _STATUS_ON_CREATE:
-        obj.pop("status", None)
-    if "spec" in obj or has_status(rt):
-        obj["metadata"]["generation"] = 1
+
+    def emptied_before_deletion(self, obj: dict[str, Any]) -> bool:
+        """spec.finalizers: the namespace controller deletes the content first."""
+        return bool((obj.get("spec") or {}).get("finalizers"))
+
+    def mark_terminating(self, obj: dict[str, Any]) -> None:
+        obj.setdefault("status", {})["phase"] = "Terminating"
+
+    def deletable_after_finalizers(self, obj: dict[str, Any]) -> bool:
+        return not self.emptied_before_deletion(obj)
 
 
-def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> None:
-    """A write to the main resource: status stays as stored; generation counts spec changes."""
-    if has_status(rt):
-        if "status" in old:
-            new["status"] = clone(old["status"])
-        else:
-            new.pop("status", None)
-    _bump_generation(new, old)
+class NodeStrategy(Strategy):
+    status_on_create = True
 
 
-def prepare_for_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """A write to `/status`: only status changes; everything else is taken from the stored object."""
-    result = clone(old)
-    result["status"] = clone(new.get("status") or {})
-    result["metadata"]["resourceVersion"] = (new.get("metadata") or {}).get("resourceVersion", "")
-    return result
-
-
-def _bump_generation(new: dict[str, Any], old: dict[str, Any]) -> None:
-    old_gen = int((old.get("metadata") or {}).get("generation") or 0)
-    if "spec" in new and new.get("spec") != old.get("spec"):
-        new["metadata"]["generation"] = old_gen + 1
-    elif old_gen:
-        new["metadata"]["generation"] = old_gen
+def strategies_for(default_toleration_seconds: int) -> dict[ResourceType, Strategy]:
+    """Every served kind's strategy."""
+    special: dict[ResourceType, Strategy] = {
+        PODS: PodStrategy(PODS, default_toleration_seconds),
+        NAMESPACES: NamespaceStrategy(NAMESPACES),
+        NODES: NodeStrategy(NODES),
+    }
+    return {rt: special.get(rt) or Strategy(rt) for rt in RESOURCES}
