@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import os
 import signal
@@ -41,7 +40,7 @@ from podfleet.images.store import ImageError, ImageStore
 from podfleet.network.interface import NetworkError, PodNetwork, PodRef, PortMapping
 from podfleet.runtime.cgroups import remove_cgroup_tree
 from podfleet.runtime.interface import ContainerRuntimeError, OCIRuntime
-from podfleet.runtime.logs import follow_log, read_log
+from podfleet.runtime.logs import follow_log, log_since, read_log
 from podfleet.runtime.sandbox import (
     create_sandbox_namespaces,
     remove_sandbox_namespaces,
@@ -551,9 +550,7 @@ class KubeRuntimeManager:
             rec = recs[-2]
         else:
             rec = recs[-1]
-        since = None
-        if opts.get("since_seconds"):
-            since = self.clock.now() - dt.timedelta(seconds=int(opts["since_seconds"]))
+        since = log_since(opts.get("since_seconds"), opts.get("since_time"), self.clock.now())
         path = Path(rec.log_path)
         if not opts.get("follow") or opts.get("previous"):
             yield await asyncio.to_thread(read_log, path, tail=opts.get("tail_lines"),

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from podfleet.api.errors import APIError, NotFound, Unauthorized
-from podfleet.api.params import optional_int
+from podfleet.api.errors import APIError, BadRequest, NotFound, Unauthorized
+from podfleet.api.params import optional_bool, optional_int, optional_time
 from podfleet.pki import ensure_self_signed
 from podfleet.streaming import stream_chunks
 
@@ -27,14 +27,35 @@ LogSource = Callable[[str, str, str, dict[str, Any]], AsyncIterator[bytes]]
 
 
 def _opts(q: Any) -> dict[str, Any]:
-    def as_int(key: str) -> int | None:
-        return optional_int(q, key)
+    """The log options the API server passes on (kubelet's containerLogs query), parsed strictly."""
+    opts = {"follow": bool(optional_bool(q, "follow")), "previous": bool(optional_bool(q, "previous")),
+            "timestamps": bool(optional_bool(q, "timestamps")), "tail_lines": optional_int(q, "tailLines"),
+            "since_seconds": optional_int(q, "sinceSeconds"), "since_time": optional_time(q, "sinceTime"),
+            "limit_bytes": optional_int(q, "limitBytes"), "pod_uid": q.get("podUID", "")}
+    if opts["since_seconds"] is not None and opts["since_time"] is not None:
+        raise BadRequest("at most one of `sinceTime` or `sinceSeconds` may be specified")
+    return opts
 
-    truthy = ("true", "1")
-    return {"follow": q.get("follow", "") in truthy, "previous": q.get("previous", "") in truthy,
-            "timestamps": q.get("timestamps", "") in truthy, "tail_lines": as_int("tailLines"),
-            "since_seconds": as_int("sinceSeconds"), "limit_bytes": as_int("limitBytes"),
-            "pod_uid": q.get("podUID", "")}
+
+async def limit_bytes(chunks: AsyncIterator[bytes], limit: int | None) -> AsyncIterator[bytes]:
+    """At most `limit` bytes of `chunks`, for followed logs too (kubelet's LimitWriter)."""
+    if limit is None:
+        async for chunk in chunks:
+            yield chunk
+        return
+    left = limit
+    try:
+        async for chunk in chunks:
+            if len(chunk) >= left:
+                if left:
+                    yield chunk[:left]
+                return
+            left -= len(chunk)
+            yield chunk
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()  # stop following the log file now, not when the generator is collected
 
 
 class AgentServer:
@@ -76,10 +97,11 @@ class AgentServer:
             if not auth.startswith("Bearer ") or not hmac.compare_digest(auth[7:], self.token):
                 raise Unauthorized("Unauthorized")
             mi = request.match_info
-            chunks = self.logs(mi["namespace"], mi["pod"], mi["container"], _opts(request.query))
-            return await stream_chunks(request, chunks)
+            opts = _opts(request.query)
+            chunks = self.logs(mi["namespace"], mi["pod"], mi["container"], opts)
+            return await stream_chunks(request, limit_bytes(chunks, opts["limit_bytes"]))
         except APIError as e:
             return web.json_response(e.to_status(), status=e.code)
         except FileNotFoundError as e:
-            err = NotFound(str(e))
+            err = NotFound(f"open {e.filename}: no such file or directory")  # as Go's os.PathError reads
             return web.json_response(err.to_status(), status=err.code)

@@ -44,6 +44,11 @@ class APIError(Exception):
         return self.message
 
     def to_status(self) -> dict[str, Any]:
+        """The `Status` body, keys in `metav1.Status`'s field order as kube-apiserver serialises it.
+
+        Clients that compare response text byte for byte depend on that order: TypeMeta (kind,
+        apiVersion), metadata, status, message, reason, details (only when set), then code.
+        """
         status: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -51,7 +56,6 @@ class APIError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         details: dict[str, Any] = {}
         if self.name:
@@ -66,6 +70,7 @@ class APIError(Exception):
             details["retryAfterSeconds"] = self.retry_after
         if details:
             status["details"] = details
+        status["code"] = self.code
         return status
 
 

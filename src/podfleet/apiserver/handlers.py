@@ -10,14 +10,15 @@ from typing import Any
 from aiohttp import web
 
 from podfleet.api import table
-from podfleet.api.errors import BadRequest, MethodNotAllowed
-from podfleet.api.params import optional_int
+from podfleet.api.errors import BadRequest, Cause, MethodNotAllowed, invalid
+from podfleet.api.params import optional_bool, optional_int
+from podfleet.api.params import resource_version as parse_resource_version
 from podfleet.apiserver import list_stream, pods
 from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_object
 from podfleet.apiserver.negotiation import (
     PATCH_TYPES,
     Accept,
-    decode_object,
+    decode_body,
     encode_response,
     parse_accept,
     read_body,
@@ -32,21 +33,25 @@ WATCH_BATCH = 256  # events per write at most
 BOOKMARK_INTERVAL = 30.0
 
 
-def _bool(v: str | None) -> bool:
-    return (v or "").lower() in ("1", "true", "yes")
-
-
 def _list_options(q: Any) -> ListOptions:
     return ListOptions(label_selector=q.get("labelSelector", ""), field_selector=q.get("fieldSelector", ""),
                        limit=optional_int(q, "limit") or 0, continue_token=q.get("continue", ""),
-                       resource_version=q.get("resourceVersion", ""))
+                       resource_version=parse_resource_version(q))
 
 
 def _write_options(q: Any, user: UserInfo) -> WriteOptions:
     mode = q.get("fieldValidation", "Warn") or "Warn"
     if mode not in ("Ignore", "Warn", "Strict"):
         raise BadRequest(f'fieldValidation parameter unsupported: "{mode}"; allowed values: Ignore, Warn, Strict')
-    return WriteOptions(dry_run=q.get("dryRun") == "All", field_validation=mode, user=user)
+    return WriteOptions(dry_run=_dry_run(q.getall("dryRun", [])), field_validation=mode, user=user)
+
+
+def _dry_run(values: list[Any]) -> bool:
+    """`dryRun` holds "All" or nothing, as kube-apiserver's ValidateDryRun allows."""
+    if any(v != "All" for v in values):
+        raise invalid("Options", "", [Cause(
+            "dryRun", f"Unsupported value: {values!r}: supported values: \"All\"", "FieldValueNotSupported")])
+    return bool(values)
 
 
 class ResourceHandlers:
@@ -66,7 +71,7 @@ class ResourceHandlers:
                                                     "log"))
             return await pods.stream_logs(request, self.store, self.node_logs, info)
         if info.subresource in ("binding", "eviction") and info.verb == "create":
-            body = decode_object(await read_body(request), request.content_type)
+            body = await decode_body(await read_body(request), request.content_type)
             if info.subresource == "binding":
                 result = await pods.bind(self.store, info.namespace, info.name, body, user)
             else:
@@ -89,11 +94,11 @@ class ResourceHandlers:
         if verb == "create":
             if info.name:
                 raise MethodNotAllowed("the server does not allow this method on the requested resource")
-            body = decode_object(await read_body(request), request.content_type)
+            body = await decode_body(await read_body(request), request.content_type)
             res = await self.store.create(rt, info.namespace, body, _write_options(q, user))
             return self._respond(info, [res.object], accept, q, status=201, warnings=res.warnings, single=True)
         if verb == "update":
-            body = decode_object(await read_body(request), request.content_type)
+            body = await decode_body(await read_body(request), request.content_type)
             res = await self.store.update(rt, info.namespace, info.name, body, _write_options(q, user),
                                           subresource=info.subresource)
             return self._respond(info, [res.object], accept, q, warnings=res.warnings, single=True)
@@ -131,20 +136,21 @@ class ResourceHandlers:
         body: dict[str, Any] = {}
         raw = await read_body(request)
         if raw.strip():
-            decoded = decode_object(raw, request.content_type)
+            decoded = await decode_body(raw, request.content_type)
             if not isinstance(decoded, dict):
                 raise BadRequest("DeleteOptions must be an object")
             body = decoded
+        _check_delete_options(body)
         grace = optional_int(q, "gracePeriodSeconds")
-        if grace is None and body.get("gracePeriodSeconds") is not None:
-            grace = int(body["gracePeriodSeconds"])
+        if grace is None:
+            grace = body.get("gracePeriodSeconds")
         policy = q.get("propagationPolicy") or body.get("propagationPolicy") or ""
-        if body.get("orphanDependents") is True or q.get("orphanDependents") == "true":
+        if body.get("orphanDependents") is True or optional_bool(q, "orphanDependents"):
             policy = policy or "Orphan"
         if policy not in ("", "Background", "Foreground", "Orphan"):
             raise BadRequest(f"propagationPolicy {policy!r} is not supported")
         pre = body.get("preconditions") or {}
-        dry = q.get("dryRun") == "All" or "All" in (body.get("dryRun") or [])
+        dry = _dry_run([*q.getall("dryRun", []), *(body.get("dryRun") or [])])
         return DeleteOptions(grace_period_seconds=grace, propagation_policy=policy,
                              precondition_uid=str(pre.get("uid") or ""),
                              precondition_resource_version=str(pre.get("resourceVersion") or ""),
@@ -157,8 +163,8 @@ class ResourceHandlers:
             extra = f"metadata.name={info.name}"
             opts.field_selector = f"{opts.field_selector},{extra}" if opts.field_selector else extra
         timeout = optional_int(q, "timeoutSeconds")
-        bookmarks = _bool(q.get("allowWatchBookmarks"))
-        send_initial = True if _bool(q.get("sendInitialEvents")) else None
+        bookmarks = bool(optional_bool(q, "allowWatchBookmarks"))
+        send_initial = optional_bool(q, "sendInitialEvents")
         events = await self.store.watch(info.resource, info.namespace, opts, send_initial=send_initial,
                                         initial_end_bookmark=bool(send_initial) and bookmarks)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
@@ -256,3 +262,29 @@ def take_ready(queue: asyncio.Queue[WatchEventOut | None], first: WatchEventOut 
         if queue.empty() or len(batch) >= limit:
             return batch, False
         ev = queue.get_nowait()
+
+
+_DELETE_OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,), "apiVersion": (str,), "gracePeriodSeconds": (int,), "propagationPolicy": (str,),
+    "orphanDependents": (bool,), "preconditions": (dict,), "dryRun": (list,)}
+
+
+def _check_delete_options(body: dict[str, Any]) -> None:
+    """A DeleteOptions body decoded strictly: each field of its Go type, no unknown field."""
+    for key, value in body.items():
+        types = _DELETE_OPTION_TYPES.get(key)
+        if types is None:
+            raise BadRequest(f'DeleteOptions: unknown field "{key}"')
+        if value is None:
+            continue
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise BadRequest(f"DeleteOptions.{key}: wrong type {type(value).__name__}")
+    if isinstance(body.get("gracePeriodSeconds"), int) and not -2**63 <= body["gracePeriodSeconds"] < 2**63:
+        raise BadRequest("DeleteOptions.gracePeriodSeconds: value out of range for int64")
+    if any(not isinstance(d, str) for d in body.get("dryRun") or []):
+        raise BadRequest("DeleteOptions.dryRun: wrong type, want a list of strings")
+    for key, value in (body.get("preconditions") or {}).items():
+        if key not in ("uid", "resourceVersion"):
+            raise BadRequest(f'DeleteOptions.preconditions: unknown field "{key}"')
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"DeleteOptions.preconditions.{key}: wrong type {type(value).__name__}")

@@ -9,6 +9,8 @@ hold; the agent's serving certificate is self-signed, so — like kube-apiserver
 
 from __future__ import annotations
 
+import json
+import os
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from podfleet.api.errors import BadRequest, ServiceUnavailable, from_status
+from podfleet.api.params import format_rfc3339
 from podfleet.apiserver.auth import TokenFile
 from podfleet.apiserver.nodelogs import LogOptions
 
@@ -58,6 +61,8 @@ class KubeletLogs:
             params["tailLines"] = str(opts.tail_lines)
         if opts.since_seconds is not None:
             params["sinceSeconds"] = str(opts.since_seconds)
+        if opts.since_time is not None:
+            params["sinceTime"] = format_rfc3339(opts.since_time)
         if opts.limit_bytes is not None:
             params["limitBytes"] = str(opts.limit_bytes)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
@@ -67,13 +72,26 @@ class KubeletLogs:
                 if resp.status >= 400:
                     raw = await resp.read()
                     try:
-                        import json
-
                         body = json.loads(raw)
                     except ValueError:
-                        body = {"message": raw.decode(errors="replace")}
+                        body = None
+                    if not isinstance(body, dict):  # not a Status: pass its text on as the message
+                        body = {"message": raw.decode(errors="replace")[:1024]}
                     raise from_status(resp.status, body)
                 async for chunk in resp.content.iter_any():
                     yield chunk
         except aiohttp.ClientError as e:
-            raise ServiceUnavailable(f'cannot reach the agent of node "{node_name}" at {host}:{port}: {e}') from e
+            raise ServiceUnavailable(f'cannot reach the agent of node "{node_name}": {_dial_error(url, e)}') from None
+
+
+def _dial_error(url: str, e: aiohttp.ClientError) -> str:
+    """The failure worded as kube-apiserver's Go client words it (`Get "…": dial tcp …: connect:
+    connection refused`), not as aiohttp's exception text (which shows object reprs)."""
+    if isinstance(e, aiohttp.ClientConnectorError):
+        errno = e.os_error.errno
+        reason = os.strerror(errno).lower() if errno and errno > 0 else "connection failed"
+        return f'Get "{url}": dial tcp {e.host}:{e.port}: connect: {reason}'
+    if isinstance(e, aiohttp.ServerTimeoutError):
+        return f'Get "{url}": i/o timeout'
+    return f'Get "{url}": the connection to the agent failed ({type(e).__name__})'
+

@@ -7,6 +7,7 @@ streams them from the node agent's HTTPS endpoint.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ class LogOptions:
     tail_lines: int | None = None
     timestamps: bool = False
     since_seconds: int | None = None
+    since_time: dt.datetime | None = None  # timezone-aware; at most one of since_seconds and since_time
     limit_bytes: int | None = None
 
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from podfleet.api.errors import BadRequest, Conflict, NotFound
+from podfleet.api.errors import BadRequest, Conflict, NotFound, invalid
 from podfleet.api.meta import rfc3339
-from podfleet.api.params import optional_int
+from podfleet.api.params import optional_bool, optional_int, optional_time
 from podfleet.api.resources import NODES, PODS
+from podfleet.api.validation_common import bad, forbidden
 from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.nodelogs import LogOptions, NodeLogs
 from podfleet.apiserver.routing import RequestInfo
@@ -70,15 +71,35 @@ async def evict(store: Store, namespace: str, name: str, eviction: Any, user: Us
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
-def _log_options(q: Any) -> LogOptions:
-    def opt_int(key: str) -> int | None:
-        return optional_int(q, key)
+def _log_options(q: Any, name: str) -> LogOptions:
+    """PodLogOptions from the query, parsed and validated as kube-apiserver does.
 
-    truthy = ("1", "true", "True")
-    return LogOptions(container=q.get("container", ""), follow=q.get("follow") in truthy,
-                      previous=q.get("previous") in truthy, tail_lines=opt_int("tailLines"),
-                      timestamps=q.get("timestamps") in truthy, since_seconds=opt_int("sinceSeconds"),
-                      limit_bytes=opt_int("limitBytes"))
+    A value that does not parse (`sinceSeconds=abc`, a malformed `sinceTime`) is a 400, as the
+    parameter decoder answers; a parsed but invalid combination is the 422 of
+    ValidatePodLogOptions, with its messages. Every option is honoured end to end; `stream`
+    (stdout or stderr alone) is refused rather than ignored.
+    """
+    stream = q.get("stream", "")
+    if stream not in ("", "All"):
+        raise BadRequest(f'stream "{stream}" is not supported: this server returns both stdout and stderr')
+    opts = LogOptions(container=q.get("container", ""), follow=bool(optional_bool(q, "follow")),
+                      previous=bool(optional_bool(q, "previous")), tail_lines=optional_int(q, "tailLines"),
+                      timestamps=bool(optional_bool(q, "timestamps")),
+                      since_seconds=optional_int(q, "sinceSeconds"), since_time=optional_time(q, "sinceTime"),
+                      limit_bytes=optional_int(q, "limitBytes"))
+    optional_bool(q, "insecureSkipTLSVerifyBackend")  # parsed for its 400; the agent is never verified
+    causes = []
+    if opts.tail_lines is not None and opts.tail_lines < 0:
+        causes.append(bad("tailLines", opts.tail_lines, "must be greater than or equal to 0"))
+    if opts.limit_bytes is not None and opts.limit_bytes < 1:
+        causes.append(bad("limitBytes", opts.limit_bytes, "must be greater than 0"))
+    if opts.since_seconds is not None and opts.since_time is not None:
+        causes.append(forbidden("", "at most one of `sinceTime` or `sinceSeconds` may be specified"))
+    elif opts.since_seconds is not None and opts.since_seconds < 1:
+        causes.append(bad("sinceSeconds", opts.since_seconds, "must be greater than 0"))
+    if causes:
+        raise invalid("PodLogOptions", name, causes)
+    return opts
 
 
 def resolve_container(pod: dict[str, Any], requested: str) -> str:
@@ -99,8 +120,8 @@ def resolve_container(pod: dict[str, Any], requested: str) -> str:
 
 async def stream_logs(request: web.Request, store: Store, node_logs: NodeLogs,
                       info: RequestInfo) -> web.StreamResponse:
+    opts = _log_options(request.query, info.name)  # before the pod is read, as kube-apiserver validates
     pod = await store.get(PODS, info.namespace, info.name)
-    opts = _log_options(request.query)
     container = resolve_container(pod, opts.container)
     opts = LogOptions(**{**opts.__dict__, "container": container})
     node_name = (pod.get("spec") or {}).get("nodeName")

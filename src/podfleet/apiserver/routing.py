@@ -6,9 +6,11 @@ resource pods, namespace ns, name, subresource status; GET with `?watch=1` → v
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from podfleet.api.errors import NotFound
+from podfleet.api.params import optional_bool
 from podfleet.api.resources import NAMESPACES, ResourceType, by_plural
 
 
@@ -35,6 +37,12 @@ def _verb(method: str, has_name: bool, watch: bool) -> str:
     if method == "DELETE":
         return "delete" if has_name else "deletecollection"
     return method.lower()
+
+
+def watch_requested(query: Mapping[str, str]) -> bool:
+    """`?watch=` as Kubernetes decodes ListOptions.Watch (strconv.ParseBool): `watch=yes` is a 400,
+    not a silent list."""
+    return bool(optional_bool(query, "watch"))
 
 
 def parse_resource_path(parts: list[str], method: str, watch: bool) -> RequestInfo:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -11,7 +10,7 @@ from podfleet.api import patch as patching
 from podfleet.api.errors import BadRequest, Cause, MethodNotAllowed, invalid
 from podfleet.api.selectors import selector_to_string
 from podfleet.apiserver.auth import UserInfo
-from podfleet.apiserver.negotiation import Accept, decode_object, encode_response, read_body
+from podfleet.apiserver.negotiation import Accept, decode_body, decode_patch_body, encode_response, read_body
 from podfleet.apiserver.routing import RequestInfo
 from podfleet.apiserver.store import Store, WriteOptions
 
@@ -40,22 +39,26 @@ async def handle(request: web.Request, store: Store, info: RequestInfo, user: Us
     body = await read_body(request)
     current = to_scale(obj)
     if info.verb == "update":
-        wanted = decode_object(body, request.content_type)
+        wanted = await decode_body(body, request.content_type)
     else:
-        try:
-            doc = json.loads(body)
-        except ValueError as e:
-            raise BadRequest(f"error decoding patch: {e}") from e
         ctype = (request.content_type or "").lower()
+        doc = await decode_patch_body(body, ctype)
         wanted = patching.apply_json_patch(current, doc) if ctype == "application/json-patch+json" \
             else patching.apply_merge_patch(current, doc)
     if not isinstance(wanted, dict):
         raise BadRequest("Scale must be an object")
-    replicas = (wanted.get("spec") or {}).get("replicas")
+    spec, meta = wanted.get("spec") or {}, wanted.get("metadata") or {}
+    if not isinstance(spec, dict) or not isinstance(meta, dict):
+        field = "spec" if not isinstance(spec, dict) else "metadata"
+        raise BadRequest(f"Scale.{field} must be an object")
+    # spec.replicas is `omitempty`: absent means 0 (protobuf never even sends a zero).
+    replicas = spec.get("replicas", 0)
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         raise invalid("Scale", info.name, [Cause("spec.replicas", f"Invalid value: {replicas!r}: must be "
                                                  "greater than or equal to 0")])
-    rv = (wanted.get("metadata") or {}).get("resourceVersion") or obj["metadata"]["resourceVersion"]
+    rv = meta.get("resourceVersion") or obj["metadata"]["resourceVersion"]
+    if not isinstance(rv, str):
+        raise BadRequest("Scale.metadata.resourceVersion must be a string")
     updated = dict(obj)
     updated["spec"] = {**(obj.get("spec") or {}), "replicas": replicas}
     updated["metadata"] = {**obj["metadata"], "resourceVersion": rv}

@@ -33,10 +33,12 @@ from podfleet.api.errors import (
 )
 from podfleet.api.jsoncopy import clone
 from podfleet.api.meta import new_uid, random_suffix, rfc3339
+from podfleet.api.params import resource_version as parse_resource_version
 from podfleet.api.resources import NAMESPACES, ResourceType
 from podfleet.apiserver import strategies
 from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_object
 from podfleet.apiserver.list_cache import ListCache
+from podfleet.apiserver.negotiation import decode_patch_body
 from podfleet.apiserver.shared_watch import SharedDecoder
 from podfleet.clock import Clock, RealClock
 from podfleet.storage.interface import (
@@ -220,10 +222,7 @@ class Store:
 
     async def patch(self, rt: ResourceType, namespace: str, name: str, patch_type: str, body: bytes,
                     opts: WriteOptions, subresource: str = "") -> Result:
-        try:
-            patch_doc = json.loads(body) if patch_type != APPLY_PATCH else _yaml_or_json(body)
-        except ValueError as e:
-            raise BadRequest(f"error decoding patch: {e}") from e
+        patch_doc = await decode_patch_body(body, patch_type)
         for _ in range(_PATCH_RETRIES):
             old_kv = await self._storage_call(self.storage.get(rt.storage_key(namespace, name)))
             if old_kv is None:
@@ -422,10 +421,7 @@ class Store:
             send_initial = rv_param in ("", "0")
         start = 0
         if not send_initial:
-            try:
-                start = int(rv_param)
-            except ValueError as e:
-                raise BadRequest(f"invalid resource version: {rv_param!r}") from e
+            start = int(parse_resource_version({"resourceVersion": rv_param}))
 
         selective = not label_sel.empty() or bool(field_sel.requirements)
 
@@ -539,12 +535,3 @@ def _adds_finalizers(new: dict[str, Any], old: dict[str, Any]) -> bool:
     before = set((old.get("metadata") or {}).get("finalizers") or [])
     after = set((new.get("metadata") or {}).get("finalizers") or [])
     return bool(after - before)
-
-
-def _yaml_or_json(body: bytes) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(body)
-    except yaml.YAMLError as e:
-        raise ValueError(str(e)) from e

@@ -14,24 +14,36 @@ from pathlib import Path
 
 
 def _parse_ts(ts: str) -> dt.datetime | None:
+    """A CRI log timestamp (RFC 3339 with nanoseconds, `Z` or a numeric offset), timezone-aware."""
     s = ts.replace("Z", "+00:00")
     if "." in s:  # trim nanoseconds to microseconds for fromisoformat
         head, rest = s.split(".", 1)
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(digits):]
-        s = f"{head}.{digits[:6]}{tz}"
+        # Only the digits right after the dot are the fraction; the offset's digits follow them.
+        frac = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+        s = f"{head}.{frac[:6].ljust(6, '0')}{rest[len(frac):]}"
     try:
-        return dt.datetime.fromisoformat(s)
+        t = dt.datetime.fromisoformat(s)
     except ValueError:
         return None
+    # A timestamp without an offset cannot be compared with an aware `since`: treat it as unparsable.
+    return t if t.tzinfo is not None else None
+
+
+def log_since(since_seconds: int | None, since_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    """The earliest log time to show for PodLogOptions' `sinceSeconds` or `sinceTime` (at most one set)."""
+    if since_time is not None:
+        return since_time
+    if since_seconds is not None:
+        return now - dt.timedelta(seconds=since_seconds)
+    return None
 
 
 def _rfc3339nano(ts: str) -> str:
     t = _parse_ts(ts)
     if t is None:
         return ts
-    frac = ts.split(".", 1)[1] if "." in ts else "0"
-    digits = "".join(ch for ch in frac if ch.isdigit())[:9].ljust(9, "0")
+    rest = ts.split(".", 1)[1] if "." in ts else ""
+    digits = rest[: len(rest) - len(rest.lstrip("0123456789"))][:9].ljust(9, "0")  # not the offset's digits
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{digits}Z"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import ssl
 import urllib.error
@@ -131,3 +132,117 @@ def test_missing_namespace_and_duplicates(server: RunningServer) -> None:
     assert call(server, "POST", "/api/v1/namespaces/default/pods", pod("dup"))[0] == 201
     code, status = call(server, "POST", "/api/v1/namespaces/default/pods", pod("dup"))
     assert code == 409 and status["reason"] == "AlreadyExists"
+
+
+# ------------------------------------------------------------------- hostile bodies and parameters
+
+def raw_call(server: RunningServer, method: str, path: str, data: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """A request with exactly these bytes and headers; the undecoded response body."""
+    ctx = ssl.create_default_context(cafile=str(server.ca_file()))
+    req = urllib.request.Request(server.url + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {server.admin_token()}")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+BOMB = ("a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+        + "".join(f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)))
+
+HOSTILE = [
+    ("deep json", b"[" * 1000 + b"]" * 1000, "application/json"),
+    ("deep object", b'{"a":' * 1000 + b"1" + b"}" * 1000, "application/json"),
+    ("NaN", b'{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nan", "x": NaN}}', "application/json"),
+    ("1e400", b'{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big"}, "spec": {"containers": '
+              b'[{"name": "a", "image": "x", "resources": {"limits": {"cpu": 1e400}}}]}}', "application/json"),
+    ("alias bomb", BOMB.encode(), "application/yaml"),
+    ("self alias", b"a: &a [*a]", "application/yaml"),
+    ("5000-digit int", b"apiVersion: v1\nkind: Pod\nmetadata: {name: i}\nx: " + b"9" * 5000, "application/yaml"),
+    ("deep yaml", b"- " * 500 + b"x", "application/yaml"),
+]
+
+
+@pytest.mark.timeout(60)  # the alias bomb and huge exponents used to stall the server for seconds, or forever
+@pytest.mark.parametrize(("label", "data", "ctype"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_bodies_are_400(server: RunningServer, label: str, data: bytes, ctype: str) -> None:
+    before = snapshot(server)
+    code, status = call(server, "POST", "/api/v1/namespaces/default/pods", raw=data, ctype=ctype)
+    assert code == 400 and status["reason"] == "BadRequest", status
+    for python_text in ("Traceback", "RecursionError", "Expecting", "(char ", "Exceeds the limit"):
+        assert python_text not in status["message"]
+    # A delete carrying the same body as its DeleteOptions is refused the same way.
+    code, status = call(server, "DELETE", "/api/v1/namespaces/default/pods/nothing", raw=data, ctype=ctype)
+    assert code == 400, status
+    assert snapshot(server) == before
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cpu", ["1e10000000", "1e9999999999", "9" * 5000])
+def test_huge_quantities_are_refused_quickly(server: RunningServer, cpu: str) -> None:
+    before = snapshot(server)
+    body = pod("huge-cpu", containers=[{"name": "a", "image": "x", "resources": {"limits": {"cpu": cpu}}}])
+    code, status = call(server, "POST", "/api/v1/namespaces/default/pods", body)
+    assert code == 400 and "unable to parse" in status["message"], status
+    assert snapshot(server) == before
+
+
+def test_list_parameters_out_of_range_are_400(server: RunningServer) -> None:
+    code, status = call(server, "GET", "/api/v1/namespaces/default/pods?limit=99999999999999999999")
+    assert code == 400 and "value out of range" in status["message"], status
+    code, status = call(server, "GET", "/api/v1/namespaces/default/pods?resourceVersion=abc")
+    assert code == 400 and status["message"] == (
+        'invalid resource version: resourceVersion: Invalid value: "abc": '
+        'strconv.ParseUint: parsing "abc": invalid syntax'), status
+
+
+def test_bodies_that_do_not_match_their_content_encoding(server: RunningServer) -> None:
+    before = snapshot(server)
+    good = json.dumps(pod("gzipped")).encode()
+    for encoding, data, want in (("gzip", good, 400), ("deflate", good, 400), ("br-ish", good, 415),
+                                 ("gzip, gzip", gzip.compress(gzip.compress(good)), 415)):
+        code, raw = raw_call(server, "POST", "/api/v1/namespaces/default/pods", data,
+                             {"Content-Type": "application/json", "Content-Encoding": encoding})
+        status = json.loads(raw)
+        assert code == want and status["kind"] == "Status" and status["code"] == want, status
+    assert snapshot(server) == before
+    code, _ = raw_call(server, "POST", "/api/v1/namespaces/default/pods", gzip.compress(good),
+                       {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert code == 201
+
+
+def test_deep_patch_is_400(server: RunningServer) -> None:
+    assert call(server, "POST", "/api/v1/namespaces/default/pods", pod("patched"))[0] == 201
+    deep = b'{"metadata": {"annotations": ' + b'{"a":' * 1000 + b"1" + b"}" * 1000 + b"}}"
+    code, status = call(server, "PATCH", "/api/v1/namespaces/default/pods/patched", raw=deep,
+                        ctype="application/merge-patch+json")
+    assert code == 400 and "exceeded max depth" in status["message"], status
+    code, status = call(server, "PATCH", "/api/v1/namespaces/default/pods/patched", raw=BOMB.encode(),
+                        ctype="application/apply-patch+yaml")
+    assert code == 400, status
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ("sinceSeconds=3&sinceTime=2026-01-02T03:04:05Z", 422),  # ValidatePodLogOptions: at most one of them
+    ("sinceSeconds=0", 422),
+    ("tailLines=-1", 422),
+    ("limitBytes=0", 422),
+    ("sinceSeconds=3s", 400),
+    ("sinceTime=yesterday", 400),
+    ("limitBytes=99999999999999999999", 400),
+])
+def test_bad_log_options(server: RunningServer, query: str, code: int) -> None:
+    got, status = call(server, "GET", f"/api/v1/namespaces/default/pods/anything/log?{query}")
+    assert got == code and status["code"] == code, status
+
+
+def test_status_keys_are_in_kube_apiserver_order(server: RunningServer) -> None:
+    code, raw = raw_call(server, "GET", "/api/v1/namespaces/default/pods/no-such-pod")
+    assert code == 404
+    assert list(json.loads(raw)) == ["kind", "apiVersion", "metadata", "status", "message", "reason", "details",
+                                     "code"]
+    assert raw.startswith(b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":')

@@ -138,3 +138,67 @@ def test_quantity_object_keeps_format() -> None:
     assert parsed.format == q.BINARY_SI and str(parsed) == "1536Mi"
     assert q.parse("1e3").format == q.DECIMAL_EXPONENT
     assert q.is_valid("1Gi") and not q.is_valid("1GB") and not q.is_valid(None)
+
+
+SUFFIX_ERROR = "unable to parse quantity's suffix"
+NUMERIC_ERROR = "unable to parse numeric part of quantity"
+
+
+def _short(value: object) -> str:
+    """A readable test id for megabyte-long inputs (and ints too long for str())."""
+    if isinstance(value, int):
+        return f"int({value.bit_length()}bits)"
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}...({len(text)})"
+
+
+@pytest.mark.timeout(10)  # the unbounded parser took 7.5 s for 1e10000000 and never finished 1e9999999999
+@pytest.mark.parametrize(("text", "message"), [
+    ("1e10000000", SUFFIX_ERROR),           # beyond podfleet's magnitude bound: refused, not computed
+    ("1e9999999999", SUFFIX_ERROR),         # an int64 exponent Kubernetes would truncate to int32
+    ("1e99999999999999999999", SUFFIX_ERROR),  # not an int64 at all: Kubernetes' own refusal
+    ("1e" + "7" * 100_000, SUFFIX_ERROR),
+    (f"1e{q.MAX_DECIMAL_EXPONENT + 1}", SUFFIX_ERROR),
+    ("9" * 5000, NUMERIC_ERROR),            # past Python's int-from-str limit: no Python message leaks
+    ("1" + "0" * 2_000_000, NUMERIC_ERROR),
+    (10**5000, NUMERIC_ERROR),              # a YAML/JSON integer that large
+], ids=_short)
+def test_huge_quantities_are_refused_cheaply(text: str | int, message: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        q.parse(text)
+    assert str(exc.value) == message
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(("text", "canonical"), [
+    (f"1e{q.MAX_DECIMAL_EXPONENT}", "10e999"),   # the largest magnitude kept, printed as Kubernetes does
+    ("1e100", "10e99"),
+    ("5e-10000000", "1e-9"),                     # tiny but positive: rounds up to 1n without big numbers
+    ("-5e-2147483648", "-1e-9"),
+    ("0e2147483647", "0"),
+    ("0." + "0" * 1_000_000 + "1", "1n"),
+    ("1." + "0" * 1_000_000 + "1", "1000000001n"),   # digits far below 1n still round up
+    ("1." + "0" * 1_000_000, "1"),
+    ("1e" + "0" * 100 + "3", "1e3"),             # leading zeros in the exponent, as strconv.ParseInt
+    ("1.000000000000000000000000000001Ki", "1024000000001n"),
+], ids=_short)
+def test_extreme_but_valid_quantities(text: str, canonical: str) -> None:
+    assert q.canonicalize(text) == canonical
+
+
+def test_exponent_must_fit_int32() -> None:
+    assert q.parse_quantity("0e2147483647") == 0
+    with pytest.raises(ValueError, match=SUFFIX_ERROR):
+        q.parse("1e2147483648")  # Kubernetes would silently wrap this to a negative scale
+    with pytest.raises(ValueError, match=SUFFIX_ERROR):
+        q.parse("1e-2147483649")
+
+
+@pytest.mark.parametrize(("text", "canonical"), [
+    ("16Ei", "9223372036854775807"),    # Kubernetes caps BinarySI at maxAllowed (int64 max)
+    ("-16Ei", "-9223372036854775807"),
+    ("9" * 3000 + "Ki", "9223372036854775807"),
+    ("7Ei", "7Ei"),
+], ids=_short)
+def test_binary_quantities_are_capped_at_int64(text: str, canonical: str) -> None:
+    assert q.canonicalize(text) == canonical

@@ -23,3 +23,13 @@ def test_from_status_rebuilds_types() -> None:
         assert type(back) is cls and back.name == "p" and str(back) == "boom"
     assert isinstance(from_status(410, {"reason": "Expired"}), Gone)
     assert isinstance(from_status(404, None), NotFound)
+
+
+def test_status_keys_follow_kube_apiserver_order() -> None:
+    # metav1.Status serialises TypeMeta, metadata, status, message, reason, details, code in that order.
+    with_details = NotFound('pods "p" not found', kind="pods", name="p").to_status()
+    assert list(with_details) == ["kind", "apiVersion", "metadata", "status", "message", "reason", "details",
+                                  "code"]
+    assert list(with_details["details"]) == ["name", "kind"]
+    without = Gone("too old").to_status()
+    assert list(without) == ["kind", "apiVersion", "metadata", "status", "message", "reason", "code"]
