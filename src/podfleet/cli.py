@@ -25,9 +25,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _cmd_server(args: argparse.Namespace) -> int:
     from podfleet.apiserver.app import APIServer, ServerConfig
+    from podfleet.apiserver.flags import server_limits
 
     config = ServerConfig(data_dir=Path(args.data_dir), bind_address=args.bind_address, port=args.port,
-                          storage_url=args.storage, advertise_address=args.advertise_address)
+                          storage_url=args.storage, advertise_address=args.advertise_address,
+                          **server_limits(args))
     server = APIServer(config)
 
     async def start() -> None:
@@ -36,7 +38,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
         print(f"kubeconfig: {server.kubeconfig_path}", flush=True)
         print(f"try: KUBECONFIG={server.kubeconfig_path} kubectl get namespaces", flush=True)
 
-    run_daemon(start, server.stop)
+    run_daemon(start, server.stop, loop_lag_threshold=args.loop_lag_log_threshold)
     return 0
 
 
@@ -53,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address clients use to reach the server (goes into kubeconfigs and the certificate)")
     p.add_argument("--storage", default="", help="storage URL: sqlite:///path (default <data-dir>/state.db) "
                    "or etcd://host:port[,host:port]")
+    from podfleet.apiserver.flags import add_server_flags
+
+    add_server_flags(p)
     p.set_defaults(func=_cmd_server)
 
     for register in _optional_registrations():

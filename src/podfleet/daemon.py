@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import uvloop
 
+from podfleet.looplag import LoopLagMonitor
 from podfleet.pools import PrestartedPool
 
 # The cycle collector's generation thresholds while a daemon runs (CPython's default: 700, 10, 10).
@@ -34,20 +35,27 @@ from podfleet.pools import PrestartedPool
 DAEMON_GC_THRESHOLDS = (20_000, 20, 20)
 
 
-def run_daemon(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
+def run_daemon(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]],
+               loop_lag_threshold: float = 0.0) -> None:
     """`start`, then wait for SIGINT or SIGTERM, then `stop` — on a uvloop event loop, with the
-    collector's thresholds at `DAEMON_GC_THRESHOLDS` (the previous ones come back afterwards)."""
+    collector's thresholds at `DAEMON_GC_THRESHOLDS` (the previous ones come back afterwards).
+    With `loop_lag_threshold` > 0 every event-loop stall longer than that many seconds is logged (a
+    stall delays every request and watch at once and leaves no other trace; see `looplag`)."""
     previous = gc.get_threshold()
     gc.set_threshold(*DAEMON_GC_THRESHOLDS)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(run_until_signalled(start, stop))
+            runner.run(run_until_signalled(start, stop, loop_lag_threshold))
     finally:
         gc.set_threshold(*previous)
 
 
-async def run_until_signalled(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
+async def run_until_signalled(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]],
+                              loop_lag_threshold: float = 0.0) -> None:
     loop = asyncio.get_running_loop()
+    lag = LoopLagMonitor(threshold=loop_lag_threshold) if loop_lag_threshold > 0 else None
+    if lag is not None:
+        lag.start()
     # asyncio.to_thread's pool, with all its threads started now (see podfleet.pools).
     loop.set_default_executor(PrestartedPool(min(32, (os.cpu_count() or 1) + 4), "podfleet-to-thread"))
     with pidfd_child_watcher(loop):
@@ -58,7 +66,11 @@ async def run_until_signalled(start: Callable[[], Awaitable[None]], stop: Callab
         try:
             await stopping.wait()
         finally:
-            await stop()
+            try:
+                await stop()
+            finally:
+                if lag is not None:
+                    await lag.stop()
 
 
 @contextlib.contextmanager

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from podfleet.api.errors import APIError, InternalError, MethodNotAllowed, NotFound
+from podfleet.api.errors import APIError, InternalError, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from podfleet.apiserver import discovery, openapi
 from podfleet.apiserver.auth import (
     Authenticator,
@@ -27,11 +28,27 @@ from podfleet.apiserver.auth import (
     UserInfo,
 )
 from podfleet.apiserver.bootstrap import ensure_system_namespaces
+from podfleet.apiserver.connections import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_READ_HEADER_TIMEOUT,
+    TRIM_AFTER_CLOSED,
+    TRIM_DELAY,
+    GuardedListener,
+    MemoryTrimmer,
+    connection_cap,
+    raise_nofile_limit,
+)
 from podfleet.apiserver.handlers import ResourceHandlers
+from podfleet.apiserver.inflight import (
+    DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT,
+    DEFAULT_MAX_REQUESTS_INFLIGHT,
+    InflightLimiter,
+    classify,
+)
 from podfleet.apiserver.kubeletproxy import KubeletLogs
 from podfleet.apiserver.negotiation import encode_response
 from podfleet.apiserver.nodelogs import NodeLogs
-from podfleet.apiserver.routing import parse_resource_path
+from podfleet.apiserver.routing import parse_resource_path, watch_requested
 from podfleet.apiserver.store import Store
 from podfleet.clock import Clock, RealClock
 from podfleet.kubeconfig import build_kubeconfig, write_kubeconfig
@@ -42,6 +59,9 @@ from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.apiserver")
 _PUBLIC = ("/healthz", "/livez", "/readyz", "/version")
+# Connections the kernel queues before the server accepts them; a storm beyond it gets its SYNs
+# dropped (and retried by the clients) instead of piling up.
+_LISTEN_BACKLOG = 1024
 
 
 @dataclass
@@ -54,6 +74,16 @@ class ServerConfig:
     extra_sans: list[str] = field(default_factory=list)
     compact_interval: float = 300.0
     default_toleration_seconds: int = 300
+    # Requests served at once, reads and writes counted apart; watches and log/exec/attach/
+    # port-forward/proxy are not counted. 0 = no limit. kube-apiserver's flags and defaults.
+    max_requests_inflight: int = DEFAULT_MAX_REQUESTS_INFLIGHT
+    max_mutating_requests_inflight: int = DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT
+    # Seconds a connection has for its TLS handshake plus first request head (and each later request
+    # head, from its first byte), and seconds a kept-alive connection may wait for its next request.
+    read_header_timeout: float = DEFAULT_READ_HEADER_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    # Open connections at most; 0 = the open-files limit less a reserve for storage and clients.
+    max_connections: int = 0
 
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"sqlite://{self.data_dir / 'state.db'}"
@@ -74,8 +104,10 @@ class APIServer:
         self.authorizer = authorizer or ClusterAuthorizer()
         self.node_logs: NodeLogs = node_logs or KubeletLogs(self.tokens)
         self.handlers = ResourceHandlers(self.store, self.clock, self.node_logs)
+        self.inflight = InflightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight)
         self.pki: PKI | None = None
         self._runner: web.AppRunner | None = None
+        self.listener: GuardedListener | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = config.port
 
@@ -99,23 +131,31 @@ class APIServer:
         self.pki = await asyncio.to_thread(ensure_pki, self.config.data_dir / "pki", hosts)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(self.pki.server_cert, self.pki.server_key)
-        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._errors])
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(self.build_app(), handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.bind_address, self.config.port, ssl_context=ctx,
-                           backlog=1024)
-        await site.start()
-        if self.config.port == 0:
-            server = site._server
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        assert self._runner.server is not None
+        nofile = raise_nofile_limit()
+        max_connections = connection_cap(self.config.max_connections, nofile)
+        self.listener = GuardedListener(
+            self._runner.server, host=self.config.bind_address, port=self.config.port, ssl_context=ctx,
+            backlog=_LISTEN_BACKLOG, max_connections=max_connections,
+            read_header_timeout=self.config.read_header_timeout, idle_timeout=self.config.idle_timeout,
+            trimmer=MemoryTrimmer(TRIM_AFTER_CLOSED, TRIM_DELAY))
+        await self.listener.start()
+        self.port = self.listener.port
         self.write_admin_kubeconfig()
         compact = getattr(self.storage, "run_compactor", None)
         if compact is not None and self.config.compact_interval > 0:
             self._tasks.append(asyncio.create_task(compact(self.config.compact_interval)))
         log.info("API server listening", extra={"url": self.url, "kubeconfig": str(self.kubeconfig_path),
-                                                "storage": _redact(self.config.resolved_storage_url())})
+                                                "storage": _redact(self.config.resolved_storage_url()),
+                                                "max_connections": max_connections, "nofile": nofile})
+
+    def build_app(self) -> web.Application:
+        """The aiohttp application (errors, in-flight limit, dispatch), without a listener."""
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._errors])
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
 
     def write_admin_kubeconfig(self) -> None:
         assert self.pki is not None
@@ -131,6 +171,9 @@ class APIServer:
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
         self._tasks.clear()
+        if self.listener is not None:
+            await self.listener.stop()
+            self.listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -149,15 +192,17 @@ class APIServer:
             return _status_response(e)
         except web.HTTPException as e:
             if e.status == 413:
-                from podfleet.api.errors import RequestEntityTooLarge
-
                 return _status_response(RequestEntityTooLarge("Request entity too large"))
             raise
         except (asyncio.CancelledError, ConnectionResetError):
             raise
-        except Exception as e:
-            log.exception("unhandled error", extra={"method": request.method, "path": request.path})
-            return _status_response(InternalError(f"Internal error occurred: {type(e).__name__}: {e}"))
+        except Exception:
+            # The exception's text can name files, objects or data of other users: it goes to the log
+            # only, and the client gets an id to quote that finds the log line.
+            request_id = uuid.uuid4().hex
+            log.exception("unhandled error", extra={"method": request.method, "path": request.path,
+                                                    "request_id": request_id})
+            return _status_response(InternalError(f"Internal error occurred: request {request_id}"))
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.path.strip("/")
@@ -169,6 +214,15 @@ class APIServer:
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
         user = self.authenticator.authenticate(token)
         parts = [p for p in path.split("/") if p]
+        if len(parts) >= 3 and (parts[0] == "api" or (parts[0] == "apis" and len(parts) >= 4)):
+            # resource requests are counted in _resource, once their verb and subresource are known
+            return await self._dispatch_authenticated(request, user, path, parts)
+        # discovery and OpenAPI documents: reads, counted as kube-apiserver counts them
+        with self.inflight.admit(classify("get", "", user.groups)):
+            return await self._dispatch_authenticated(request, user, path, parts)
+
+    async def _dispatch_authenticated(self, request: web.Request, user: UserInfo, path: str,
+                                      parts: list[str]) -> web.StreamResponse:
         if not parts:
             self._authorize_nonresource(user, path)
             return encode_response({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
@@ -206,17 +260,25 @@ class APIServer:
     async def _resource(self, request: web.Request, user: UserInfo, parts: list[str]) -> web.StreamResponse:
         if request.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             raise MethodNotAllowed(f"method {request.method} is not allowed")
-        watch = request.query.get("watch", "").lower() in ("1", "true")
+        watch = watch_requested(request.query)
         info = parse_resource_path(parts, request.method, watch)
-        self.authorizer.authorize(RequestAttributes(user, info.verb, info.resource.plural, info.resource.group,
-                                                    info.namespace, info.name, info.subresource, request.path))
-        return await self.handlers.handle(request, info, user)
+        with self.inflight.admit(classify(info.verb, info.subresource, user.groups)):
+            self.authorizer.authorize(RequestAttributes(user, info.verb, info.resource.plural,
+                                                        info.resource.group, info.namespace, info.name,
+                                                        info.subresource, request.path))
+            if info.verb in ("update", "patch") and not info.name:
+                # PUT or PATCH on a collection (/api/v1/secrets, /api/v1/namespaces/ns/pods): Kubernetes
+                # serves neither verb there
+                raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            return await self.handlers.handle(request, info, user)
 
 
 def _status_response(e: APIError) -> web.Response:
     resp = encode_response(e.to_status(), e.code)
     if e.code == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="podfleet"'
+    if e.retry_after is not None:
+        resp.headers["Retry-After"] = str(e.retry_after)
     return resp
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def _up(args: argparse.Namespace) -> int:
+    from podfleet.apiserver.flags import server_limits
     from podfleet.cluster.up import LocalCluster, UpConfig
     from podfleet.daemon import run_daemon
 
@@ -16,7 +17,8 @@ def _up(args: argparse.Namespace) -> int:
                                     bridge=args.bridge, backoff_base=args.backoff_base,
                                     node_grace=args.node_monitor_grace_period, nodes=args.nodes,
                                     net_prefix=args.net_prefix, toleration_seconds=args.default_toleration_seconds,
-                                    cluster_cidr=args.cluster_cidr, pod_network=args.pod_network))
+                                    cluster_cidr=args.cluster_cidr, pod_network=args.pod_network,
+                                    server_limits=server_limits(args)))
 
     async def start() -> None:
         await cluster.start()
@@ -30,7 +32,7 @@ def _up(args: argparse.Namespace) -> int:
               flush=True)
         print("Stop with Ctrl-C; pods keep running and are adopted on the next start.", flush=True)
 
-    run_daemon(start, cluster.stop)
+    run_daemon(start, cluster.stop, loop_lag_threshold=args.loop_lag_log_threshold)
     return 0
 
 
@@ -119,6 +121,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up.add_argument("--pod-network", default="10.244.0.0/16", help="pod CIDRs are /24s of this (multi-node)")
     up.add_argument("--default-toleration-seconds", type=int, default=300,
                     help="tolerationSeconds added to pods for the not-ready/unreachable taints")
+    from podfleet.apiserver.flags import add_server_flags
+
+    add_server_flags(up)
     up.set_defaults(func=_up)
 
     node = sub.add_parser("node", help="stop or start a node of a `podfleet up --nodes N` cluster")

@@ -26,6 +26,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from podfleet.agent.setup import AgentConfig, NodeAgent
 from podfleet.api.resources import NODES
@@ -57,6 +58,7 @@ class UpConfig:
     pod_network: str = "10.244.0.0/16"
     net_prefix: str = ""
     toleration_seconds: int = 300
+    server_limits: dict[str, Any] = field(default_factory=dict)  # ServerConfig's limit fields (apiserver.flags)
 
 
 @dataclass
@@ -83,7 +85,8 @@ class LocalCluster:
         address = self.net.gateway if self.net else cfg.bind_address
         self.server = APIServer(ServerConfig(data_dir=cfg.data_dir, bind_address=address, port=cfg.port,
                                              advertise_address=address,
-                                             default_toleration_seconds=cfg.toleration_seconds))
+                                             default_toleration_seconds=cfg.toleration_seconds,
+                                             **cfg.server_limits))
         self.controllers: ControllerManager | None = None
         self.scheduler: Scheduler | None = None
         self.ipam: NodeIPAMController | None = None

@@ -82,3 +82,20 @@ def test_the_default_executor_has_all_its_threads_before_the_daemon_starts() -> 
 
     asyncio.run(run_until_signalled(start, stop))
     assert seen["after"] == seen["before"]  # six blocking calls at once: no thread had to be made for them
+
+
+def test_a_daemon_logs_event_loop_stalls_over_its_threshold(caplog: pytest.LogCaptureFixture) -> None:
+    import time
+
+    async def start() -> None:
+        await asyncio.sleep(0.05)  # the monitor's first tick is scheduled
+        time.sleep(0.3)  # noqa: ASYNC251 - the stall under test
+        await asyncio.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def stop() -> None:
+        return None
+
+    asyncio.run(run_until_signalled(start, stop, loop_lag_threshold=0.1))
+    stalls = [r for r in caplog.records if r.name == "podfleet.looplag" and r.getMessage() == "event loop stalled"]
+    assert stalls and all(getattr(r, "stall_ms", 0) >= 200 for r in stalls)
