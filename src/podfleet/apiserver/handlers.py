@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from podfleet.api import table
-from podfleet.api.errors import BadRequest, Cause, MethodNotAllowed, invalid
+from podfleet.api import managedfields, table
+from podfleet.api.errors import BadRequest, Cause, Invalid, MethodNotAllowed, invalid
 from podfleet.api.params import optional_bool, optional_int
 from podfleet.api.params import resource_version as parse_resource_version
 from podfleet.apiserver import list_stream, pods
@@ -26,7 +26,7 @@ from podfleet.apiserver.negotiation import (
 from podfleet.apiserver.nodelogs import NodeLogs
 from podfleet.apiserver.routing import RequestInfo
 from podfleet.apiserver.shared_watch import SharedFrames
-from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WatchEventOut, WriteOptions
+from podfleet.apiserver.store import APPLY_PATCH, DeleteOptions, ListOptions, Store, WatchEventOut, WriteOptions
 from podfleet.clock import Clock
 
 WATCH_BATCH = 256  # events per write at most
@@ -39,11 +39,26 @@ def _list_options(q: Any) -> ListOptions:
                        resource_version=parse_resource_version(q))
 
 
-def _write_options(q: Any, user: UserInfo) -> WriteOptions:
+def _write_options(request: web.Request, user: UserInfo, patch_type: str | None = None) -> WriteOptions:
+    """Create, update and patch options from the query; `patch_type` for a PATCH (PatchOptions'
+    checks: apply needs a fieldManager, only apply may force)."""
+    q = request.query
     mode = q.get("fieldValidation", "Warn") or "Warn"
     if mode not in ("Ignore", "Warn", "Strict"):
         raise BadRequest(f'fieldValidation parameter unsupported: "{mode}"; allowed values: Ignore, Warn, Strict')
-    return WriteOptions(dry_run=_dry_run(q.getall("dryRun", [])), field_validation=mode, user=user)
+    manager, force = q.get("fieldManager", ""), optional_bool(q, "force")
+    if patch_type is None:
+        if force is not None:
+            raise BadRequest("force is only a PatchOptions parameter (apply patches)")
+        causes, kind = managedfields.validate_patch_options(False, manager, None), "CreateOptions"
+    else:
+        causes = managedfields.validate_patch_options(patch_type == APPLY_PATCH, manager, force)
+        kind = "PatchOptions"
+    if causes:
+        joined = ", ".join(c.describe() for c in causes)
+        raise Invalid(f'{kind}.meta.k8s.io "" is invalid: {joined}', kind=kind, group="meta.k8s.io", causes=causes)
+    return WriteOptions(dry_run=_dry_run(q.getall("dryRun", [])), field_validation=mode, user=user,
+                        field_manager=manager, force=bool(force), user_agent=request.headers.get("User-Agent", ""))
 
 
 def _dry_run(values: list[Any]) -> bool:
@@ -95,11 +110,11 @@ class ResourceHandlers:
             if info.name:
                 raise MethodNotAllowed("the server does not allow this method on the requested resource")
             body = await decode_body(await read_body(request), request.content_type)
-            res = await self.store.create(rt, info.namespace, body, _write_options(q, user))
+            res = await self.store.create(rt, info.namespace, body, _write_options(request, user))
             return self._respond(info, [res.object], accept, q, status=201, warnings=res.warnings, single=True)
         if verb == "update":
             body = await decode_body(await read_body(request), request.content_type)
-            res = await self.store.update(rt, info.namespace, info.name, body, _write_options(q, user),
+            res = await self.store.update(rt, info.namespace, info.name, body, _write_options(request, user),
                                           subresource=info.subresource)
             return self._respond(info, [res.object], accept, q, warnings=res.warnings, single=True)
         if verb == "patch":
@@ -111,8 +126,9 @@ class ResourceHandlers:
                                            f"types include: {', '.join(sorted(PATCH_TYPES))}")
             body_bytes = await read_body(request)
             res = await self.store.patch(rt, info.namespace, info.name, ptype, body_bytes,
-                                         _write_options(q, user), subresource=info.subresource)
-            return self._respond(info, [res.object], accept, q, warnings=res.warnings, single=True)
+                                         _write_options(request, user, ptype), subresource=info.subresource)
+            return self._respond(info, [res.object], accept, q, status=201 if res.created else 200,
+                                 warnings=res.warnings, single=True)
         if verb == "delete":
             opts = await self._delete_options(request, user)
             obj = await self.store.delete(rt, info.namespace, info.name, opts)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from podfleet.api import defaults, patch, schema, selectors, validation
+from podfleet.api import defaults, managedfields, patch, schema, selectors, validation
 from podfleet.api.errors import (
     AlreadyExists,
     APIError,
@@ -31,6 +31,7 @@ from podfleet.api.errors import (
     ServiceUnavailable,
     invalid,
 )
+from podfleet.api.fieldsets import FieldSetError
 from podfleet.api.jsoncopy import clone
 from podfleet.api.meta import new_uid, random_suffix, rfc3339
 from podfleet.api.params import resource_version as parse_resource_version
@@ -66,6 +67,13 @@ class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Warn"  # Ignore | Warn | Strict
     user: UserInfo | None = None
+    field_manager: str = ""  # who owns the fields written (managedFields); see `manager`
+    force: bool = False  # an apply takes over fields other managers own instead of conflicting
+    user_agent: str = ""  # names the manager when `field_manager` is empty
+
+    @property
+    def manager(self) -> str:
+        return self.field_manager or managedfields.default_manager(self.user_agent)
 
 
 @dataclass
@@ -160,7 +168,9 @@ class Store:
         return await (await self.lists.page(rt, namespace, opts)).decoded()
 
     # ---------------------------------------------------------------- create
-    async def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> Result:
+    async def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions,
+                     applied: bool = False) -> Result:
+        """`applied`: `body` is the result of a server-side apply, its managedFields already set."""
         obj, unknown = self._check_body(rt, body)
         m = obj["metadata"]
         if rt.namespaced:
@@ -180,14 +190,18 @@ class Store:
             m.pop(k, None)
         defaults.apply_defaults(rt, obj)
         self._strategy(rt).prepare_for_create(obj)
-        causes = validation.validate_create(rt, obj)
+        causes = validation.validate_create(rt, obj) + managedfields.validate_managed_fields(m.get("managedFields"))
         if causes:
             raise invalid(rt.kind, m.get("name", ""), causes)
         if opts.user is not None:
             check_node_object(opts.user, obj, RequestAttributes(opts.user, "create", rt.plural, rt.group,
                                                                 m.get("namespace", ""), m["name"]))
+        now = rfc3339(self.clock.now())
+        if not applied:
+            managedfields.update_managed_fields(schema.schema_for(rt), None, obj, opts.manager,
+                                                api_version=rt.api_version, now=now)
         m["uid"] = new_uid()
-        m["creationTimestamp"] = rfc3339(self.clock.now())
+        m["creationTimestamp"] = now
         if opts.dry_run:
             existing = await self._storage_call(self.storage.get(rt.storage_key(m.get("namespace"), m["name"])))
             if existing is not None:
@@ -226,9 +240,14 @@ class Store:
         for _ in range(_PATCH_RETRIES):
             old_kv = await self._storage_call(self.storage.get(rt.storage_key(namespace, name)))
             if old_kv is None:
-                raise _not_found(rt, name)
+                if patch_type != APPLY_PATCH:
+                    raise _not_found(rt, name)
+                return await self._apply_create(rt, namespace, name, patch_doc, opts)
             current = decode(old_kv)
-            patched = self._apply_patch(rt, current, patch_type, patch_doc)
+            if patch_type == APPLY_PATCH:
+                patched = self._server_side_apply(rt, current, patch_doc, opts, subresource)
+            else:
+                patched = self._apply_patch(rt, current, patch_type, patch_doc)
             if not isinstance(patched, dict):
                 raise BadRequest("patch result is not an object")
             pm = patched.setdefault("metadata", {})
@@ -254,7 +273,7 @@ class Store:
             pm["resourceVersion"] = str(old_kv.mod_revision)
             try:
                 result = await self._apply_update(rt, namespace, name, patched, current, old_kv, opts,
-                                                  subresource)
+                                                  subresource, applied=patch_type == APPLY_PATCH)
             except Conflict:
                 if rv_in_patch:
                     raise
@@ -273,14 +292,34 @@ class Store:
             return patch.apply_merge_patch(current, doc)
         if patch_type == STRATEGIC_PATCH:
             return patch.apply_strategic_merge_patch(current, doc, rt)
-        if patch_type == APPLY_PATCH:
-            # Server-side apply without managed-field tracking: the applied config wins field by field.
-            return patch.apply_strategic_merge_patch(current, doc, rt)
         raise APIError(f"the media type {patch_type!r} is not supported for patch")
+
+    def _server_side_apply(self, rt: ResourceType, current: dict[str, Any] | None, config: Any,
+                           opts: WriteOptions, subresource: str = "") -> dict[str, Any]:
+        """The object `config` applied by `opts.manager` makes of `current` (None: a new object)."""
+        try:
+            return managedfields.apply(schema.schema_for(rt), current, config, opts.manager, force=opts.force,
+                                       api_version=rt.api_version, now=rfc3339(self.clock.now()),
+                                       subresource=subresource)
+        except managedfields.ApplyConflict as e:
+            raise Conflict(e.message, kind=rt.plural, name=_name_of(current, config), group=rt.group,
+                           causes=e.causes) from None
+        except (managedfields.ApplyBadRequest, managedfields.ManagedFieldsError, FieldSetError) as e:
+            raise BadRequest(str(e)) from None
+
+    async def _apply_create(self, rt: ResourceType, namespace: str, name: str, config: Any,
+                            opts: WriteOptions) -> Result:
+        """An apply to an object that does not exist creates it, as its only manager."""
+        obj = self._server_side_apply(rt, None, config, opts)
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict) or meta.get("name", name) != name:
+            raise BadRequest("the name of the object cannot be changed by a patch")
+        meta["name"] = name
+        return await self.create(rt, namespace, obj, opts, applied=True)
 
     async def _apply_update(self, rt: ResourceType, namespace: str, name: str, new: dict[str, Any],
                             old: dict[str, Any], old_kv: KeyValue, opts: WriteOptions,
-                            subresource: str) -> dict[str, Any]:
+                            subresource: str, applied: bool = False) -> dict[str, Any]:
         if opts.user is not None:
             attrs = RequestAttributes(opts.user, "update", rt.plural, rt.group, namespace, name, subresource)
             check_node_object(opts.user, old, attrs)
@@ -304,9 +343,14 @@ class Store:
             causes = validation.validate_update(rt, new, old)
             if om.get("deletionTimestamp") and _adds_finalizers(new, old):
                 raise Forbidden(f'{rt.group_resource} "{name}" is being deleted: no new finalizers can be added')
+        causes += managedfields.validate_managed_fields(nm.get("managedFields"))
         if causes:
             raise invalid(rt.kind, name, causes)
         nm["resourceVersion"] = str(old_kv.mod_revision)
+        if not applied:
+            managedfields.update_managed_fields(schema.schema_for(rt), old, new, opts.manager,
+                                                api_version=rt.api_version, now=rfc3339(self.clock.now()),
+                                                subresource=subresource)
         if new == old:
             return old  # a no-op write does not bump resourceVersion
         if opts.dry_run:
@@ -535,3 +579,11 @@ def _adds_finalizers(new: dict[str, Any], old: dict[str, Any]) -> bool:
     before = set((old.get("metadata") or {}).get("finalizers") or [])
     after = set((new.get("metadata") or {}).get("finalizers") or [])
     return bool(after - before)
+
+
+def _name_of(current: dict[str, Any] | None, config: Any) -> str:
+    for obj in (current, config):
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+            return str(meta["name"])
+    return ""

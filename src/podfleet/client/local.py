@@ -55,9 +55,14 @@ class Credential:
 
 
 class LocalClient:
-    def __init__(self, store: Store, credential: Credential | None = None) -> None:
+    def __init__(self, store: Store, credential: Credential | None = None, field_manager: str = "podfleet") -> None:
+        """`field_manager` names this client's writes in managedFields, as a User-Agent would."""
         self.store = store
         self.credential = credential
+        self.field_manager = field_manager
+
+    def _write(self, user: UserInfo | None) -> WriteOptions:
+        return WriteOptions(user=user, field_manager=self.field_manager)
 
     def _user(self, verb: str, rt: ResourceType, namespace: str = "", name: str = "",
               subresource: str = "") -> UserInfo | None:
@@ -84,19 +89,19 @@ class LocalClient:
     async def create(self, rt: ResourceType, obj: dict[str, Any], namespace: str = "") -> dict[str, Any]:
         ns = namespace or (obj.get("metadata") or {}).get("namespace", "")
         user = self._user("create", rt, ns)
-        return (await self.store.create(rt, ns, obj, WriteOptions(user=user))).object
+        return (await self.store.create(rt, ns, obj, self._write(user))).object
 
     async def update(self, rt: ResourceType, obj: dict[str, Any], subresource: str = "") -> dict[str, Any]:
         m = obj["metadata"]
         ns = m.get("namespace", "")
         user = self._user("update", rt, ns, m["name"], subresource)
-        return (await self.store.update(rt, ns, m["name"], obj, WriteOptions(user=user), subresource)).object
+        return (await self.store.update(rt, ns, m["name"], obj, self._write(user), subresource)).object
 
     async def patch(self, rt: ResourceType, name: str, patch: Any, namespace: str = "", *,
                     patch_type: str = "merge", subresource: str = "") -> dict[str, Any]:
         user = self._user("patch", rt, namespace, name, subresource)
         return (await self.store.patch(rt, namespace, name, _PATCH_TYPES[patch_type], json.dumps(patch).encode(),
-                                       WriteOptions(user=user), subresource)).object
+                                       self._write(user), subresource)).object
 
     async def delete(self, rt: ResourceType, name: str, namespace: str = "", *,
                      grace_period_seconds: int | None = None, uid: str = "",

@@ -97,7 +97,7 @@ class LocalCluster:
         if self.net is not None:
             await asyncio.to_thread(self.net.create_bridge)
         await self.server.start()
-        admin = self._client(self.server.tokens.admin)
+        admin = self._client(self.server.tokens.admin, "podfleet-control-plane")
         self.controllers = ControllerManager(admin, config=ControllerManagerConfig(
             node_lifecycle=NodeLifecycleConfig(node_monitor_grace_period=self.cfg.node_grace)))
         await self.controllers.start()
@@ -112,7 +112,7 @@ class LocalCluster:
         node_kc = self.cfg.data_dir / "nodes" / f"{self.cfg.node_name}.kubeconfig"
         write_kubeconfig(node_kc, self.server.node_kubeconfig(self.cfg.node_name))  # for `podfleet agent`
         node_token = self.server.tokens.node_token(self.cfg.node_name)
-        self.node = NodeAgent(self._client(node_token), AgentConfig(
+        self.node = NodeAgent(self._client(node_token, "podfleet-agent"), AgentConfig(
             node_name=self.cfg.node_name, data_dir=self.cfg.data_dir / "node", node_ip="127.0.0.1", port=0,
             pod_cidr=self.cfg.pod_cidr, bridge=self.cfg.bridge, backoff_base=self.cfg.backoff_base), node_token)
         await self.node.start()
@@ -151,9 +151,11 @@ class LocalCluster:
                         done[cidr] = ip
             await asyncio.sleep(1.0)
 
-    def _client(self, token: str) -> LocalClient:
-        """An in-process client acting with `token`, as a request bearing it would."""
-        return LocalClient(self.server.store, Credential(token, self.server.authenticator, self.server.authorizer))
+    def _client(self, token: str, manager: str) -> LocalClient:
+        """An in-process client acting with `token`, as a request bearing it would; `manager` names
+        its writes in managedFields."""
+        return LocalClient(self.server.store, Credential(token, self.server.authenticator, self.server.authorizer),
+                           manager)
 
     async def stop(self) -> None:
         if self._routes_task is not None:
