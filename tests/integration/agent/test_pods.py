@@ -213,6 +213,23 @@ def test_logs_flags(cluster: Cluster) -> None:
     assert "line1" in out and "line5" in out
 
 
+def test_logs_since_and_since_time(cluster: Cluster) -> None:
+    cluster.kubectl("run", "sincer", f"--image={IMAGE}", "--restart=Never", "--",
+                    "sh", "-c", "echo early; sleep 4; echo late; sleep 3600")
+    cluster.wait_ready("sincer")
+    stamped = cluster.wait_for(lambda: (o := cluster.kubectl("logs", "sincer", "--timestamps").stdout)
+                               and "late" in o and o, 30, "both lines")
+    times = {msg.strip(): ts for ts, msg in (line.split(" ", 1) for line in stamped.splitlines())}
+    late = dt.datetime.fromisoformat(times["late"].replace("Z", "+00:00"))
+    assert cluster.kubectl("logs", "sincer", f"--since-time={times['late']}").stdout == "late\n"
+    assert cluster.kubectl("logs", "sincer", "--since-time=2000-01-01T00:00:00Z").stdout == "early\nlate\n"
+    # a window that starts after "early" (4 s before "late") and before "late", however long kubectl takes
+    window = int((dt.datetime.now(dt.UTC) - late).total_seconds()) + 2
+    assert cluster.kubectl("logs", "sincer", f"--since={window}s").stdout == "late\n"
+    assert cluster.kubectl("logs", "sincer", "--since=1h").stdout == "early\nlate\n"
+    assert cluster.kubectl("logs", "sincer", "--limit-bytes=3").stdout == "ear"
+
+
 def test_bad_pods_fail_clearly_and_others_keep_running(cluster: Cluster) -> None:
     cluster.kubectl("run", "steady", f"--image={IMAGE}", "--", "sleep", "3600")
     cluster.wait_ready("steady")
