@@ -47,7 +47,7 @@ async def json_chunks(page: ListPage) -> AsyncIterator[bytes]:
     cached = bool(page.items) and isinstance(page.items[0], Entry)
     for start, stop in _batches(len(page.items), JOIN_BATCH if cached else ENCODE_BATCH):
         yield (b"," if start else b"") + b",".join(page.encoded(start, stop))
-    yield b"]}"
+    yield b"]}\n"
 
 
 async def table_chunks(page: ListPage, include_object: str, now: dt.datetime) -> AsyncIterator[bytes]:
@@ -61,7 +61,7 @@ async def table_chunks(page: ListPage, include_object: str, now: dt.datetime) ->
         rows = table.to_table(page.rt, list(page.objects(start, stop)), include_object=include_object,
                               now=now)["rows"]
         yield (b"," if start else b"") + b",".join(_dumps(r) for r in rows)
-    yield b"]}"
+    yield b"]}\n"
 
 
 async def yaml_chunks(page: ListPage) -> AsyncIterator[bytes]:

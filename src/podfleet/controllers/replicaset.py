@@ -257,11 +257,16 @@ class ReplicaSetController(Controller):
                 try:
                     await self.client.update(REPLICASETS, {**current, "status": status}, "status")
                     break
+                except NotFound:
+                    return  # deleted meanwhile (e.g. by the garbage collector): no status to report
                 except Conflict:
                     if attempt:
                         raise
                     m = rs["metadata"]
-                    current = await self.client.get(REPLICASETS, m["name"], m.get("namespace", ""))
+                    try:
+                        current = await self.client.get(REPLICASETS, m["name"], m.get("namespace", ""))
+                    except NotFound:
+                        return
                     status = {**status, "observedGeneration": int(current["metadata"].get("generation") or 0)}
         self._requeue_for_availability(rs, pods)
 

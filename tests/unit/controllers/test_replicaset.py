@@ -146,3 +146,13 @@ async def test_observed_generation_follows_spec_changes(cluster: Cluster) -> Non
             and not await cluster.pods(active_only=True)
 
     await cluster.eventually(observed, "observedGeneration 2 and no pods")
+
+
+async def test_status_of_a_replicaset_deleted_meanwhile_is_not_an_error(cluster: Cluster) -> None:
+    from podfleet.controllers.replicaset import ReplicaSetController
+
+    manager = await cluster.start("replicaset")
+    (controller,) = [c for c in manager.controllers if isinstance(c, ReplicaSetController)]
+    rs = await cluster.client.create(REPLICASETS, replicaset(replicas=0))
+    await cluster.client.delete(REPLICASETS, "web", "default")  # e.g. by the garbage collector
+    await controller._update_status({**rs, "status": {"replicas": 5}}, [])  # nothing to report, no NotFound
