@@ -5,7 +5,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APT_PACKAGES=(runc crun conmon containernetworking-plugins busybox-static umoci skopeo
-              docker-registry etcd-server iproute2 iptables procps kmod)
+              docker-registry etcd-server iproute2 iptables procps kmod nftables conntrack)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
