@@ -274,6 +274,59 @@ def _secret(obj: dict[str, Any]) -> None:
             data[k] = base64.b64encode(str(v).encode()).decode()
 
 
+def _service(obj: dict[str, Any]) -> None:
+    """SetDefaults_Service; IP families and cluster IPs are filled by allocation (`service_alloc`)."""
+    spec = _dict(obj.get("spec"))
+    if spec is None:
+        spec = obj["spec"] = {}
+    if not spec.get("type"):
+        spec["type"] = "ClusterIP"
+    if not spec.get("sessionAffinity"):
+        spec["sessionAffinity"] = "None"
+    if spec["sessionAffinity"] == "ClientIP":
+        config = spec.setdefault("sessionAffinityConfig", {})
+        if isinstance(config, dict):
+            client_ip = config.setdefault("clientIP", {})
+            if isinstance(client_ip, dict) and client_ip.get("timeoutSeconds") is None:
+                client_ip["timeoutSeconds"] = 10800
+    for port in _dicts(spec.get("ports")):
+        if not port.get("protocol"):
+            port["protocol"] = "TCP"
+        if port.get("targetPort") in (None, 0, ""):
+            port["targetPort"] = port.get("port")
+    if spec["type"] in ("NodePort", "LoadBalancer") and not spec.get("externalTrafficPolicy"):
+        spec["externalTrafficPolicy"] = "Cluster"
+    if spec["type"] != "ExternalName" and not spec.get("internalTrafficPolicy"):
+        spec["internalTrafficPolicy"] = "Cluster"
+    if spec["type"] == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
+        spec["allocateLoadBalancerNodePorts"] = True
+    cluster_ip = spec.get("clusterIP")
+    if cluster_ip and not spec.get("clusterIPs"):
+        spec["clusterIPs"] = [cluster_ip]
+    elif not cluster_ip and spec.get("clusterIPs"):
+        spec["clusterIP"] = spec["clusterIPs"][0]
+
+
+def _endpoint_ports(ports: Any) -> None:
+    for port in _dicts(ports):
+        if not port.get("protocol"):
+            port["protocol"] = "TCP"
+
+
+def _replication_controller(obj: dict[str, Any]) -> None:
+    """SetDefaults_ReplicationController: the selector and labels come from the template's labels."""
+    _workload("ReplicationController", obj)
+    spec = _dict(obj.get("spec")) or {}
+    labels = _dict((_dict(spec.get("template")) or {}).get("metadata") or {}) or {}
+    template_labels = labels.get("labels")
+    if isinstance(template_labels, dict) and template_labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(template_labels)
+        meta = _dict(obj.get("metadata"))
+        if meta is not None and not meta.get("labels"):
+            meta["labels"] = dict(template_labels)
+
+
 def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
     """Fill in, in place, every field Kubernetes defaults for this kind."""
     kind = rt.kind
@@ -291,6 +344,15 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
         _node(obj)
     elif kind == "Secret":
         _secret(obj)
+    elif kind == "Service":
+        _service(obj)
+    elif kind == "Endpoints":
+        for subset in _dicts(obj.get("subsets")):
+            _endpoint_ports(subset.get("ports"))
+    elif kind == "EndpointSlice":
+        _endpoint_ports(obj.get("ports"))
+    elif kind == "ReplicationController":
+        _replication_controller(obj)
 
 
 def add_default_tolerations(pod: dict[str, Any], seconds: int = 300) -> None:

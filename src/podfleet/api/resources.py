@@ -70,10 +70,16 @@ REPLICASETS = ResourceType("apps", "v1", "ReplicaSet", "replicasets", True, ("rs
 DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", True, ("deploy",),
                            ("status", "scale"), ("all",))
 CONTROLLERREVISIONS = ResourceType("apps", "v1", "ControllerRevision", "controllerrevisions", True)
+SERVICES = ResourceType("", "v1", "Service", "services", True, ("svc",), ("status",), ("all",))
+ENDPOINTS = ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",), singular="endpoints")
+ENDPOINTSLICES = ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True)
+REPLICATIONCONTROLLERS = ResourceType("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",),
+                                      ("status", "scale"), ("all",))
 
 RESOURCES: tuple[ResourceType, ...] = (
     NAMESPACES, PODS, NODES, EVENTS, SECRETS, CONFIGMAPS, SERVICEACCOUNTS,
-    LEASES, REPLICASETS, DEPLOYMENTS, CONTROLLERREVISIONS,
+    LEASES, REPLICASETS, DEPLOYMENTS, CONTROLLERREVISIONS, SERVICES, ENDPOINTS, ENDPOINTSLICES,
+    REPLICATIONCONTROLLERS,
 )
 
 GROUP_VERSIONS: dict[str, tuple[str, ...]] = {}

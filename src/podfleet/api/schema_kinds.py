@@ -1,7 +1,8 @@
 """Top-level field schemas of every kind podfleet serves, keyed by kind.
 
 Pod pieces live in `schema_pod`; this module assembles them into Pod, Node, Namespace, Event,
-Secret, ConfigMap, ServiceAccount, Lease, ReplicaSet, Deployment and ControllerRevision.
+Secret, ConfigMap, ServiceAccount, Lease, ReplicaSet, Deployment, ControllerRevision, Service,
+Endpoints, EndpointSlice and ReplicationController.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from podfleet.api.schema_dsl import (
     STRINGS,
     STRMAP,
     TIME,
+    ListOf,
     Node,
     Struct,
     atomic,
+    atomic_struct,
+    map_list,
     merge_list,
     set_of,
     struct,
@@ -83,6 +87,47 @@ DEPLOYMENT_STATUS = struct(
     collisionCount=INT32,
 )
 
+_CONDITION = struct("v1.Condition", type=STR, status=STR, observedGeneration=INT64, lastTransitionTime=TIME,
+                    reason=STR, message=STR)
+SERVICE_PORT = struct("v1.ServicePort", name=STR, protocol=STR, appProtocol=STR, port=INT32, targetPort=INTSTR,
+                      nodePort=INT32)
+SERVICE_SPEC = struct(
+    "v1.ServiceSpec", ports=merge_list(SERVICE_PORT, "port", "protocol"), selector=STRMAP, clusterIP=STR,
+    clusterIPs=ListOf(STR, "atomic"), type=STR, externalIPs=STRINGS, sessionAffinity=STR, loadBalancerIP=STR,
+    loadBalancerSourceRanges=STRINGS, externalName=STR, externalTrafficPolicy=STR, healthCheckNodePort=INT32,
+    publishNotReadyAddresses=BOOL,
+    sessionAffinityConfig=struct("v1.SessionAffinityConfig",
+                                 clientIP=struct("v1.ClientIPConfig", timeoutSeconds=INT32)),
+    ipFamilies=ListOf(STR, "atomic"), ipFamilyPolicy=STR, allocateLoadBalancerNodePorts=BOOL,
+    loadBalancerClass=STR, internalTrafficPolicy=STR, trafficDistribution=STR,
+)
+SERVICE_STATUS = struct(
+    "v1.ServiceStatus",
+    loadBalancer=struct("v1.LoadBalancerStatus", ingress=atomic(struct(
+        "v1.LoadBalancerIngress", ip=STR, hostname=STR, ipMode=STR,
+        ports=atomic(struct("v1.PortStatus", port=INT32, protocol=STR, error=STR))))),
+    conditions=map_list(_CONDITION, "type"),
+)
+ENDPOINT_ADDRESS = atomic_struct("v1.EndpointAddress", ip=STR, hostname=STR, nodeName=STR, targetRef=OBJECT_REFERENCE)
+ENDPOINT_PORT = atomic_struct("v1.EndpointPort", name=STR, port=INT32, protocol=STR, appProtocol=STR)
+ENDPOINT_SUBSET = struct("v1.EndpointSubset", addresses=atomic(ENDPOINT_ADDRESS),
+                         notReadyAddresses=atomic(ENDPOINT_ADDRESS), ports=atomic(ENDPOINT_PORT))
+SLICE_ENDPOINT = struct(
+    "v1.Endpoint", addresses=set_of(STR),
+    conditions=struct("v1.EndpointConditions", ready=BOOL, serving=BOOL, terminating=BOOL),
+    hostname=STR, targetRef=OBJECT_REFERENCE, deprecatedTopology=STRMAP, nodeName=STR, zone=STR,
+    hints=struct("v1.EndpointHints", forZones=atomic(struct("v1.ForZone", name=STR)),
+                 forNodes=atomic(struct("v1.ForNode", name=STR))),
+)
+SLICE_PORT = atomic_struct("v1.EndpointPort", name=STR, protocol=STR, port=INT32, appProtocol=STR)
+REPLICATION_CONTROLLER_SPEC = struct("v1.ReplicationControllerSpec", replicas=INT32, minReadySeconds=INT32,
+                                     selector=STRMAP, template=POD_TEMPLATE_SPEC)
+REPLICATION_CONTROLLER_STATUS = struct(
+    "v1.ReplicationControllerStatus", replicas=INT32, fullyLabeledReplicas=INT32, readyReplicas=INT32,
+    availableReplicas=INT32, observedGeneration=INT64,
+    conditions=merge_list(struct("v1.ReplicationControllerCondition", **_WORKLOAD_CONDITION), "type"),
+)
+
 
 def _kind(go: str, **fields: Node) -> Struct:
     return struct(go, apiVersion=STR, kind=STR, metadata=OBJECT_META, **fields)
@@ -107,6 +152,12 @@ KINDS: dict[str, Struct] = {
     "ReplicaSet": _kind("v1.ReplicaSet", spec=REPLICA_SET_SPEC, status=REPLICA_SET_STATUS),
     "Deployment": _kind("v1.Deployment", spec=DEPLOYMENT_SPEC, status=DEPLOYMENT_STATUS),
     "ControllerRevision": _kind("v1.ControllerRevision", data=RAW, revision=INT64),
+    "Service": _kind("v1.Service", spec=SERVICE_SPEC, status=SERVICE_STATUS),
+    "Endpoints": _kind("v1.Endpoints", subsets=atomic(ENDPOINT_SUBSET)),
+    "EndpointSlice": _kind("v1.EndpointSlice", addressType=STR, endpoints=atomic(SLICE_ENDPOINT),
+                           ports=atomic(SLICE_PORT)),
+    "ReplicationController": _kind("v1.ReplicationController", spec=REPLICATION_CONTROLLER_SPEC,
+                                   status=REPLICATION_CONTROLLER_STATUS),
 }
 
 # What a `List` response carries besides its items (`metadata` of PodList and friends).
@@ -121,7 +172,7 @@ META_PACKAGE = "k8s.io/apimachinery/pkg/apis/meta/v1"
 CORE_PACKAGE = "k8s.io/api/core/v1"
 PACKAGE_ROOTS: dict[Struct, str] = {
     OBJECT_META: META_PACKAGE, LABEL_SELECTOR: META_PACKAGE, LIST_META: META_PACKAGE,
-    POD_TEMPLATE_SPEC: CORE_PACKAGE,
+    POD_TEMPLATE_SPEC: CORE_PACKAGE, OBJECT_REFERENCE: CORE_PACKAGE,
 }
 
 # One line per kind for `kubectl explain`.
@@ -137,4 +188,8 @@ DESCRIPTIONS: dict[str, str] = {
     "ReplicaSet": "Keeps a given number of pods matching a selector running.",
     "Deployment": "Declarative updates for pods: rolls ReplicaSets from one template to the next.",
     "ControllerRevision": "An immutable snapshot of state data, kept by controllers to roll back to.",
+    "Service": "A stable virtual address and DNS name for a set of pods chosen by a selector.",
+    "Endpoints": "The addresses and ports behind a Service (the legacy form of EndpointSlices).",
+    "EndpointSlice": "A part of the endpoints of a Service: addresses with readiness conditions and ports.",
+    "ReplicationController": "Keeps a given number of pods matching an equality selector running.",
 }

@@ -189,6 +189,52 @@ def _rs_row(rs: dict[str, Any], now: dt.datetime) -> Row:
             selector_to_string(spec.get("selector") or {})]
 
 
+def _rc_row(rc: dict[str, Any], now: dt.datetime) -> Row:
+    spec, status = rc.get("spec") or {}, rc.get("status") or {}
+    names, images = _containers_images(rc)
+    selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+    return [rc["metadata"]["name"], spec.get("replicas", 1), status.get("replicas", 0),
+            status.get("readyReplicas", 0), age(rc, now), names, images, selector or "<none>"]
+
+
+def _first_three(items: list[str]) -> str:
+    """kubectl's list of endpoints: three, then how many more."""
+    if not items:
+        return "<none>"
+    shown = ",".join(items[:3])
+    return shown + (f" + {len(items) - 3} more..." if len(items) > 3 else "")
+
+
+def _service_row(svc: dict[str, Any], now: dt.datetime) -> Row:
+    spec = svc.get("spec") or {}
+    svc_type = spec.get("type", "ClusterIP")
+    ports = ",".join(f"{p.get('port')}:{p['nodePort']}/{p.get('protocol', 'TCP')}" if p.get("nodePort")
+                     else f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or [])
+    if svc_type == "ExternalName":
+        external = spec.get("externalName", "")
+    elif svc_type == "LoadBalancer":
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        external = ",".join(i.get("ip") or i.get("hostname", "") for i in ingress) or "<pending>"
+    else:
+        external = "<none>"
+    selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+    return [svc["metadata"]["name"], svc_type, spec.get("clusterIP") or "<none>", external, ports or "<none>",
+            age(svc, now), selector or "<none>"]
+
+
+def _endpoints_row(ep: dict[str, Any], now: dt.datetime) -> Row:
+    shown = [f"{a.get('ip')}:{p.get('port')}" if p else str(a.get("ip"))
+             for s in ep.get("subsets") or [] for p in (s.get("ports") or [None]) for a in s.get("addresses") or []]
+    return [ep["metadata"]["name"], _first_three(shown), age(ep, now)]
+
+
+def _slice_row(sl: dict[str, Any], now: dt.datetime) -> Row:
+    ports = ",".join(str(p["port"]) for p in sl.get("ports") or [] if p.get("port") is not None)
+    addresses = [a for e in sl.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [sl["metadata"]["name"], sl.get("addressType", ""), ports or "<unset>", _first_three(addresses),
+            age(sl, now)]
+
+
 def _event_row(ev: dict[str, Any], now: dt.datetime) -> Row:
     io = ev.get("involvedObject") or {}
     last = ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("metadata") or {}).get("creationTimestamp")
@@ -208,6 +254,17 @@ _SPECS: dict[str, tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Ro
     "ReplicaSet": ([("Name", "string", 0, ""), ("Desired", "integer", 0, ""), ("Current", "integer", 0, ""),
                     ("Ready", "integer", 0, ""), ("Age", "string", 0, ""), ("Containers", "string", 1, ""),
                     ("Images", "string", 1, ""), ("Selector", "string", 1, "")], _rs_row),
+    "ReplicationController": ([("Name", "string", 0, ""), ("Desired", "integer", 0, ""),
+                               ("Current", "integer", 0, ""), ("Ready", "integer", 0, ""), ("Age", "string", 0, ""),
+                               ("Containers", "string", 1, ""), ("Images", "string", 1, ""),
+                               ("Selector", "string", 1, "")], _rc_row),
+    "Service": ([("Name", "string", 0, ""), ("Type", "string", 0, ""), ("Cluster-IP", "string", 0, ""),
+                 ("External-IP", "string", 0, ""), ("Port(s)", "string", 0, ""), ("Age", "string", 0, ""),
+                 ("Selector", "string", 1, "")], _service_row),
+    "Endpoints": ([("Name", "string", 0, ""), ("Endpoints", "string", 0, ""), ("Age", "string", 0, "")],
+                  _endpoints_row),
+    "EndpointSlice": ([("Name", "string", 0, ""), ("AddressType", "string", 0, ""), ("Ports", "string", 0, ""),
+                       ("Endpoints", "string", 0, ""), ("Age", "string", 0, "")], _slice_row),
     "Namespace": ([("Name", "string", 0, ""), ("Status", "string", 0, ""), ("Age", "string", 0, "")],
                   lambda o, now: [o["metadata"]["name"], (o.get("status") or {}).get("phase", "Active"),
                                   age(o, now)]),

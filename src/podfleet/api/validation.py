@@ -20,6 +20,7 @@ from podfleet.api.resources import ResourceType
 from podfleet.api.validation_apps import (
     validate_controller_revision,
     validate_controller_revision_update,
+    validate_replication_controller_spec,
     validate_workload_spec,
     validate_workload_status,
     validate_workload_update,
@@ -52,6 +53,12 @@ from podfleet.api.validation_pod import (
     validate_pod_update,
 )
 from podfleet.api.validation_scheduling import validate_taints
+from podfleet.api.validation_service import (
+    validate_endpoint_slice,
+    validate_endpoints,
+    validate_service,
+    validate_service_update,
+)
 
 __all__ = [
     "LABEL_ERROR", "SUBDOMAIN_ERROR", "dns_label", "dns_subdomain", "validate_create", "validate_labels",
@@ -270,9 +277,12 @@ def _kind_specific(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
         return validate_pod_spec("spec", obj.get("spec"))
     if kind in ("Deployment", "ReplicaSet"):
         return validate_workload_spec(kind, obj.get("spec"))
+    if kind == "ReplicationController":
+        return validate_replication_controller_spec(obj.get("spec"))
     rules = {
         "Namespace": _namespace, "Node": _node, "Event": _event, "Secret": _secret, "ConfigMap": _config_map,
         "ServiceAccount": _service_account, "Lease": _lease, "ControllerRevision": validate_controller_revision,
+        "Service": validate_service, "Endpoints": validate_endpoints, "EndpointSlice": validate_endpoint_slice,
     }
     rule = rules.get(kind)
     return rule(obj) if rule else []
@@ -304,6 +314,8 @@ def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) 
         causes += _immutable_data(new, old, ("data", "binaryData"))
     elif kind == "ControllerRevision":
         causes += validate_controller_revision_update(new, old)
+    elif kind == "Service":
+        causes += validate_service_update(new, old)
     return _dedupe(causes)
 
 
@@ -313,7 +325,7 @@ def validate_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str,
     if kind == "Pod":
         return _dedupe(validate_pod_status(new, old))
     causes = validate_metadata_update(new, old)
-    if kind in ("Deployment", "ReplicaSet"):
+    if kind in ("Deployment", "ReplicaSet", "ReplicationController"):
         causes += validate_workload_status(kind, new, old)
     elif kind == "Namespace":
         causes += _namespace_status(new)
@@ -326,7 +338,7 @@ def validation_warnings(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
     """Problems Kubernetes accepts but reports as `Warning:` headers (e.g. a containerPort defined twice)."""
     if rt.kind == "Pod":
         return pod_spec_warnings("spec", obj.get("spec"))
-    if rt.kind in ("Deployment", "ReplicaSet"):
+    if rt.kind in ("Deployment", "ReplicaSet", "ReplicationController"):
         return pod_spec_warnings("spec.template.spec", ((obj.get("spec") or {}).get("template") or {}).get("spec"))
     return []
 

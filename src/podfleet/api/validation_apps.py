@@ -1,4 +1,4 @@
-"""Validation of apps/v1 workloads: Deployment, ReplicaSet and ControllerRevision.
+"""Validation of workloads: apps/v1 Deployment, ReplicaSet and ControllerRevision, and core/v1 ReplicationController.
 
 A workload's selector must select its own template (otherwise its controller would create pods
 forever), the template must restart Always, and the selector is immutable in apps/v1.
@@ -131,6 +131,22 @@ def validate_workload_spec(kind: str, spec: Any) -> list[Cause]:
     return causes
 
 
+def validate_replication_controller_spec(spec: Any) -> list[Cause]:
+    """ValidateReplicationControllerSpec: an equality selector (a map) that the template's labels match."""
+    if not isinstance(spec, dict):
+        return [required("spec")]
+    causes = nonnegative("spec.replicas", spec.get("replicas"))
+    causes += nonnegative("spec.minReadySeconds", spec.get("minReadySeconds"))
+    selector = spec.get("selector")
+    if not selector:
+        causes.append(required("spec.selector"))
+    else:
+        causes += validate_labels("spec.selector", selector)
+    causes += _template("spec.template", spec.get("template"),
+                        {"matchLabels": selector} if isinstance(selector, dict) and selector else None)
+    return causes
+
+
 def validate_workload_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     new_sel = (new.get("spec") or {}).get("selector")
     old_sel = (old.get("spec") or {}).get("selector")
@@ -144,6 +160,8 @@ _STATUS_COUNTS = {
                    "terminatingReplicas", "collisionCount", "observedGeneration"),
     "ReplicaSet": ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "terminatingReplicas",
                    "observedGeneration"),
+    "ReplicationController": ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas",
+                              "observedGeneration"),
 }
 
 

@@ -155,6 +155,19 @@ def is_dns1123_label(v: str) -> list[str]:
     return errs if _DNS1123_LABEL.match(v) else [*errs, LABEL_ERROR]
 
 
+_DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_LABEL = re.compile(f"^{_DNS1035_LABEL_FMT}$")
+DNS1035_ERROR = regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+                            "with an alphabetic character, and end with an alphanumeric character",
+                            _DNS1035_LABEL_FMT, "my-name", "abc-123")
+
+
+def is_dns1035_label(v: str) -> list[str]:
+    """Service names: a DNS label that starts with a letter (it becomes a DNS name and an env var prefix)."""
+    errs = [max_len_error(63)] if len(v) > 63 else []
+    return errs if _DNS1035_LABEL.match(v) else [*errs, DNS1035_ERROR]
+
+
 def is_dns1123_subdomain(v: str) -> list[str]:
     errs = [max_len_error(253)] if len(v) > 253 else []
     return errs if _DNS1123_SUBDOMAIN.match(v) else [*errs, SUBDOMAIN_ERROR]
@@ -358,7 +371,7 @@ def validate_metadata(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
     assert isinstance(m, dict)
     causes: list[Cause] = []
     name, generate = m.get("name"), m.get("generateName")
-    name_check = is_dns1123_label if rt.kind == "Namespace" else is_dns1123_subdomain
+    name_check = {"Namespace": is_dns1123_label, "Service": is_dns1035_label}.get(rt.kind, is_dns1123_subdomain)
     if generate:
         causes += each("metadata.generateName", generate, name_check(str(generate).rstrip("-") or "x"))
     if not name:

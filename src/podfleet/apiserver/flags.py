@@ -1,15 +1,17 @@
-"""Command-line flags for the API server's request and connection limits, shared by `podfleet
-server` and `podfleet up`; the defaults are kube-apiserver's (see `inflight` and `connections`)."""
+"""Command-line flags for the API server's request and connection limits and Service ranges, shared
+by `podfleet server` and `podfleet up`; the defaults are kube-apiserver's (see `inflight`,
+`connections` and `service_alloc`)."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from typing import Any
 
 from podfleet.apiserver.app import ServerConfig
 
 LIMIT_FIELDS = ("max_requests_inflight", "max_mutating_requests_inflight", "read_header_timeout",
-                "idle_timeout", "max_connections")
+                "idle_timeout", "max_connections", "service_cluster_ip_range", "service_node_port_range")
 
 
 def _non_negative_int(v: str) -> int:
@@ -33,8 +35,34 @@ def _non_negative_float(v: str) -> float:
     return x
 
 
+def _ipv4_cidr(v: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not an IPv4 CIDR: {e}") from None
+    if net.num_addresses < 8:
+        raise argparse.ArgumentTypeError("the service range needs at least 8 addresses")
+    return str(net)
+
+
+def _port_range(v: str) -> tuple[int, int]:
+    low, sep, high = v.partition("-")
+    try:
+        lo, hi = int(low), int(high)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port range like 30000-32767: {v!r}") from None
+    if not sep or not 1 <= lo <= hi <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port range like 30000-32767: {v!r}")
+    return lo, hi
+
+
 def add_server_flags(p: argparse.ArgumentParser) -> None:
     d = ServerConfig()
+    p.add_argument("--service-cluster-ip-range", type=_ipv4_cidr, default=d.service_cluster_ip_range,
+                   help=f"Services' cluster IPs come from this IPv4 CIDR (default {d.service_cluster_ip_range})")
+    p.add_argument("--service-node-port-range", type=_port_range, default=d.service_node_port_range,
+                   help="Services' node ports come from this range (default "
+                   f"{d.service_node_port_range[0]}-{d.service_node_port_range[1]})")
     p.add_argument("--max-requests-inflight", type=_non_negative_int, default=d.max_requests_inflight,
                    help="non-mutating requests served at once, beyond it 429 (0 = no limit; "
                    f"default {d.max_requests_inflight}); watches, log/exec/proxy and system:masters are not counted")

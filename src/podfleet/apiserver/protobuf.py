@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from podfleet.api.errors import BadRequest, UnsupportedMediaType
+from podfleet.api.jsoncopy import MAX_DEPTH, depth, too_deep_message
+from podfleet.apiserver.decoding import load_json
 
 MAGIC = b"k8s\x00"
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
@@ -365,7 +366,47 @@ meta.DeleteOptions: 1 gracePeriodSeconds *int64, 2 preconditions *meta.Precondit
 meta.Preconditions: 1 uid *string, 2 resourceVersion *string
 autoscaling.Scale: 1 metadata meta.ObjectMeta, 2 spec autoscaling.ScaleSpec, 3 status autoscaling.ScaleStatus
 autoscaling.ScaleSpec: 1 replicas int32
-autoscaling.ScaleStatus: 1 replicas int32, 2 selector string"""
+autoscaling.ScaleStatus: 1 replicas int32, 2 selector string
+Service: 1 metadata meta.ObjectMeta, 2 spec ServiceSpec, 3 status ServiceStatus
+ServiceSpec: 1 ports []ServicePort, 2 selector {}string, 3 clusterIP string, 18 clusterIPs []string, 4 type string,
+    5 externalIPs []string, 7 sessionAffinity string, 8 loadBalancerIP string,
+    9 loadBalancerSourceRanges []string, 10 externalName string, 11 externalTrafficPolicy string,
+    12 healthCheckNodePort int32, 13 publishNotReadyAddresses bool,
+    14 sessionAffinityConfig *SessionAffinityConfig, 19 ipFamilies []string, 17 ipFamilyPolicy *string,
+    20 allocateLoadBalancerNodePorts *bool, 21 loadBalancerClass *string, 22 internalTrafficPolicy *string,
+    23 trafficDistribution *string
+ServicePort: 1 name string, 2 protocol string, 6 appProtocol *string, 3 port int32, 4 targetPort intstr,
+    5 nodePort int32
+SessionAffinityConfig: 1 clientIP *ClientIPConfig
+ClientIPConfig: 1 timeoutSeconds *int32
+ServiceStatus: 1 loadBalancer LoadBalancerStatus, 2 conditions []meta.Condition
+LoadBalancerStatus: 1 ingress []LoadBalancerIngress
+LoadBalancerIngress: 1 ip string, 2 hostname string, 3 ipMode *string, 4 ports []PortStatus
+PortStatus: 1 port int32, 2 protocol string, 3 error *string
+meta.Condition: 1 type string, 2 status string, 3 observedGeneration int64, 4 lastTransitionTime time,
+    5 reason string, 6 message string
+Endpoints: 1 metadata meta.ObjectMeta, 2 subsets []EndpointSubset
+EndpointSubset: 1 addresses []EndpointAddress, 2 notReadyAddresses []EndpointAddress, 3 ports []EndpointPort
+EndpointAddress: 1 ip string, 3 hostname string, 4 nodeName *string, 2 targetRef *ObjectReference
+EndpointPort: 1 name string, 2 port int32, 3 protocol string, 4 appProtocol *string
+discovery.EndpointSlice: 1 metadata meta.ObjectMeta, 4 addressType string, 2 endpoints []discovery.Endpoint,
+    3 ports []discovery.EndpointPort
+discovery.Endpoint: 1 addresses []string, 2 conditions discovery.EndpointConditions, 3 hostname *string,
+    4 targetRef *ObjectReference, 5 deprecatedTopology {}string, 6 nodeName *string, 7 zone *string,
+    8 hints *discovery.EndpointHints
+discovery.EndpointConditions: 1 ready *bool, 2 serving *bool, 3 terminating *bool
+discovery.EndpointHints: 1 forZones []discovery.ForZone, 2 forNodes []discovery.ForNode
+discovery.ForZone: 1 name string
+discovery.ForNode: 1 name string
+discovery.EndpointPort: 1 name *string, 2 protocol *string, 3 port *int32, 4 appProtocol *string
+ReplicationController: 1 metadata meta.ObjectMeta, 2 spec ReplicationControllerSpec,
+    3 status ReplicationControllerStatus
+ReplicationControllerSpec: 1 replicas *int32, 4 minReadySeconds int32, 2 selector {}string,
+    3 template *PodTemplateSpec
+ReplicationControllerStatus: 1 replicas int32, 2 fullyLabeledReplicas int32, 4 readyReplicas int32,
+    5 availableReplicas int32, 3 observedGeneration int64, 6 conditions []ReplicationControllerCondition
+ReplicationControllerCondition: 1 type string, 2 status string, 3 lastTransitionTime time, 4 reason string,
+    5 message string"""
 
 # The `k8s\x00` envelope around every object: runtime.Unknown and its own TypeMeta (apiVersion first).
 _ENVELOPE = """
@@ -382,7 +423,9 @@ KINDS: dict[tuple[str, str], str] = {
     ("apps/v1", "ControllerRevision"): "apps.ControllerRevision",
     # pods/eviction: older clients still send the v1beta1 Eviction, which has the same fields.
     ("policy/v1", "Eviction"): "policy.Eviction", ("policy/v1beta1", "Eviction"): "policy.Eviction",
-    ("autoscaling/v1", "Scale"): "autoscaling.Scale",
+    ("autoscaling/v1", "Scale"): "autoscaling.Scale", ("v1", "Service"): "Service", ("v1", "Endpoints"): "Endpoints",
+    ("discovery.k8s.io/v1", "EndpointSlice"): "discovery.EndpointSlice",
+    ("v1", "ReplicationController"): "ReplicationController",
 }
 
 _SCALARS = {"string", "bytes", "bool", "int32", "int64"}
@@ -495,10 +538,10 @@ def _text(data: bytes, path: str) -> str:
 
 
 def _json(data: bytes, path: str) -> Any:
-    try:
-        return json.loads(_text(data, path))
-    except ValueError as e:
-        raise BadRequest(f"invalid protobuf: {path} does not hold JSON: {e}") from e
+    """The JSON a RawExtension or FieldsV1 holds, within the limits of every JSON body (`decoding`);
+    the depth of the object it ends up in is checked once the whole object is decoded."""
+    _text(data, path)
+    return load_json(data, f"invalid protobuf: {path} does not hold JSON: ")
 
 
 _GO_ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
@@ -692,4 +735,6 @@ def decode(body: bytes) -> dict[str, Any]:
         raise UnsupportedMediaType(f"protobuf encoding of {api_version} {kind} is not supported; "
                                    "send application/json")
     obj = _message(message, base64.b64decode(envelope.get("raw", "")))
+    if depth(obj) > MAX_DEPTH:  # messages nest as their types do, but RawExtension JSON nests freely
+        raise BadRequest("invalid protobuf: " + too_deep_message(MAX_DEPTH))
     return {"apiVersion": api_version, "kind": kind, **obj}

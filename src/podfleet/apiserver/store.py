@@ -40,6 +40,7 @@ from podfleet.apiserver import strategies
 from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_object
 from podfleet.apiserver.list_cache import ListCache
 from podfleet.apiserver.negotiation import decode_patch_body
+from podfleet.apiserver.service_alloc import ServiceAllocator
 from podfleet.apiserver.shared_watch import SharedDecoder
 from podfleet.clock import Clock, RealClock
 from podfleet.storage.interface import (
@@ -145,10 +146,11 @@ class Store:
     """Generic, storage-backed REST semantics for all resource types."""
 
     def __init__(self, storage: Storage, clock: Clock | None = None, *,
-                 default_toleration_seconds: int = 300) -> None:
+                 default_toleration_seconds: int = 300, service_allocator: ServiceAllocator | None = None) -> None:
         self.storage = storage
         self.clock = clock or RealClock()
-        self._strategies = strategies.strategies_for(default_toleration_seconds)
+        self.service_allocator = service_allocator or ServiceAllocator(storage)
+        self._strategies = strategies.strategies_for(default_toleration_seconds, self.service_allocator)
         self._watch_decode = SharedDecoder(decode)
         self.lists = ListCache(storage)  # watch cache for lists, started on first use
 
@@ -202,16 +204,21 @@ class Store:
                                                 api_version=rt.api_version, now=now)
         m["uid"] = new_uid()
         m["creationTimestamp"] = now
+        key = rt.storage_key(m.get("namespace"), m["name"])
+        if await self._storage_call(self.storage.get(key)) is not None:
+            raise self._already_exists(rt, m["name"])  # before anything is reserved for it
+        reservation = await self._strategy(rt).reserve(obj, None)
         if opts.dry_run:
-            existing = await self._storage_call(self.storage.get(rt.storage_key(m.get("namespace"), m["name"])))
-            if existing is not None:
-                raise self._already_exists(rt, m["name"])
+            await reservation.rollback()
             return Result(obj, warnings, created=True)
         try:
-            kv = await self._storage_call(self.storage.create(rt.storage_key(m.get("namespace"), m["name"]),
-                                                              encode(obj)))
+            kv = await self._storage_call(self.storage.create(key, encode(obj)))
         except KeyExists as e:
+            await reservation.rollback()
             raise self._already_exists(rt, m["name"]) from e
+        except BaseException:
+            await reservation.rollback()
+            raise
         return Result(_stored(obj, kv), warnings, created=True)
 
     # ---------------------------------------------------------------- update
@@ -353,22 +360,33 @@ class Store:
                                                 subresource=subresource)
         if new == old:
             return old  # a no-op write does not bump resourceVersion
-        if opts.dry_run:
-            return new
         key = rt.storage_key(namespace, name)
         if nm.get("deletionTimestamp") and not nm.get("finalizers") and strategy.deletable_after_finalizers(new):
+            if opts.dry_run:
+                return new
             try:
                 kv = await self._storage_call(self.storage.delete(key, expected_revision=old_kv.mod_revision))
             except (RevisionMismatch, KeyNotFound) as e:
                 raise _conflict(rt, name) from e
+            await strategy.release(old)
             return new | {"metadata": nm | {"resourceVersion": str(kv.mod_revision)}}
+        reservation = await strategy.reserve(new, old)
+        if opts.dry_run:
+            await reservation.rollback()
+            return new
         try:
             kv = await self._storage_call(self.storage.update(key, encode(new),
                                                               expected_revision=old_kv.mod_revision))
         except RevisionMismatch as e:
+            await reservation.rollback()
             raise _conflict(rt, name) from e
         except KeyNotFound as e:
+            await reservation.rollback()
             raise _not_found(rt, name) from e
+        except BaseException:
+            await reservation.rollback()
+            raise
+        await reservation.commit()
         return _stored(new, kv)
 
     # ---------------------------------------------------------------- delete
@@ -408,6 +426,7 @@ class Store:
                     await self._storage_call(self.storage.delete(key, expected_revision=kv.mod_revision))
                 except (RevisionMismatch, KeyNotFound):
                     continue
+                await strategy.release(obj)
                 return obj
             # Graceful: mark, keep.
             now = self.clock.now()
@@ -429,6 +448,7 @@ class Store:
                     await self._storage_call(self.storage.delete(key, expected_revision=kv.mod_revision))
                 except (RevisionMismatch, KeyNotFound):
                     continue
+                await strategy.release(obj)
                 return new
             try:
                 kv2 = await self._storage_call(self.storage.update(key, encode(new), expected_revision=kv.mod_revision))

@@ -15,7 +15,14 @@ from typing import Any
 from podfleet.api import defaults
 from podfleet.api.jsoncopy import clone
 from podfleet.api.qos import qos_class
-from podfleet.api.resources import NAMESPACES, NODES, PODS, RESOURCES, ResourceType
+from podfleet.api.resources import NAMESPACES, NODES, PODS, RESOURCES, SERVICES, ResourceType
+from podfleet.apiserver.service_alloc import Reservation, ServiceAllocator
+
+# The longest grace period a deletion records: Go's longest time.Duration, in seconds (about 292
+# years). kube-apiserver computes deletionTimestamp as now + grace * time.Second, which wraps past
+# it; here a longer grace (any int64 is a valid gracePeriodSeconds) is cut to it, so the timestamp
+# stays a real date.
+MAX_GRACE_PERIOD_SECONDS = (2**63 - 1) // 10**9
 
 
 class Strategy:
@@ -68,6 +75,14 @@ class Strategy:
         """An object marked for deletion whose last finalizer went is deleted."""
         return True
 
+    async def reserve(self, new: dict[str, Any], old: dict[str, Any] | None) -> Reservation:
+        """Claim what `new` holds outside itself (a Service's cluster IP and node ports) before it is
+        written; `old` is the stored object of an update."""
+        return Reservation()
+
+    async def release(self, obj: dict[str, Any]) -> None:
+        """Free what a deleted object held."""
+
 
 class PodStrategy(Strategy):
     def __init__(self, rt: ResourceType, default_toleration_seconds: int) -> None:
@@ -87,8 +102,8 @@ class PodStrategy(Strategy):
         if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
             return 0  # never ran (or finished): nothing to stop
         if requested is not None:
-            return max(0, requested)
-        return int(spec.get("terminationGracePeriodSeconds", 30) or 0)
+            return min(max(0, requested), MAX_GRACE_PERIOD_SECONDS)
+        return min(max(0, int(spec.get("terminationGracePeriodSeconds", 30) or 0)), MAX_GRACE_PERIOD_SECONDS)
 
     def deletable_after_finalizers(self, obj: dict[str, Any]) -> bool:
         """Once its containers are gone too: the node agent deletes it with grace 0 then."""
@@ -115,11 +130,51 @@ class NodeStrategy(Strategy):
     status_on_create = True
 
 
-def strategies_for(default_toleration_seconds: int) -> dict[ResourceType, Strategy]:
+class ServiceStrategy(Strategy):
+    """Services hold a cluster IP and node ports, allocated cluster-wide by `allocator`."""
+
+    def __init__(self, rt: ResourceType, allocator: ServiceAllocator) -> None:
+        super().__init__(rt)
+        self.allocator = allocator
+
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        super().prepare_for_create(obj)
+        obj["status"] = {"loadBalancer": {}}  # as Go writes the empty status of a new Service
+
+    def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        super().prepare_for_update(new, old)
+        _drop_type_dependent_fields(new, old)
+
+    async def reserve(self, new: dict[str, Any], old: dict[str, Any] | None) -> Reservation:
+        return await self.allocator.reserve(new, old)
+
+    async def release(self, obj: dict[str, Any]) -> None:
+        await self.allocator.release(obj)
+
+
+def _drop_type_dependent_fields(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """A Service changed to a type without node ports loses the node ports and traffic policy it
+    kept unchanged from before (upstream's dropTypeDependentFields): `kubectl patch` to ClusterIP
+    works without the client clearing them itself."""
+    spec, old_spec = new.get("spec"), old.get("spec") or {}
+    if not isinstance(spec, dict) or spec.get("type") in ("NodePort", "LoadBalancer"):
+        return
+    if old_spec.get("type") not in ("NodePort", "LoadBalancer"):
+        return
+    old_ports = {(p.get("port"), p.get("protocol")): p.get("nodePort") for p in old_spec.get("ports") or []}
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict) and port.get("nodePort") == old_ports.get((port.get("port"), port.get("protocol"))):
+            port.pop("nodePort", None)
+    if spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy"):
+        spec.pop("externalTrafficPolicy", None)
+
+
+def strategies_for(default_toleration_seconds: int, allocator: ServiceAllocator) -> dict[ResourceType, Strategy]:
     """Every served kind's strategy."""
     special: dict[ResourceType, Strategy] = {
         PODS: PodStrategy(PODS, default_toleration_seconds),
         NAMESPACES: NamespaceStrategy(NAMESPACES),
         NODES: NodeStrategy(NODES),
+        SERVICES: ServiceStrategy(SERVICES, allocator),
     }
     return {rt: special.get(rt) or Strategy(rt) for rt in RESOURCES}

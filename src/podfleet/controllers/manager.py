@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from podfleet.api.resources import REPLICATIONCONTROLLERS
 from podfleet.client.events import EventRecorder
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
 from podfleet.controllers.deployment import DeploymentController
+from podfleet.controllers.endpoints import EndpointsController
 from podfleet.controllers.garbagecollector import GarbageCollector
 from podfleet.controllers.informers import SharedInformers
 from podfleet.controllers.namespace import NamespaceController
@@ -20,8 +22,8 @@ from podfleet.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycl
 from podfleet.controllers.replicaset import ReplicaSetController
 from podfleet.controllers.tainteviction import TaintEvictionController
 
-ALL_CONTROLLERS = ("replicaset", "deployment", "nodelifecycle", "tainteviction", "garbagecollector",
-                   "namespace")
+ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "nodelifecycle", "tainteviction",
+                   "garbagecollector", "namespace", "endpoints")
 
 
 @dataclass
@@ -49,6 +51,12 @@ class ControllerManager:
         self.replicaset = ReplicaSetController(client, self.informers, clock=self.clock, workers=w,
                                                recorder=self._recorder("replicaset-controller")) \
             if "replicaset" in enabled else None
+        self.replication = ReplicaSetController(client, self.informers, clock=self.clock, workers=w,
+                                                recorder=self._recorder("replication-controller"),
+                                                resource=REPLICATIONCONTROLLERS) \
+            if "replicationcontroller" in enabled else None
+        self.endpoints = EndpointsController(client, self.informers, clock=self.clock, workers=w) \
+            if "endpoints" in enabled else None
         self.deployment = DeploymentController(client, self.informers, clock=self.clock, workers=w,
                                                recorder=self._recorder("deployment-controller")) \
             if "deployment" in enabled else None
@@ -73,8 +81,9 @@ class ControllerManager:
 
     @property
     def controllers(self) -> list[Any]:
-        return [c for c in (self.replicaset, self.deployment, self.node_lifecycle, self.taint_eviction,
-                            self.garbage_collector, self.namespace) if c is not None]
+        return [c for c in (self.replicaset, self.replication, self.deployment, self.node_lifecycle,
+                            self.taint_eviction, self.garbage_collector, self.namespace, self.endpoints)
+                if c is not None]
 
     async def start(self) -> None:
         if self._started:

@@ -1,4 +1,5 @@
-"""The ReplicaSet controller: keep `spec.replicas` active pods matching the selector.
+"""The ReplicaSet controller: keep `spec.replicas` active pods matching the selector. The same
+controller, given the core/v1 resource, runs ReplicationControllers (whose selector is a plain map).
 
 Only active pods count (not terminating, not Succeeded/Failed): a pod that failed, was evicted or
 is being deleted is replaced by a new pod with a new name. Surplus pods are deleted cheapest first
@@ -18,7 +19,7 @@ from typing import Any
 
 from podfleet.api.errors import APIError, Conflict, Forbidden, NotFound
 from podfleet.api.meta import controller_ref, labels_of
-from podfleet.api.resources import PODS, REPLICASETS
+from podfleet.api.resources import PODS, REPLICASETS, ResourceType
 from podfleet.client.events import NORMAL, WARNING, EventRecorder
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
@@ -63,16 +64,25 @@ class ReplicaSetController(Controller):
 
     def __init__(self, client: Client, informers: SharedInformers, *, clock: Clock | None = None,
                  recorder: EventRecorder | None = None, workers: int = 2,
-                 burst_replicas: int = BURST_REPLICAS) -> None:
+                 burst_replicas: int = BURST_REPLICAS, resource: ResourceType = REPLICASETS) -> None:
         super().__init__(clock or RealClock(), workers)
+        self.resource = resource
+        self.name = resource.singular_name
         self.client = client
         self.recorder = recorder or EventRecorder(client, "replicaset-controller", clock=self.clock)
         self.expectations = Expectations(self.clock)
         self.burst_replicas = burst_replicas
-        self.rs_informer = informers.informer(REPLICASETS)
+        self.rs_informer = informers.informer(resource)
         self.pod_informer = informers.informer(PODS)
         self.rs_informer.add_handler(self._on_replicaset)
         self.pod_informer.add_handler(self._on_pod)
+
+    def _selector(self, owner: dict[str, Any]) -> dict[str, Any] | None:
+        """A ReplicaSet's LabelSelector; a ReplicationController's map as the matchLabels it means."""
+        selector = (owner.get("spec") or {}).get("selector")
+        if self.resource is REPLICASETS or selector is None:
+            return selector
+        return {"matchLabels": selector} if selector else None
 
     # ------------------------------------------------------------ event handlers
     def _on_replicaset(self, type_: str, rs: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -80,7 +90,7 @@ class ReplicaSetController(Controller):
 
     def _resolve(self, pod: dict[str, Any]) -> dict[str, Any] | None:
         ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
+        if ref is None or ref.get("kind") != self.resource.kind:
             return None
         rs = self.rs_informer.get(ref.get("name", ""), pod["metadata"].get("namespace", ""))
         if rs is None or rs["metadata"].get("uid") != ref.get("uid"):
@@ -92,7 +102,7 @@ class ReplicaSetController(Controller):
         labels = labels_of(pod)
         return [rs for rs in self.rs_informer.items()
                 if rs["metadata"].get("namespace") == ns
-                and selector_matches((rs.get("spec") or {}).get("selector"), labels)]
+                and selector_matches(self._selector(rs), labels)]
 
     def _pod_gone(self, pod: dict[str, Any]) -> None:
         rs = self._resolve(pod)
@@ -146,12 +156,12 @@ class ReplicaSetController(Controller):
             self.expectations.delete(key)
             return
         needs_sync = self.expectations.satisfied(key)
-        selector = (rs.get("spec") or {}).get("selector")
+        selector = self._selector(rs)
         candidates = [p for p in self.pod_informer.items()
                       if p["metadata"].get("namespace") == ns and is_active(p)]
         pods = await claim(self.client, PODS, rs, candidates,
                            lambda p: selector_matches(selector, labels_of(p)),
-                           fresh_owner_check(self.client, REPLICASETS, rs))
+                           fresh_owner_check(self.client, self.resource, rs))
         error: APIError | None = None
         if needs_sync and not is_terminating(rs):
             try:
@@ -255,7 +265,7 @@ class ReplicaSetController(Controller):
             current = rs
             for attempt in range(2):
                 try:
-                    await self.client.update(REPLICASETS, {**current, "status": status}, "status")
+                    await self.client.update(self.resource, {**current, "status": status}, "status")
                     break
                 except NotFound:
                     return  # deleted meanwhile (e.g. by the garbage collector): no status to report
@@ -264,7 +274,7 @@ class ReplicaSetController(Controller):
                         raise
                     m = rs["metadata"]
                     try:
-                        current = await self.client.get(REPLICASETS, m["name"], m.get("namespace", ""))
+                        current = await self.client.get(self.resource, m["name"], m.get("namespace", ""))
                     except NotFound:
                         return
                     status = {**status, "observedGeneration": int(current["metadata"].get("generation") or 0)}

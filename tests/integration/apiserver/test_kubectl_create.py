@@ -80,6 +80,13 @@ FORMS: dict[str, tuple[str, Form]] = {
         "deployment", name, "--image=busybox", "--image=nginx:1.25", "--image=registry.k8s.io/pause:3.9"]),
     "deployment-command": ("deployments", lambda name, n, tmp: [
         "deployment", name, "--image=busybox", "--", "sh", "-c", f"echo {'x' * n}"]),
+    "service-clusterip": ("services", lambda name, n, tmp: [
+        "service", "clusterip", name, f"--tcp={n}:{8000 + n}", f"--tcp={100 + n}:{9000 + n}"]),
+    "service-headless": ("services", lambda name, n, tmp: ["service", "clusterip", name, "--clusterip=None",
+                                                           f"--tcp={n}:{n}"]),
+    "service-nodeport": ("services", lambda name, n, tmp: ["service", "nodeport", name, f"--tcp={n}:{8000 + n}"]),
+    "service-externalname": ("services", lambda name, n, tmp: [
+        "service", "externalname", name, f"--external-name={'d' * n}.example.org"]),
 }
 LETTERS = dict(zip(FORMS, "abcdefghijkmnpqrstvwxyz", strict=False))
 
@@ -151,12 +158,26 @@ def check_fields(form: str, obj: dict[str, Any], name: str, n: int) -> None:
             assert containers[0]["command"] == ["sh", "-c", f"echo {'x' * n}"]
         else:
             assert spec["replicas"] == 1 and containers[0]["image"] == "busybox"
+    elif form.startswith("service-"):
+        spec = obj["spec"]
+        if form == "service-externalname":
+            assert spec["type"] == "ExternalName" and spec["externalName"] == f"{'d' * n}.example.org"
+            assert "clusterIP" not in spec
+            return
+        ports = [(p["port"], p["targetPort"], p["protocol"]) for p in spec["ports"]]
+        if form == "service-clusterip":
+            assert ports == [(n, 8000 + n, "TCP"), (100 + n, 9000 + n, "TCP")]
+            assert spec["clusterIP"].startswith("10.")
+        elif form == "service-headless":
+            assert spec["clusterIP"] == "None" and ports == [(n, n, "TCP")]
+        else:
+            assert spec["type"] == "NodePort" and ports == [(n, 8000 + n, "TCP")]
+            assert 30000 <= spec["ports"][0]["nodePort"] <= 32767
 
 
 UNSERVED = {
     "job": ["job", "j1", "--image=busybox"],
     "cronjob": ["cronjob", "cj1", "--image=busybox", "--schedule=*/5 * * * *"],
-    "service-clusterip": ["service", "clusterip", "svc1", "--tcp=80:8080"],
     "role": ["role", "r1", "--verb=get", "--resource=pods"],
     "quota": ["quota", "q1", "--hard=pods=2"],
     "priorityclass": ["priorityclass", "pc1", "--value=10"],

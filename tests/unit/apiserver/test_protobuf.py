@@ -2,7 +2,7 @@
 
 The decoder's field tables are checked against objects encoded by a real protobuf encoder
 (`google.protobuf`), from message descriptors built here out of `UPSTREAM` below: the upstream
-`generated.proto` messages (k8s.io/api core, apps, coordination, policy and autoscaling v1;
+`generated.proto` messages (k8s.io/api core, apps, coordination, policy, discovery and autoscaling v1;
 apimachinery meta/v1) reachable from every kind podfleet serves, transcribed from those .proto files
 and not from podfleet's tables. Two marks come from the Go types, since JSON depends on them and
 .proto does not carry them: `ptr` is a Go pointer field (emitted only when set, so kept in JSON even
@@ -443,6 +443,55 @@ message autoscaling.Scale { optional meta.ObjectMeta metadata = 1; optional auto
   optional autoscaling.ScaleStatus status = 3; }
 message autoscaling.ScaleSpec { optional int32 replicas = 1; }
 message autoscaling.ScaleStatus { optional int32 replicas = 1; optional string selector = 2; }
+message Service { optional meta.ObjectMeta metadata = 1; optional ServiceSpec spec = 2;
+  optional ServiceStatus status = 3; }
+message ServiceSpec { repeated ServicePort ports = 1; map<string, string> selector = 2;
+  optional string clusterIP = 3; repeated string clusterIPs = 18; optional string type = 4;
+  repeated string externalIPs = 5; optional string sessionAffinity = 7; optional string loadBalancerIP = 8;
+  repeated string loadBalancerSourceRanges = 9; optional string externalName = 10;
+  optional string externalTrafficPolicy = 11; optional int32 healthCheckNodePort = 12;
+  optional bool publishNotReadyAddresses = 13; ptr SessionAffinityConfig sessionAffinityConfig = 14;
+  repeated string ipFamilies = 19; ptr string ipFamilyPolicy = 17; ptr bool allocateLoadBalancerNodePorts = 20;
+  ptr string loadBalancerClass = 21; ptr string internalTrafficPolicy = 22; ptr string trafficDistribution = 23; }
+message ServicePort { optional string name = 1; optional string protocol = 2; ptr string appProtocol = 6;
+  optional int32 port = 3; optional IntOrString targetPort = 4; optional int32 nodePort = 5; }
+message SessionAffinityConfig { ptr ClientIPConfig clientIP = 1; }
+message ClientIPConfig { ptr int32 timeoutSeconds = 1; }
+message ServiceStatus { optional LoadBalancerStatus loadBalancer = 1; repeated meta.Condition conditions = 2; }
+message LoadBalancerStatus { repeated LoadBalancerIngress ingress = 1; }
+message LoadBalancerIngress { optional string ip = 1; optional string hostname = 2; ptr string ipMode = 3;
+  repeated PortStatus ports = 4; }
+message PortStatus { optional int32 port = 1; optional string protocol = 2; ptr string error = 3; }
+message meta.Condition { optional string type = 1; optional string status = 2;
+  optional int64 observedGeneration = 3; optional Time lastTransitionTime = 4; optional string reason = 5;
+  optional string message = 6; }
+message Endpoints { optional meta.ObjectMeta metadata = 1; repeated EndpointSubset subsets = 2; }
+message EndpointSubset { repeated EndpointAddress addresses = 1; repeated EndpointAddress notReadyAddresses = 2;
+  repeated EndpointPort ports = 3; }
+message EndpointAddress { optional string ip = 1; optional string hostname = 3; ptr string nodeName = 4;
+  ptr ObjectReference targetRef = 2; }
+message EndpointPort { optional string name = 1; optional int32 port = 2; optional string protocol = 3;
+  ptr string appProtocol = 4; }
+message discovery.EndpointSlice { optional meta.ObjectMeta metadata = 1; optional string addressType = 4;
+  repeated discovery.Endpoint endpoints = 2; repeated discovery.EndpointPort ports = 3; }
+message discovery.Endpoint { repeated string addresses = 1; optional discovery.EndpointConditions conditions = 2;
+  ptr string hostname = 3; ptr ObjectReference targetRef = 4; map<string, string> deprecatedTopology = 5;
+  ptr string nodeName = 6; ptr string zone = 7; ptr discovery.EndpointHints hints = 8; }
+message discovery.EndpointConditions { ptr bool ready = 1; ptr bool serving = 2; ptr bool terminating = 3; }
+message discovery.EndpointHints { repeated discovery.ForZone forZones = 1; repeated discovery.ForNode forNodes = 2; }
+message discovery.ForZone { optional string name = 1; }
+message discovery.ForNode { optional string name = 1; }
+message discovery.EndpointPort { ptr string name = 1; ptr string protocol = 2; ptr int32 port = 3;
+  ptr string appProtocol = 4; }
+message ReplicationController { optional meta.ObjectMeta metadata = 1; optional ReplicationControllerSpec spec = 2;
+  optional ReplicationControllerStatus status = 3; }
+message ReplicationControllerSpec { ptr int32 replicas = 1; optional int32 minReadySeconds = 4;
+  map<string, string> selector = 2; ptr PodTemplateSpec template = 3; }
+message ReplicationControllerStatus { optional int32 replicas = 1; optional int32 fullyLabeledReplicas = 2;
+  optional int32 readyReplicas = 4; optional int32 availableReplicas = 5; optional int64 observedGeneration = 3;
+  repeated ReplicationControllerCondition conditions = 6; }
+message ReplicationControllerCondition { optional string type = 1; optional string status = 2;
+  optional Time lastTransitionTime = 3; optional string reason = 4; optional string message = 5; }
 """
 
 # apimachinery types with their own JSON form (meta/v1, api/resource, util/intstr, runtime .proto).
@@ -461,7 +510,8 @@ message runtime.Unknown { optional runtime.TypeMeta typeMeta = 1; optional bytes
 ROOTS = {"Namespace": "v1", "Pod": "v1", "Node": "v1", "Event": "v1", "Secret": "v1", "ConfigMap": "v1",
          "ServiceAccount": "v1", "Binding": "v1", "coordination.Lease": "coordination.k8s.io/v1",
          "apps.ReplicaSet": "apps/v1", "apps.Deployment": "apps/v1", "apps.ControllerRevision": "apps/v1",
-         "policy.Eviction": "policy/v1", "autoscaling.Scale": "autoscaling/v1"}
+         "policy.Eviction": "policy/v1", "autoscaling.Scale": "autoscaling/v1", "Service": "v1",
+         "Endpoints": "v1", "discovery.EndpointSlice": "discovery.k8s.io/v1", "ReplicationController": "v1"}
 SCALARS = {"string": descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
            "bytes": descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
            "bool": descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,

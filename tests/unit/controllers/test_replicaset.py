@@ -156,3 +156,24 @@ async def test_status_of_a_replicaset_deleted_meanwhile_is_not_an_error(cluster:
     rs = await cluster.client.create(REPLICASETS, replicaset(replicas=0))
     await cluster.client.delete(REPLICASETS, "web", "default")  # e.g. by the garbage collector
     await controller._update_status({**rs, "status": {"replicas": 5}}, [])  # nothing to report, no NotFound
+
+
+async def test_replication_controllers_keep_their_replicas_with_a_map_selector(cluster: Cluster) -> None:
+    from podfleet.api.resources import REPLICATIONCONTROLLERS
+
+    await cluster.start("replicationcontroller")
+    rc = await cluster.client.create(REPLICATIONCONTROLLERS, {
+        "apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "rc", "namespace": "default"},
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "rc"}},
+                                             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})
+    assert rc["spec"]["selector"] == {"app": "rc"} and rc["metadata"]["labels"] == {"app": "rc"}  # defaulted
+    await cluster.eventually(lambda: active_count(cluster, rc, 2), "2 pods")
+    (ref,) = (await cluster.owned_pods(rc))[0]["metadata"]["ownerReferences"]
+    assert (ref["apiVersion"], ref["kind"], ref["name"]) == ("v1", "ReplicationController", "rc")
+    await cluster.run_all(rc)
+
+    async def ready() -> bool:
+        st = (await cluster.client.get(REPLICATIONCONTROLLERS, "rc", "default")).get("status") or {}
+        return (st.get("replicas"), st.get("readyReplicas")) == (2, 2)
+
+    await cluster.eventually(ready, "status 2/2")
