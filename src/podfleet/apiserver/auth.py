@@ -156,7 +156,8 @@ class ClusterAuthorizer:
     def _node_allows(node: str, a: RequestAttributes) -> bool:
         r, verb = a.resource, a.verb
         if verb in READ_VERBS and r in {"pods", "nodes", "namespaces", "secrets", "configmaps",
-                                        "services", "leases", "serviceaccounts", "events"}:
+                                        "services", "endpoints", "endpointslices", "leases", "serviceaccounts",
+                                        "events"}:
             return True
         if r == "nodes":
             return verb in {"create", "update", "patch"} and (a.name == node or (verb == "create" and not a.name))

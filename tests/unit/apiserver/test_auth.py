@@ -112,3 +112,12 @@ def test_node_reads_logs_only_of_pods_bound_to_it() -> None:
     # other reads of pods stay open to nodes, as the kubelet's role allows
     check_node_object(NODE_A, {"metadata": {"name": "p"}, "spec": {"nodeName": "b"}},
                       RequestAttributes(NODE_A, "get", "pods", "", "default", "p"))
+
+
+@pytest.mark.parametrize(("resource", "group"), [("services", ""), ("endpoints", ""),
+                                                 ("endpointslices", "discovery.k8s.io")])
+@pytest.mark.parametrize("verb", ["get", "list", "watch"])
+def test_a_node_reads_what_its_service_proxy_needs(resource: str, group: str, verb: str) -> None:
+    ClusterAuthorizer().authorize(RequestAttributes(NODE_A, verb, resource, group, "default"))
+    with pytest.raises(Forbidden):
+        ClusterAuthorizer().authorize(RequestAttributes(NODE_A, "create", resource, group, "default"))
