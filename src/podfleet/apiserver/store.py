@@ -205,9 +205,10 @@ class Store:
         m["uid"] = new_uid()
         m["creationTimestamp"] = now
         key = rt.storage_key(m.get("namespace"), m["name"])
-        if await self._storage_call(self.storage.get(key)) is not None:
+        strategy = self._strategy(rt)
+        if (strategy.reserves or opts.dry_run) and await self._storage_call(self.storage.get(key)) is not None:
             raise self._already_exists(rt, m["name"])  # before anything is reserved for it
-        reservation = await self._strategy(rt).reserve(obj, None)
+        reservation = await strategy.reserve(obj, None)
         if opts.dry_run:
             await reservation.rollback()
             return Result(obj, warnings, created=True)

@@ -29,6 +29,7 @@ class Strategy:
     """The rules of kinds with nothing special about them."""
 
     status_on_create = False  # may a create carry a status (Nodes register with one)?
+    reserves = False  # does `reserve` claim anything (then a create checks the name is free first)?
 
     def __init__(self, rt: ResourceType) -> None:
         self.rt = rt
@@ -132,6 +133,8 @@ class NodeStrategy(Strategy):
 
 class ServiceStrategy(Strategy):
     """Services hold a cluster IP and node ports, allocated cluster-wide by `allocator`."""
+
+    reserves = True
 
     def __init__(self, rt: ResourceType, allocator: ServiceAllocator) -> None:
         super().__init__(rt)
