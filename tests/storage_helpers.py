@@ -1,12 +1,30 @@
 """The storage contract: one suite of checks every `Storage` backend must pass.
 
 Backends' test modules call these with a started store; keys are namespaced by a unique prefix so
-a shared backend (etcd) can run them side by side.
+a shared backend (etcd) can run them side by side. Below the checks: a real etcd member for the
+tests to start (`EtcdProcess`, `running_etcd`), with TLS certificates made on the spot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,3 +160,192 @@ async def check_concurrent_writers(s: Storage, p: str) -> None:
 
 CONTRACT = [check_revisions_and_crud, check_list, check_watch_history_then_live, check_many_watchers_no_gaps,
             check_compaction, check_concurrent_writers]
+
+
+# ---------------------------------------------------------------------------------------------- etcd
+# A real etcd for the contract suite and the etcd tests: Debian's /usr/bin/etcd on free loopback
+# ports, with a data directory of its own, stopped (and its files removed) by whoever started it.
+
+ETCD_BIN = "/usr/bin/etcd"
+
+
+def etcd_available() -> bool:
+    return os.access(ETCD_BIN, os.X_OK)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class EtcdCerts:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_etcd_certs(directory: Path) -> EtcdCerts:
+    """A CA, a serving certificate for 127.0.0.1/localhost and a client certificate, made here."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def write(stem: str, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> tuple[Path, Path]:
+        cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        return cert_path, key_path
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("etcd-test-ca")).issuer_name(name("etcd-test-ca"))
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    ca_path, _ = write("ca", ca_key, ca)
+
+    def issue(cn: str, usages: list[x509.ObjectIdentifier], sans: list[x509.GeneralName]) -> tuple[Path, Path]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(ca.subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.ExtendedKeyUsage(usages), critical=False))
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return write(cn, key, builder.sign(ca_key, hashes.SHA256()))
+
+    # etcd 3.4 also dials itself with its serving certificate (its HTTP gateway), so that one is a
+    # client certificate too.
+    server = issue("etcd-server", [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+                   [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")])
+    client = issue("podfleet-apiserver", [ExtendedKeyUsageOID.CLIENT_AUTH], [])
+    return EtcdCerts(ca_path, server[0], server[1], client[0], client[1])
+
+
+class EtcdProcess:
+    """One etcd member. `start()` waits until it answers its health check; `kill()` is `kill -9`;
+    `start()` again brings it back on the same ports and data."""
+
+    def __init__(self, workdir: Path, *, certs: EtcdCerts | None = None) -> None:
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.certs = certs
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.certs else "http"
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def url(self) -> str:
+        """The storage URL that reaches this member (with the client certificate, under TLS)."""
+        if self.certs is None:
+            return f"etcd://{self.endpoint}"
+        c = self.certs
+        return f"etcds://{self.endpoint}?cafile={c.ca}&certfile={c.client_cert}&keyfile={c.client_key}"
+
+    def start(self, timeout: float = 30) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        client = f"{self.scheme}://{self.endpoint}"
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        args = [ETCD_BIN, "--name", "test", "--data-dir", str(self.data_dir),
+                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", f"test={peer}", "--initial-cluster-state", "new",
+                "--logger", "zap", "--log-level", "warn", "--log-outputs", "stderr"]
+        if self.certs is not None:
+            args += ["--cert-file", str(self.certs.server_cert), "--key-file", str(self.certs.server_key),
+                     "--trusted-ca-file", str(self.certs.ca), "--client-cert-auth"]
+        self._log = open(self.workdir / "etcd.log", "ab")  # noqa: SIM115 - closed in stop()/kill()
+        # ETCD_* variables would configure etcd behind the flags' back.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD")}
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.wait_healthy(timeout)
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        """Until etcd's /health says so (or the process died, or `timeout` passed)."""
+        ctx: ssl.SSLContext | None = None
+        if self.certs is not None:
+            ctx = ssl.create_default_context(cafile=str(self.certs.ca))
+            ctx.load_cert_chain(str(self.certs.client_cert), str(self.certs.client_key))
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"etcd exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.scheme}://{self.endpoint}/health", timeout=2,
+                                            context=ctx) as resp:
+                    if json.loads(resp.read()).get("health") == "true":
+                        return
+            except (OSError, ValueError) as e:
+                last = e
+            time.sleep(0.05)  # polling a condition, with a deadline
+        raise TimeoutError(f"etcd not healthy after {timeout}s ({last}): {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        try:
+            return (self.workdir / "etcd.log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """`kill -9`: no chance to flush anything."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self._close_log()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_etcd(*, tls: bool = False) -> Iterator[EtcdProcess]:
+    """An etcd member for as long as the block runs, in a temporary directory removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix="podfleet-etcd-"))
+    certs = make_etcd_certs(workdir / "pki") if tls else None
+    etcd = EtcdProcess(workdir, certs=certs)
+    try:
+        etcd.start()
+        yield etcd
+    finally:
+        etcd.remove()

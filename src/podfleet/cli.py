@@ -53,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=6443)
     p.add_argument("--advertise-address", default="127.0.0.1",
                    help="address clients use to reach the server (goes into kubeconfigs and the certificate)")
-    p.add_argument("--storage", default="", help="storage URL: sqlite:///path (default <data-dir>/state.db) "
-                   "or etcd://host:port[,host:port]")
+    p.add_argument("--storage", default="", help="storage URL: sqlite:///path (default <data-dir>/state.db), "
+                   "etcd://host:port[,host:port] or etcds://host:port[,...]?cafile=CA&certfile=CERT&keyfile=KEY")
     from podfleet.apiserver.flags import add_server_flags
 
     add_server_flags(p)

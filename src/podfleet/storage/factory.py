@@ -1,4 +1,15 @@
-"""Choosing a storage backend from a URL: `sqlite:///abs/path.db` (default) or `memory://` (tests)."""
+"""Choosing a storage backend from a URL.
+
+- `sqlite:///abs/path.db` — the embedded default (one API server).
+- `memory://` — the in-process fake, for tests.
+- `etcd://host:port[,host:port...]` — an etcd v3 cluster over plaintext gRPC (several API servers
+  can share it). The port defaults to 2379; IPv6 addresses go in brackets (`etcd://[::1]:2379`).
+- `etcds://host:port[,...]?cafile=/ca.crt&certfile=/client.crt&keyfile=/client.key` — the same over
+  TLS. The parameters are kube-apiserver's `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`:
+  `cafile` verifies etcd's server certificate (the system roots without it), `certfile` and
+  `keyfile` (both or neither) are the client certificate etcd checks with `--client-cert-auth`.
+  Paths are absolute.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +31,9 @@ def open_storage(url: str) -> Storage:
         from podfleet.storage.memory import MemoryStorage
 
         return MemoryStorage()
-    if parts.scheme == "etcd":
-        raise ValueError("etcd:// storage is not available yet; use the embedded default sqlite:///path")
-    raise ValueError(f"unsupported storage URL {url!r}: use sqlite:///path, memory:// or etcd://host:port")
+    if parts.scheme in ("etcd", "etcds"):
+        from podfleet.storage.etcd import EtcdStorage  # imports grpc: only when etcd is asked for
+
+        return EtcdStorage.from_url(url)
+    raise ValueError(f"unsupported storage URL {url!r}: use sqlite:///path, memory://, etcd://host:port "
+                     "or etcds://host:port?cafile=...&certfile=...&keyfile=...")
