@@ -28,6 +28,7 @@ from podfleet.api.errors import (
     Gone,
     InternalError,
     NotFound,
+    RequestEntityTooLarge,
     ServiceUnavailable,
     invalid,
 )
@@ -51,6 +52,7 @@ from podfleet.storage.interface import (
     RevisionMismatch,
     Storage,
     StorageUnavailable,
+    ValueTooLarge,
 )
 
 T = TypeVar("T")
@@ -588,6 +590,8 @@ class Store:
             return await aw
         except StorageUnavailable as e:
             raise ServiceUnavailable(f"storage unavailable: {e}") from e
+        except ValueTooLarge as e:
+            raise RequestEntityTooLarge(f"the object is too large for the storage: {e}") from e
         except (KeyExists, KeyNotFound, RevisionMismatch, Compacted):
             raise
         except APIError:

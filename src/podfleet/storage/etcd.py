@@ -58,6 +58,7 @@ from podfleet.storage.interface import (
     RevisionMismatch,
     StorageError,
     StorageUnavailable,
+    ValueTooLarge,
     WatchEvent,
 )
 
@@ -544,6 +545,8 @@ def _translate(e: grpc.aio.AioRpcError, revision: int = 0, compacted: int = 0) -
     details = e.details() or ""
     if e.code() == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
         return Compacted(revision, max(compacted, revision + 1))  # etcd does not say where: at least past it
+    if e.code() == grpc.StatusCode.INVALID_ARGUMENT and "too large" in details:
+        return ValueTooLarge(f"etcd: {details}")
     if e.code() in _UNAVAILABLE_CODES:
         return StorageUnavailable(f"etcd: {e.code().name.lower()}: {details}")
     return StorageError(f"etcd: {e.code().name.lower()}: {details}")

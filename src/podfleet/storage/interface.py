@@ -48,6 +48,10 @@ class StorageUnavailable(StorageError):
     """The backend cannot be reached (etcd down, database closed)."""
 
 
+class ValueTooLarge(StorageError):
+    """The backend refuses a value this large (etcd's request limit, 1.5 MiB by default)."""
+
+
 @dataclass(frozen=True)
 class KeyValue:
     key: str
