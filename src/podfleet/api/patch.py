@@ -6,25 +6,51 @@ types: lists of containers, ports, env vars, volumes... merge by their key (`nam
 `$retainKeys`, `$setElementOrder/<field>`, `$deleteFromPrimitiveList/<field>`). Merge keys and
 strategies come from the field schemas (`schema_pod`, `schema_kinds`), which mirror the
 `patchStrategy`/`patchMergeKey` tags of the Kubernetes Go types. Inputs are never mutated.
+
+A patch is bounded like the body it arrives in. A merge or strategic merge patch cannot make an
+object deeper than the deeper of it and the patch (both within `MAX_DEPTH`), but a JSON patch can
+build depth its body does not have (a value added under a deep path, the document copied into
+itself), so each of its operations must leave the document within `MAX_DEPTH`; it has at most
+`MAX_JSON_PATCH_OPERATIONS` operations (as kube-apiserver allows), and its `copy` operations
+duplicate at most `MAX_JSON_PATCH_COPIED_NODES` values between them (a patch of a few kilobytes
+copying the document into itself over and over would otherwise double it each time). Directives of
+the wrong shape are a 400, as in Kubernetes. An object already too deep for the recursive walks
+(stored before these limits) is a 400 too, never a RecursionError.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from podfleet.api.errors import BadRequest, Invalid
-from podfleet.api.jsoncopy import clone
+from podfleet.api.errors import BadRequest, Invalid, RequestEntityTooLarge
+from podfleet.api.jsoncopy import MAX_DEPTH, clone, depth, too_deep_message
 from podfleet.api.resources import ResourceType
 from podfleet.api.schema import schema_for
 from podfleet.api.schema_dsl import ListOf, MapOf, Node, Scalar, Struct
+
+# kube-apiserver's maxJSONPatchOperations.
+MAX_JSON_PATCH_OPERATIONS = 10_000
+# Values (objects, arrays and scalars) all the `copy` operations of one JSON patch may duplicate:
+# ten times a large pod's spec. Copying them costs a few milliseconds, and so does everything that
+# then walks the grown object (schema check, validation, managedFields, encoding) on the event loop.
+MAX_JSON_PATCH_COPIED_NODES = 10_000
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest("the patched object " + too_deep_message(MAX_DEPTH))
+
 
 # ---------------------------------------------------------------------------- merge patch
 
 
 def apply_merge_patch(obj: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return clone(patch)
-    return _merge_into(clone(obj) if isinstance(obj, dict) else {}, patch)
+    try:
+        if not isinstance(patch, dict):
+            return clone(patch)
+        return _merge_into(clone(obj) if isinstance(obj, dict) else {}, patch)
+    except RecursionError:  # an object already too deep (stored before the limit): the same 400
+        raise _too_deep() from None
 
 
 def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -106,24 +132,67 @@ def _remove(doc: Any, tokens: list[str]) -> Any:
     raise Invalid("the server rejected our request due to an error in our request: cannot remove from a scalar")
 
 
+def _placed(path: list[str], value: Any) -> Any:
+    """`value`, to be put at `path`, if the document stays within MAX_DEPTH there: the containers
+    on the way (the root and one per token but the last) plus the value's own."""
+    if len(path) + depth(value, MAX_DEPTH) > MAX_DEPTH:
+        raise _too_deep()
+    return value
+
+
+def _nodes(value: Any, limit: int) -> int:
+    """The values in `value` (itself included), counted up to `limit + 1` at most."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        v = stack.pop()
+        count += 1
+        if type(v) is dict:
+            stack.extend(v.values())
+        elif type(v) is list:
+            stack.extend(v)
+    return count
+
+
 def apply_json_patch(obj: Any, ops: list[Any]) -> Any:
-    doc = clone(obj)
+    if len(ops) > MAX_JSON_PATCH_OPERATIONS:
+        raise RequestEntityTooLarge(f"The allowed maximum operations in a JSON patch is "
+                                    f"{MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}")
+    try:
+        return _apply_json_patch(clone(obj), ops)
+    except RecursionError:  # an object already too deep (stored before the limit): the same 400
+        raise _too_deep() from None
+
+
+def _apply_json_patch(doc: Any, ops: list[Any]) -> Any:
+    copied = 0
     for op in ops:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise BadRequest("json patch operations need `op` and `path`")
         kind, path = op["op"], _pointer(str(op["path"]))
         if kind == "add":
-            doc = _add(doc, path, clone(op.get("value")))
+            doc = _add(doc, path, _placed(path, clone(op.get("value"))))
         elif kind == "remove":
             _remove(doc, path)
         elif kind == "replace":
             _walk(doc, path)  # must exist
+            value = _placed(path, clone(op.get("value")))
             if path:
                 _remove(doc, path)
-            doc = _add(doc, path, clone(op.get("value")))
+            doc = _add(doc, path, value)
         elif kind in ("move", "copy"):
             src = _pointer(str(op.get("from", "")))
-            value = _remove(doc, src) if kind == "move" else clone(_walk(doc, src))
+            if kind == "move":
+                value = _walk(doc, src)
+                _placed(path, value)
+                _remove(doc, src)
+            else:
+                value = _walk(doc, src)
+                copied += _nodes(value, MAX_JSON_PATCH_COPIED_NODES - copied)
+                if copied > MAX_JSON_PATCH_COPIED_NODES:
+                    raise Invalid(f"the server rejected our request due to an error in our request: unable to "
+                                  f"complete the copy: the values copied by the patch exceed the limit of "
+                                  f"{MAX_JSON_PATCH_COPIED_NODES}")
+                value = _placed(path, clone(value))
             doc = _add(doc, path, value)
         elif kind == "test":
             if _walk(doc, path) != op.get("value"):
@@ -144,7 +213,10 @@ def apply_strategic_merge_patch(obj: dict[str, Any], patch: dict[str, Any],
     alongside the object (`ListOf.merge_key`/`patch_strategy`), the same declarations the OpenAPI
     documents publish to kubectl, so the server merges exactly what kubectl computed its patch
     against. Without a resource type nothing is known and every list is replaced."""
-    result = _merge_map(clone(obj), patch, "", schema_for(rt) if rt is not None else None)
+    try:
+        result = _merge_map(clone(obj), patch, "", schema_for(rt) if rt is not None else None)
+    except RecursionError:  # an object already too deep (stored before the limit): the same 400
+        raise _too_deep() from None
     return result if isinstance(result, dict) else {}
 
 
@@ -168,12 +240,20 @@ def _merge_map(orig: Any, patch: dict[str, Any], path: str, node: Node | None) -
         raise BadRequest(f"unknown patch directive {directive!r}")
     out = dict(orig) if isinstance(orig, dict) else {}
     retain = body.pop("$retainKeys", None)
+    if retain is not None and (not isinstance(retain, list) or not all(isinstance(k, str) for k in retain)):
+        raise BadRequest("invalid patch format of retainKeys")
     orders: dict[str, list[Any]] = {}
     deletions: dict[str, list[Any]] = {}
     for k in [k for k in body if k.startswith("$setElementOrder/")]:
-        orders[k.split("/", 1)[1]] = body.pop(k)
+        order = body.pop(k)
+        if not isinstance(order, list):
+            raise BadRequest("invalid patch format of setElementOrder list")
+        orders[k.split("/", 1)[1]] = order
     for k in [k for k in body if k.startswith("$deleteFromPrimitiveList/")]:
-        deletions[k.split("/", 1)[1]] = body.pop(k)
+        values = body.pop(k)
+        if not isinstance(values, list):
+            raise BadRequest("invalid patch format of primitive list")
+        deletions[k.split("/", 1)[1]] = values
     for k, v in body.items():
         sub = f"{path}.{k}" if path else k
         child = _child(node, k)
@@ -233,9 +313,12 @@ def _merge_list(orig: Any, patch: list[Any], path: str, node: ListOf | None) -> 
 
 def _reorder(items: list[Any], order: list[Any], key: str) -> list[Any]:
     def ident(x: Any) -> Any:
-        return x.get(key) if key and isinstance(x, dict) else x
+        v = x.get(key) if key and isinstance(x, dict) else x
+        # An object or a list (as a merge key's value, or an item of a list of them) is compared by
+        # its JSON: the lookup below needs a hashable identity.
+        return json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v
 
-    wanted = [ident(o) if isinstance(o, dict) else o for o in order]
+    wanted = [ident(o) for o in order]
     pos = {v: i for i, v in enumerate(wanted)}
     listed = sorted((x for x in items if ident(x) in pos), key=lambda x: pos[ident(x)])
     rest = [x for x in items if ident(x) not in pos]

@@ -16,7 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from podfleet.api.errors import APIError, InternalError, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from podfleet.api.errors import (
+    APIError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+    from_status,
+)
 from podfleet.apiserver import discovery, openapi
 from podfleet.apiserver.auth import (
     Authenticator,
@@ -27,7 +34,7 @@ from podfleet.apiserver.auth import (
     TokenFile,
     UserInfo,
 )
-from podfleet.apiserver.bootstrap import ensure_system_namespaces
+from podfleet.apiserver.bootstrap import ensure_kubernetes_service, ensure_system_namespaces
 from podfleet.apiserver.connections import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_READ_HEADER_TIMEOUT,
@@ -46,9 +53,11 @@ from podfleet.apiserver.inflight import (
     classify,
 )
 from podfleet.apiserver.kubeletproxy import KubeletLogs
+from podfleet.apiserver.list_cache import validate_watch_options
 from podfleet.apiserver.negotiation import encode_response
 from podfleet.apiserver.nodelogs import NodeLogs
 from podfleet.apiserver.routing import parse_resource_path, watch_requested
+from podfleet.apiserver.service_alloc import DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, ServiceAllocator
 from podfleet.apiserver.store import Store
 from podfleet.clock import Clock, RealClock
 from podfleet.kubeconfig import build_kubeconfig, write_kubeconfig
@@ -84,6 +93,9 @@ class ServerConfig:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     # Open connections at most; 0 = the open-files limit less a reserve for storage and clients.
     max_connections: int = 0
+    # Where Services' cluster IPs and node ports come from (kube-apiserver's flags and defaults).
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
+    service_node_port_range: tuple[int, int] = DEFAULT_NODE_PORTS
 
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"sqlite://{self.data_dir / 'state.db'}"
@@ -97,7 +109,9 @@ class APIServer:
         self.clock = clock or RealClock()
         self.storage = storage or open_storage(config.resolved_storage_url())
         self.store = Store(self.storage, self.clock,
-                           default_toleration_seconds=config.default_toleration_seconds)
+                           default_toleration_seconds=config.default_toleration_seconds,
+                           service_allocator=ServiceAllocator(self.storage, config.service_cluster_ip_range,
+                                                              config.service_node_port_range))
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.tokens = TokenFile.load_or_create(config.data_dir / "tokens.json")
         self.authenticator = authenticator or TokenAuthenticator(self.tokens)
@@ -143,6 +157,8 @@ class APIServer:
             trimmer=MemoryTrimmer(TRIM_AFTER_CLOSED, TRIM_DELAY))
         await self.listener.start()
         self.port = self.listener.port
+        await self.store.service_allocator.repair()  # nothing is being written yet: leftovers are leaks
+        await ensure_kubernetes_service(self.store, self.config.advertise_address, self.port)
         self.write_admin_kubeconfig()
         compact = getattr(self.storage, "run_compactor", None)
         if compact is not None and self.config.compact_interval > 0:
@@ -191,9 +207,9 @@ class APIServer:
                                                    "error": str(e)})
             return _status_response(e)
         except web.HTTPException as e:
-            if e.status == 413:
-                return _status_response(RequestEntityTooLarge("Request entity too large"))
-            raise
+            if e.status < 400:
+                raise
+            return _status_response(_http_exception_error(request, e))
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception:
@@ -266,11 +282,30 @@ class APIServer:
             self.authorizer.authorize(RequestAttributes(user, info.verb, info.resource.plural,
                                                         info.resource.group, info.namespace, info.name,
                                                         info.subresource, request.path))
+            if info.verb == "watch":
+                validate_watch_options(request.query)
             if info.verb in ("update", "patch") and not info.name:
                 # PUT or PATCH on a collection (/api/v1/secrets, /api/v1/namespaces/ns/pods): Kubernetes
                 # serves neither verb there
                 raise MethodNotAllowed("the server does not allow this method on the requested resource")
             return await self.handlers.handle(request, info, user)
+
+
+# The methods the API serves (HEAD is answered as GET by aiohttp's router; every other method is
+# refused with 405 in `_resource`).
+_SERVED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+
+
+def _http_exception_error(request: web.Request, e: web.HTTPException) -> APIError:
+    """aiohttp's own HTTP errors (the router's 404 for a request target it cannot route, such as a
+    CONNECT's authority form; 413 past client_max_size) as the Status kube-apiserver answers."""
+    if e.status == 413:
+        return RequestEntityTooLarge("Request entity too large")
+    if e.status == 405 or (e.status == 404 and request.method not in _SERVED_METHODS):
+        return MethodNotAllowed(f"method {request.method} is not allowed")
+    if e.status == 404:
+        return NotFound("the server could not find the requested resource")
+    return from_status(e.status, {"message": e.reason})
 
 
 def _status_response(e: APIError) -> web.Response:

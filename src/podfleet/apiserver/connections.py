@@ -41,11 +41,17 @@ import resource
 import select
 import socket
 import ssl
+import uuid
 from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+from aiohttp.web_request import BaseRequest
+
+from podfleet.api.errors import APIError, BadRequest, InternalError
+from podfleet.apiserver.negotiation import encode_response, unsupported_encoding
 
 log = logging.getLogger("podfleet.apiserver.connections")
 
@@ -220,6 +226,37 @@ class GuardedRequestHandler(RequestHandler):
         super().connection_lost(exc)
         self.release()
 
+    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        """The answer to what never reached the application's own error handling, a Kubernetes
+        `Status` like every other answer (aiohttp's own is plain text, and Python's words): a request
+        head the HTTP parser refused (400), or a failure past the application's error middleware (500
+        with a request id; the traceback goes to the log only). The connection is closed afterwards,
+        as aiohttp does. (aiohttp does not know the method of a head it could not parse, so even a
+        HEAD gets this body: Content-Encoding, the one header-level refusal a well-formed request can
+        meet, is therefore left to `negotiation.read_body`, see `_serve`.)"""
+        if request.writer.output_size > 0:  # a response is under way: the connection is broken
+            raise ConnectionError("Response is sent already, cannot send another response with the error message")
+        error = protocol_error(status, exc)
+        if error.code >= 500:
+            request_id = uuid.uuid4().hex
+            log.error("unhandled error", exc_info=exc, extra={"status": status, "request_id": request_id})
+            error = InternalError(f"Internal error occurred: request {request_id}")
+        else:
+            log.debug("request refused before routing", extra={"status": error.code, "error": repr(exc)})
+        resp = encode_response(error.to_status(), error.code)
+        resp.force_close()
+        return resp
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A body the client broke (bad gzip, broken chunked framing) is the client's problem: the
+        request already got its 400, and aiohttp's reading of the rest of the body only fails again."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, RequestPayloadError | HttpProcessingError):
+            self.logger.debug(*args, **kw)
+        else:
+            super().log_exception(*args, **kw)
+
     def release(self) -> None:
         """Give the connection's slot back (once)."""
         if not self._released:
@@ -251,6 +288,21 @@ class GuardedRequestHandler(RequestHandler):
             # abort, not close: a TLS close waits for the peer's close_notify, and this peer is the
             # kind that never sends one
             transport.abort()
+
+
+def protocol_error(status: int, exc: BaseException | None) -> APIError:
+    """The Kubernetes error for a request aiohttp refused before routing it (see `handle_error`).
+
+    The parser's own messages quote the request's bytes back and are aiohttp's wording; Go's
+    net/http answers the same requests with fixed texts, and so does this."""
+    if isinstance(exc, ContentEncodingError):  # br or zstd, where aiohttp decodes bodies (not on this listener)
+        text = str(exc)
+        return unsupported_encoding("br" if "(br)" in text else "zstd" if "(zstd)" in text else "unknown")
+    if status >= 500:
+        return InternalError("Internal error occurred")
+    if isinstance(exc, LineTooLong):
+        return BadRequest("malformed HTTP request: the request line or a header is too long")
+    return BadRequest("malformed HTTP request")
 
 
 class GuardedListener:
@@ -406,8 +458,12 @@ class GuardedListener:
 
     async def _serve(self, conn: socket.socket, accepted_at: float) -> None:
         loop = asyncio.get_running_loop()
+        # auto_decompress=False: bodies are decoded by `negotiation.read_body`, which bounds what they
+        # inflate to and answers every encoding it does not decode with a 415 Status (aiohttp's parser
+        # fails a request in `br` or `zstd` before it is routed, with plain text even to a HEAD).
         handler = GuardedRequestHandler(self._server, listener=self, loop=loop, accepted_at=accepted_at,
-                                        keepalive_timeout=self.idle_timeout, access_log=None)
+                                        keepalive_timeout=self.idle_timeout, access_log=None,
+                                        auto_decompress=False)
         # the handshake gets what is left of the header timeout (it must be > 0)
         handshake_timeout = max(accepted_at + self.read_header_timeout - loop.time(), MIN_HANDSHAKE_TIMEOUT)
         try:

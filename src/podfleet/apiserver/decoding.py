@@ -14,6 +14,8 @@ Every JSON or YAML body the API server reads goes through here, so one set of li
 - Numbers must be finite and fit a float64, as JSON numbers do for Kubernetes' decoder: `NaN`,
   `Infinity`, `1e400` and integers of thousands of digits never reach storage (Python would
   otherwise store `NaN`, or fail converting a 5,000-digit integer).
+- Strings are Unicode: an unpaired UTF-16 surrogate (`"\\ud800"`, which Python's decoder keeps but
+  no UTF-8 encoder accepts) becomes U+FFFD, as Go's decoder replaces it.
 - YAML is parsed by libyaml (`CSafeLoader`), and timestamps stay strings as go-yaml leaves them
   when decoding into untyped values, so a decoded YAML body is exactly what the same JSON
   body would decode to.
@@ -27,13 +29,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Hashable
 from typing import Any
 
 import yaml
 
 from podfleet.api.errors import BadRequest
+from podfleet.api.jsoncopy import MAX_DEPTH, too_deep_message
 
-MAX_DEPTH = 100
+__all__ = ["JSON_PREFIX", "MAX_ALIAS_NODES", "MAX_DEPTH", "YAML_PREFIX", "load_json", "load_yaml"]
+
 MAX_ALIAS_NODES = 10_000
 # float64's largest finite value has 309 integer digits; a longer integer cannot be a JSON number
 # for Kubernetes (it decodes numbers that do not fit int64 as float64).
@@ -105,8 +111,47 @@ def _go_json_error(e: json.JSONDecodeError) -> str:
     return f"invalid character '{shown}' {context}"
 
 
-def _too_deep() -> _BodyError:
-    return _BodyError(f"exceeded max depth: objects and arrays may nest at most {MAX_DEPTH} levels")
+class _TooDeep(_BodyError):
+    """Nesting past MAX_DEPTH."""
+
+
+def _too_deep() -> _TooDeep:
+    return _TooDeep(too_deep_message(MAX_DEPTH))
+
+
+# A JSON escape of a UTF-16 surrogate (high or low); paired ones decode to one character, unpaired
+# ones stay in Python's string as a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _replace_surrogates(obj: Any) -> Any:
+    """`obj` with every unpaired surrogate, in keys and in strings, replaced by U+FFFD (in place)."""
+
+    def fix(text: str) -> str:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+
+    if isinstance(obj, str):
+        return fix(obj)
+    stack = [obj] if isinstance(obj, dict | list) else []
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            items = [(fix(k), v) for k, v in value.items()]
+            value.clear()
+            for k, v in items:
+                if isinstance(v, str):
+                    v = fix(v)
+                elif isinstance(v, dict | list):
+                    stack.append(v)
+                value[k] = v  # two keys equal after the fix: the last wins, as in Go
+        else:
+            for i, v in enumerate(value):
+                if isinstance(v, str):
+                    value[i] = fix(v)
+                elif isinstance(v, dict | list):
+                    stack.append(v)
+    return obj
 
 
 def _check_depth(obj: Any) -> None:
@@ -131,10 +176,12 @@ def _load_json(text: bytes | str) -> Any:
         raise _too_deep() from None
     except UnicodeDecodeError:
         raise _BodyError("invalid character: the body is not UTF-8") from None
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if _SURROGATE_ESCAPE.search(raw):
+        obj = _replace_surrogates(obj)
     if not isinstance(obj, dict | list):
         return obj
     # n containers cannot nest deeper than n: most bodies (single objects) skip the walk entirely.
-    raw = text.encode() if isinstance(text, str) else text
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
         _check_depth(obj)
     return obj
@@ -153,6 +200,26 @@ def load_json(body: bytes | str, prefix: str = JSON_PREFIX) -> Any:
 
 class _Loader(yaml.CSafeLoader):
     """libyaml's parser with SafeLoader's constructors, adjusted to decode as sigs.k8s.io/yaml does."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        """A mapping with its keys as JSON has them, made strings as each is constructed (as
+        sigs.k8s.io/yaml does): in a Python dict `1`, `1.0` and `true` are one key, so `{1: a, true: b}`
+        would lose a member before any later conversion could tell them apart."""
+        if not isinstance(node, yaml.MappingNode):  # `!!map` on a scalar or a sequence
+            raise yaml.constructor.ConstructorError(None, None, f"expected a mapping node, but found {node.id}",
+                                                    node.start_mark)
+        self.flatten_mapping(node)  # `<<` merge keys
+        mapping: dict[Hashable, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, bool):
+                key = "true" if key else "false"
+            elif isinstance(key, int | float) or key is None:
+                key = json.dumps(key)
+            elif not isinstance(key, str):  # a sequence or mapping as a key: JSON has no such key
+                raise _BodyError("json: the document holds a value JSON cannot represent")
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
 
 
 # Timestamps stay strings, as go-yaml leaves them when the target is an untyped value.
@@ -288,6 +355,10 @@ def load_yaml(body: bytes | str, prefix: str = YAML_PREFIX) -> Any:
         # YAML construction, with the same result. Flow-style YAML (`{a: b}`) falls through.
         try:
             return _load_json(body)
+        except _TooDeep as e:
+            # As YAML it nests just as deep, and libyaml would compose every level of it first
+            # (some 15 us each: a 4 KiB body of brackets is 15 ms of the event loop) to no avail.
+            raise BadRequest(prefix + str(e)) from None
         except _BodyError:
             pass
     try:

@@ -38,15 +38,17 @@ import heapq
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from podfleet.api import selectors
 from podfleet.api.errors import APIError, BadRequest, Cause, Gone, InternalError, Invalid, ServiceUnavailable
+from podfleet.api.params import INT64_MAX, optional_bool
 from podfleet.api.params import resource_version as parse_resource_version
 from podfleet.api.resources import ResourceType
+from podfleet.apiserver.decoding import load_json
 from podfleet.storage.interface import Compacted, KeyValue, Storage, StorageUnavailable, WatchEvent
 
 if TYPE_CHECKING:
@@ -68,7 +70,10 @@ _NO_LABELS: dict[str, str] = {}
 
 
 class TooLargeResourceVersion(APIError):
-    """The 504 Kubernetes answers when asked for a revision the store has not reached."""
+    """The 504 Kubernetes answers when asked for a revision the store has not reached
+    (`storage.NewTooLargeResourceVersionError`: reason Timeout, a ResourceVersionTooLarge cause,
+    Retry-After 1). Clients (reflectors) recognise it by that cause and retry; it is Kubernetes'
+    own answer, not a server failure."""
 
     code, reason = 504, "Timeout"
 
@@ -171,12 +176,43 @@ def encode_continue(revision: int, last_key: str) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
+_CONTINUE_VERSION = "meta.k8s.io/v1"
+
+
 def decode_continue(token: str) -> tuple[int, str]:
+    """A continue token's (revision, last key), checked as kube-apiserver's storage checks it
+    (`storage.DecodeContinue`: the revision an int64 above 0, the key a non-empty string, the
+    version known); anything else is a 400 "continue key is not valid", worded as Go words it."""
+    unpadded = token.rstrip("=")  # kube-apiserver's tokens have no padding, podfleet's had
     try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
-        return int(data["rv"]), str(data["start"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as e:
-        raise BadRequest(f"continue key is not valid: {e}") from e
+        # strict, as Go's base64.RawURLEncoding: a character outside the alphabet is an error, not skipped
+        raw = base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):  # ValueError: not even ASCII
+        raise _bad_continue("illegal base64 data") from None
+    try:
+        data = load_json(raw, "")
+    except BadRequest as e:
+        raise _bad_continue(e.message) from None
+    if data is None:  # Go decodes `null` into a struct as nothing at all
+        data = {}
+    if not isinstance(data, dict):
+        raise _bad_continue(f"json: cannot unmarshal {_go_json_type(data)} into Go value of type continueToken")
+    if data.get("v") != _CONTINUE_VERSION:
+        raise _bad_continue("server does not recognize this encoded version")
+    rv, start = data.get("rv"), data.get("start")
+    if type(rv) is not int or not 0 < rv <= INT64_MAX:
+        raise _bad_continue(f"incorrect encoded start resourceVersion (version {_CONTINUE_VERSION})")
+    if not isinstance(start, str) or not start:
+        raise _bad_continue(f"encoded start key empty (version {_CONTINUE_VERSION})")
+    return rv, start
+
+
+def _bad_continue(reason: str) -> BadRequest:
+    return BadRequest(f"continue key is not valid: {reason}")
+
+
+def _go_json_type(value: Any) -> str:
+    return {list: "array", str: "string", bool: "bool", type(None): "null"}.get(type(value), "number")
 
 
 @dataclass
@@ -325,6 +361,11 @@ class ListCache:
                     return served
                 return await self._from_storage(rt, namespace, req, 0, "")
             wanted = int(rv)
+            if wanted > INT64_MAX:
+                # Storage revisions are int64 (etcd's and SQLite's): a uint64 beyond them parses, as in
+                # Kubernetes, but can never be reached, so it gets kube-apiserver's answer at once
+                # rather than after FRESH_TIMEOUT of waiting.
+                raise _too_large(wanted, self._revision)
             served = await self._from_cache(rt, namespace, req, wanted)
             if served is not None:
                 return served
@@ -519,10 +560,42 @@ def _validate(rv: str, match: str, continue_token: str) -> None:
         causes.append(Cause(_MATCH, 'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion '
                                     '"0"', "FieldValueForbidden"))
     if causes:
-        raise Invalid('ListOptions.meta.k8s.io "" is invalid: ' + ", ".join(c.describe() for c in causes),
-                      kind="ListOptions", group="meta.k8s.io", causes=causes)
+        raise _invalid_list_options(causes)
+
+
+def validate_watch_options(query: Mapping[str, str]) -> None:
+    """A watch's ListOptions as kube-apiserver validates them (`validateWatchOptions`, a 422):
+    `sendInitialEvents` (the WatchList protocol) goes with `resourceVersionMatch=NotOlderThan`,
+    which a watch takes with it only."""
+    send_initial = optional_bool(query, "sendInitialEvents")
+    match = query.get(_MATCH, "")
+    causes = []
+    if send_initial is not None and match != NOT_OLDER_THAN:
+        causes.append(Cause(_MATCH, f"Forbidden: sendInitialEvents requires setting resourceVersionMatch to "
+                                    f"{NOT_OLDER_THAN}", "FieldValueForbidden"))
+    if match:
+        if send_initial is None:
+            causes.append(Cause(_MATCH, "Forbidden: resourceVersionMatch is forbidden for watch unless "
+                                        "sendInitialEvents is provided", "FieldValueForbidden"))
+        if match != NOT_OLDER_THAN:
+            causes.append(Cause(_MATCH, f"Unsupported value: {json.dumps(match)}: supported values: "
+                                        f'"{NOT_OLDER_THAN}"', "FieldValueNotSupported"))
+        if query.get("continue"):
+            causes.append(Cause(_MATCH, "Forbidden: resourceVersionMatch is forbidden when continue is provided",
+                                "FieldValueForbidden"))
+    if causes:
+        raise _invalid_list_options(causes)
+
+
+def _invalid_list_options(causes: list[Cause]) -> Invalid:
+    return Invalid('ListOptions.meta.k8s.io "" is invalid: ' + ", ".join(c.describe() for c in causes),
+                   kind="ListOptions", group="meta.k8s.io", causes=causes)
+
+
+TOO_LARGE_RESOURCE_VERSION_CAUSE = "ResourceVersionTooLarge"
 
 
 def _too_large(wanted: int, current: int) -> TooLargeResourceVersion:
     return TooLargeResourceVersion(f"Timeout: Too large resource version: {wanted}, current: {current}",
-                                   retry_after=1)
+                                   retry_after=1,
+                                   causes=[Cause("", "Too large resource version", TOO_LARGE_RESOURCE_VERSION_CAUSE)])

@@ -9,9 +9,9 @@ from aiohttp import web
 
 from podfleet.api.errors import BadRequest, Conflict, NotFound, invalid
 from podfleet.api.meta import rfc3339
-from podfleet.api.params import optional_bool, optional_int, optional_time
+from podfleet.api.params import INT64_MAX, INT64_MIN, optional_bool, optional_int, optional_time
 from podfleet.api.resources import NODES, PODS
-from podfleet.api.validation_common import bad, forbidden
+from podfleet.api.validation_common import bad, forbidden, not_supported, required
 from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.nodelogs import LogOptions, NodeLogs
 from podfleet.apiserver.routing import RequestInfo
@@ -19,25 +19,60 @@ from podfleet.apiserver.store import DeleteOptions, Store, decode, encode
 from podfleet.storage.interface import KeyNotFound, RevisionMismatch
 from podfleet.streaming import stream_chunks
 
+# Go's names for the JSON types a decoder met, and for the Go types it wanted.
+_JSON_TYPES: dict[type, str] = {dict: "object", list: "array", str: "string", bool: "bool", int: "number",
+                                float: "number"}
+_GO_TYPES: dict[type, str] = {dict: "object", list: "array", str: "string", bool: "bool", int: "int64"}
+_OBJECT_REFERENCE = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
+
+
+def _typed(obj: dict[str, Any], key: str, want: type, where: str) -> Any:
+    """`obj[key]` if it is JSON of Go type `want` (null and absent: None), or the 400 Go's JSON
+    decoder gives (`json: cannot unmarshal number into Go struct field Binding.target.name of type
+    string`): a subresource body is decoded into its Go struct before anything looks at it."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
+        raise BadRequest(f"json: cannot unmarshal {_JSON_TYPES.get(type(value), 'value')} into Go struct field "
+                         f"{where}.{key} of type {_GO_TYPES[want]}")
+    return value
+
+
+def _object(body: Any, kind: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest(f"json: cannot unmarshal {_JSON_TYPES.get(type(body), 'value')} into Go value of type "
+                         f"{kind}")
+    return body
+
 
 async def bind(store: Store, namespace: str, name: str, binding: Any, user: UserInfo) -> dict[str, Any]:
-    """Assign a pending pod to a node (what the scheduler does), exactly once."""
-    if not isinstance(binding, dict):
-        raise BadRequest("Binding must be an object")
-    target = binding.get("target") or {}
-    node = target.get("name")
+    """Assign a pending pod to a node (what the scheduler does), exactly once.
+
+    The body is a v1.Binding, decoded as strictly as kube-apiserver decodes it (wrong JSON types are
+    a 400) and validated as ValidatePodBinding does (a 422: target.kind Node or empty, target.name
+    required)."""
+    binding = _object(binding, "v1.Binding")
+    meta = _typed(binding, "metadata", dict, "Binding") or {}
+    want_uid = _typed(meta, "uid", str, "Binding.metadata") or ""
+    target = _typed(binding, "target", dict, "Binding") or {}
+    for key in _OBJECT_REFERENCE:
+        _typed(target, key, str, "Binding.target")
+    node, kind = target.get("name") or "", target.get("kind") or ""
+    causes = []
+    if kind and kind != "Node":
+        causes.append(not_supported("target.kind", kind, ("Node", "<empty>")))
     if not node:
-        raise BadRequest("Binding target.name is required")
-    if target.get("kind", "Node") != "Node":
-        raise BadRequest("Binding target must be a Node")
+        causes.append(required("target.name"))
+    if causes:
+        raise invalid("Binding", name, causes)
     for _ in range(5):
         kv = await store.storage.get(PODS.storage_key(namespace, name))
         if kv is None:
             raise NotFound(f'pods "{name}" not found', kind="pods", name=name)
         pod = decode(kv)
-        uid = (binding.get("metadata") or {}).get("uid")
-        if uid and uid != pod["metadata"].get("uid"):
-            raise Conflict(f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+        if want_uid and want_uid != pod["metadata"].get("uid"):
+            raise Conflict(f"Precondition failed: UID in precondition: {want_uid}, UID in object meta: "
                            f"{pod['metadata'].get('uid')}", kind="pods", name=name)
         if pod["metadata"].get("deletionTimestamp"):
             raise Conflict(f'pod {name} is being deleted, cannot be assigned to a host', kind="pods", name=name)
@@ -60,14 +95,36 @@ async def bind(store: Store, namespace: str, name: str, binding: Any, user: User
     raise Conflict(f'Operation cannot be fulfilled on pods "{name}"', kind="pods", name=name)
 
 
+def _eviction_delete_options(eviction: Any) -> DeleteOptions:
+    """An Eviction's deleteOptions, decoded as the DeleteOptions of a DELETE are (wrong JSON types
+    are a 400) and honoured the same way: grace period, preconditions, propagation policy, dry run."""
+    eviction = _object(eviction, "v1.Eviction")
+    _typed(eviction, "metadata", dict, "Eviction")
+    d = _typed(eviction, "deleteOptions", dict, "Eviction") or {}
+    where = "Eviction.deleteOptions"
+    grace = _typed(d, "gracePeriodSeconds", int, where)
+    if grace is not None and not INT64_MIN <= grace <= INT64_MAX:
+        raise BadRequest(f"json: cannot unmarshal number {grace} into Go struct field {where}.gracePeriodSeconds "
+                         "of type int64")
+    policy = _typed(d, "propagationPolicy", str, where) or ""
+    if policy not in ("", "Background", "Foreground", "Orphan"):
+        raise invalid("DeleteOptions", "", [not_supported("propagationPolicy", policy,
+                                                          ("Foreground", "Background", "Orphan", "nil"))])
+    if _typed(d, "orphanDependents", bool, where):
+        policy = policy or "Orphan"
+    pre = _typed(d, "preconditions", dict, where) or {}
+    uid = _typed(pre, "uid", str, f"{where}.preconditions") or ""
+    rv = _typed(pre, "resourceVersion", str, f"{where}.preconditions") or ""
+    dry_run = _typed(d, "dryRun", list, where) or []
+    if any(v != "All" for v in dry_run):
+        raise invalid("DeleteOptions", "", [not_supported("dryRun", dry_run, ("All",))])
+    return DeleteOptions(grace_period_seconds=grace, propagation_policy=policy, precondition_uid=uid,
+                         precondition_resource_version=rv, dry_run=bool(dry_run), user=None)
+
+
 async def evict(store: Store, namespace: str, name: str, eviction: Any, user: UserInfo) -> dict[str, Any]:
     """The Eviction API: a graceful delete (no PodDisruptionBudgets exist in podfleet yet)."""
-    opts = DeleteOptions(user=None)
-    if isinstance(eviction, dict):
-        d = eviction.get("deleteOptions") or {}
-        if d.get("gracePeriodSeconds") is not None:
-            opts.grace_period_seconds = int(d["gracePeriodSeconds"])
-    await store.delete(PODS, namespace, name, opts)
+    await store.delete(PODS, namespace, name, _eviction_delete_options(eviction))
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 

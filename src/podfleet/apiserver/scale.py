@@ -7,10 +7,17 @@ from typing import Any
 from aiohttp import web
 
 from podfleet.api import patch as patching
-from podfleet.api.errors import BadRequest, Cause, MethodNotAllowed, invalid
+from podfleet.api.errors import BadRequest, Cause, MethodNotAllowed, UnsupportedMediaType, invalid
 from podfleet.api.selectors import selector_to_string
 from podfleet.apiserver.auth import UserInfo
-from podfleet.apiserver.negotiation import Accept, decode_body, decode_patch_body, encode_response, read_body
+from podfleet.apiserver.negotiation import (
+    PATCH_TYPES,
+    Accept,
+    decode_body,
+    decode_patch_body,
+    encode_response,
+    read_body,
+)
 from podfleet.apiserver.routing import RequestInfo
 from podfleet.apiserver.store import Store, WriteOptions
 
@@ -42,9 +49,18 @@ async def handle(request: web.Request, store: Store, info: RequestInfo, user: Us
         wanted = await decode_body(body, request.content_type)
     else:
         ctype = (request.content_type or "").lower()
+        if ctype not in PATCH_TYPES:
+            raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media "
+                                       f"types include: {', '.join(sorted(PATCH_TYPES))}")
         doc = await decode_patch_body(body, ctype)
-        wanted = patching.apply_json_patch(current, doc) if ctype == "application/json-patch+json" \
-            else patching.apply_merge_patch(current, doc)
+        if ctype == "application/json-patch+json":
+            if not isinstance(doc, list):
+                raise BadRequest("json patch must be a list of operations")
+            wanted = patching.apply_json_patch(current, doc)
+        elif not isinstance(doc, dict):
+            raise BadRequest("patch body must be a JSON object")
+        else:
+            wanted = patching.apply_merge_patch(current, doc)
     if not isinstance(wanted, dict):
         raise BadRequest("Scale must be an object")
     spec, meta = wanted.get("spec") or {}, wanted.get("metadata") or {}

@@ -488,7 +488,10 @@ class Store:
             send_initial = rv_param in ("", "0")
         start = 0
         if not send_initial:
-            start = int(parse_resource_version({"resourceVersion": rv_param}))
+            rv = parse_resource_version({"resourceVersion": rv_param})
+            # sendInitialEvents=false without a resourceVersion ("", or "0": any) starts at the most
+            # recent one, as in kube-apiserver; 0 would replay all history.
+            start = int(rv) if rv not in ("", "0") else await self._storage_call(self.storage.current_revision())
 
         selective = not label_sel.empty() or bool(field_sel.requirements)
 

@@ -60,6 +60,7 @@ log = logging.getLogger("podfleet.storage.sqlite")
 T = TypeVar("T")
 WatchEvents = list[WatchEvent]
 CHECKPOINT_EVERY = 1000  # writes between background WAL checkpoints (SQLite's own default: 1000 pages)
+_INT64_MAX = 2**63 - 1  # the largest SQLite INTEGER, so the largest revision
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kine (
@@ -378,7 +379,10 @@ class SQLiteStorage:
             if revision and revision < self._compact_rev:
                 raise Compacted(revision, self._compact_rev)
             last = revision
-            for ev in await self._on_worker(self._history, prefix, revision):
+            # Row ids are SQLite INTEGERs (int64): past the largest there is no history to read, and
+            # binding such a revision would fail (a resourceVersion is a uint64 as Kubernetes parses it).
+            history = await self._on_worker(self._history, prefix, revision) if revision <= _INT64_MAX else []
+            for ev in history:
                 last = ev.kv.mod_revision
                 yield ev
             while True:

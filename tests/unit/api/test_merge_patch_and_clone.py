@@ -1,6 +1,7 @@
 """JSON merge patch (RFC 7386, its appendix examples), strategic merge patch (merge keys and
 strategies read off the field schemas) and `clone`: results right, inputs untouched, nothing shared
-between a result and its inputs."""
+between a result and its inputs. Hostile patches (depth built by a JSON patch, copy bombs, too many
+operations, directives of the wrong shape) are 4xx errors, never Python exceptions."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ from typing import Any
 
 import pytest
 
-from podfleet.api.errors import BadRequest
-from podfleet.api.jsoncopy import clone
-from podfleet.api.patch import apply_merge_patch, apply_strategic_merge_patch
+from podfleet.api.errors import BadRequest, Invalid, RequestEntityTooLarge
+from podfleet.api.jsoncopy import MAX_DEPTH, clone, depth
+from podfleet.api.patch import (
+    MAX_JSON_PATCH_COPIED_NODES,
+    MAX_JSON_PATCH_OPERATIONS,
+    apply_json_patch,
+    apply_merge_patch,
+    apply_strategic_merge_patch,
+)
 from podfleet.api.resources import CONFIGMAPS, DEPLOYMENTS, NODES, PODS, SERVICEACCOUNTS, ResourceType
 
 RFC7386_EXAMPLES: list[tuple[Any, Any, Any]] = [
@@ -160,3 +167,85 @@ def test_strategic_merge_without_a_kind_replaces_lists_and_needs_merge_keys() ->
     assert apply_strategic_merge_patch({"a": [1, 2]}, {"a": [3]}) == {"a": [3]}
     with pytest.raises(BadRequest, match="merge key: name"):
         apply_strategic_merge_patch(_pod(), {"spec": {"containers": [{"image": "x"}]}}, PODS)
+
+
+# ------------------------------------------------------------------------- hostile patches and depth
+
+def nested(levels: int) -> Any:
+    doc: Any = 1
+    for _ in range(levels):
+        doc = [doc]
+    return doc
+
+
+def test_depth_counts_containers_and_stops_past_the_limit() -> None:
+    assert [depth(v) for v in (1, "x", None, {}, [], {"a": [{"b": 1}]}, [[], [[]]])] == [0, 0, 0, 1, 1, 3, 3]
+    assert depth(nested(100)) == 100
+    assert depth(nested(5000)) == MAX_DEPTH + 1  # stops at the limit: no recursion, no full walk
+    assert depth(nested(5000), limit=10_000) == 5000
+
+
+def test_json_patch_cannot_build_an_object_deeper_than_the_limit() -> None:
+    cm = {"metadata": {"name": "c"}, "data": {}}
+    # A value within the limit, at a path that takes it past: 2 levels (root, data) + 99.
+    with pytest.raises(BadRequest, match="patched object exceeded max depth"):
+        apply_json_patch(cm, [{"op": "add", "path": "/data/x", "value": nested(99)}])
+    assert depth(apply_json_patch(cm, [{"op": "add", "path": "/data/x", "value": nested(98)}])) == MAX_DEPTH
+    # The document copied into itself: one level deeper per operation, each operation within the body's limit.
+    grow = [{"op": "copy", "from": "", "path": "/data/x"} for _ in range(200)]
+    with pytest.raises(BadRequest, match="patched object exceeded max depth"):
+        apply_json_patch(cm, grow)
+    # moved under a deep path, and replaced by a deep value
+    deep = apply_json_patch(cm, [{"op": "add", "path": "/data/x", "value": nested(98)}])
+    for op in ({"op": "move", "from": "/data", "path": "/metadata/x"},
+               {"op": "replace", "path": "/data", "value": {"y": nested(99)}}):
+        with pytest.raises(BadRequest, match="patched object exceeded max depth"):
+            apply_json_patch(deep, [op])
+
+
+def test_json_patch_copies_are_bounded_in_size() -> None:
+    doc = {"metadata": {"name": "c"}, "data": {"k": "v"}}
+    # Copying the document into two places in turn doubles it each time: 2**60 values by the end.
+    bomb = [{"op": "copy", "from": "", "path": "/x" if i % 2 else "/y"} for i in range(60)]
+    with pytest.raises(Invalid, match=f"the values copied by the patch exceed the limit of "
+                                      f"{MAX_JSON_PATCH_COPIED_NODES}"):
+        apply_json_patch(doc, bomb)
+    small = apply_json_patch(doc, [{"op": "copy", "from": "/data", "path": "/copy"}])
+    assert small["copy"] == {"k": "v"} and small["copy"] is not small["data"]
+
+
+def test_json_patch_operations_are_limited_as_in_kubernetes() -> None:
+    ops = [{"op": "test", "path": "/a", "value": 1}] * (MAX_JSON_PATCH_OPERATIONS + 1)
+    with pytest.raises(RequestEntityTooLarge, match=f"The allowed maximum operations in a JSON patch is "
+                                                    f"{MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}"):
+        apply_json_patch({"a": 1}, ops)
+    assert apply_json_patch({"a": 1}, ops[:MAX_JSON_PATCH_OPERATIONS]) == {"a": 1}
+
+
+@pytest.mark.parametrize("apply", [
+    lambda obj: apply_merge_patch(obj, {"a": 1}),
+    lambda obj: apply_strategic_merge_patch(obj, {"a": 1}, CONFIGMAPS),
+    lambda obj: apply_json_patch(obj, [{"op": "add", "path": "/a", "value": 1}]),
+], ids=["merge", "strategic", "json"])
+def test_patching_an_object_too_deep_to_walk_is_a_400_not_a_recursion_error(apply: Any) -> None:
+    with pytest.raises(BadRequest, match="exceeded max depth"):
+        apply({"data": nested(5000)})
+
+
+@pytest.mark.parametrize(("patch", "message"), [
+    ({"spec": {"$retainKeys": 5}}, "invalid patch format of retainKeys"),
+    ({"spec": {"$retainKeys": ["containers", 1]}}, "invalid patch format of retainKeys"),
+    ({"spec": {"$setElementOrder/containers": "c"}}, "invalid patch format of setElementOrder list"),
+    ({"metadata": {"$deleteFromPrimitiveList/finalizers": "x"}}, "invalid patch format of primitive list"),
+])
+def test_strategic_merge_directives_of_the_wrong_shape_are_400(patch: dict[str, Any], message: str) -> None:
+    pod = {"metadata": {"name": "p", "finalizers": ["x"]}, "spec": {"containers": [{"name": "c"}]}}
+    with pytest.raises(BadRequest, match=message):
+        apply_strategic_merge_patch(pod, patch, PODS)
+
+
+def test_strategic_merge_element_order_with_objects_for_keys_does_not_fail() -> None:
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}, {"name": "b"}]}}
+    order = [{"name": {"x": 1}}, ["y"], {"name": "b"}, None]
+    out = apply_strategic_merge_patch(pod, {"spec": {"$setElementOrder/containers": order}}, PODS)
+    assert [c["name"] for c in out["spec"]["containers"]] == ["b", "a"]

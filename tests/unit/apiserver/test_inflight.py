@@ -4,6 +4,7 @@ Retry-After and a Status past the cap), and the API server's other error answers
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,79 @@ async def test_internal_errors_do_not_show_python_text(api: tuple[APIServer, Tes
 def test_system_masters_are_never_counted(verb: str) -> None:
     assert classify(verb, "", ("system:authenticated", "system:masters")) is RequestKind.LONG_RUNNING
     assert classify(verb, "", ("system:authenticated",)) is not RequestKind.LONG_RUNNING
+
+
+# --- answers aiohttp itself would give in plain text, and bodies of the wrong shape -----------------
+
+@pytest.mark.parametrize("method", ["CONNECT", "PROPFIND", "TRACE"])
+async def test_methods_the_api_does_not_serve_are_a_405_status(api: tuple[APIServer, TestClient[Any, Any]],
+                                                               method: str) -> None:
+    # A CONNECT's target is an authority (host:port), which aiohttp's router does not even route: its
+    # own answer would be a plain-text 404.
+    _, client = api
+    resp = await client.request(method, CONFIGMAPS)
+    body = await resp.json()
+    assert resp.status == 405 and resp.content_type == "application/json", body
+    assert body["kind"] == "Status" and body["reason"] == "MethodNotAllowed"
+    assert body["message"] == f"method {method} is not allowed"
+
+
+SCALE = "/apis/apps/v1/namespaces/default/deployments/web/scale"
+
+
+def deployment(name: str) -> dict[str, Any]:
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+                "metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+
+
+@pytest.mark.parametrize(("ctype", "body", "code", "message"), [
+    ("application/json-patch+json", b"5", 400, "json patch must be a list of operations"),
+    ("application/json-patch+json", b'{"spec": {}}', 400, "json patch must be a list of operations"),
+    ("application/merge-patch+json", b"[]", 400, "patch body must be a JSON object"),
+    ("application/json", b'{"spec": {"replicas": 2}}', 415, "the body of the request was in an unknown format"),
+    ("text/plain", b"spec: {replicas: 2}", 415, "the body of the request was in an unknown format"),
+])
+async def test_scale_patches_of_the_wrong_kind_are_refused(api: tuple[APIServer, TestClient[Any, Any]],
+                                                           ctype: str, body: bytes, code: int, message: str) -> None:
+    _, client = api
+    resp = await client.post("/apis/apps/v1/namespaces/default/deployments", json=deployment("web"))
+    assert resp.status == 201
+    resp = await client.patch(SCALE, data=body, headers={"Content-Type": ctype})
+    status = await resp.json()
+    assert resp.status == code and status["kind"] == "Status" and status["message"].startswith(message), status
+    resp = await client.patch(SCALE, data=b'{"spec": {"replicas": 3}}',
+                              headers={"Content-Type": "application/merge-patch+json"})
+    assert resp.status == 200 and (await resp.json())["spec"]["replicas"] == 3
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ({"sendInitialEvents": "false"}, "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+                                     "resourceVersionMatch to NotOlderThan"),
+    ({"sendInitialEvents": "true", "resourceVersionMatch": "Exact"}, 'resourceVersionMatch: Unsupported value: '
+                                                                     '"Exact": supported values: "NotOlderThan"'),
+    ({"resourceVersionMatch": "NotOlderThan"}, "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden "
+                                               "for watch unless sendInitialEvents is provided"),
+])
+async def test_watch_options_are_validated_as_kubernetes_does(api: tuple[APIServer, TestClient[Any, Any]],
+                                                              query: dict[str, str], message: str) -> None:
+    _, client = api
+    resp = await client.get(CONFIGMAPS, params={"watch": "1", "timeoutSeconds": "1", **query})
+    status = await resp.json()
+    assert resp.status == 422 and status["reason"] == "Invalid", status
+    assert status["details"] == {"group": "meta.k8s.io", "kind": "ListOptions", "causes": status["details"]["causes"]}
+    assert message in status["message"]
+
+
+async def test_a_watch_list_request_is_valid(api: tuple[APIServer, TestClient[Any, Any]]) -> None:
+    _, client = api
+    resp = await client.post(CONFIGMAPS, json=configmap("seen"))
+    assert resp.status == 201
+    resp = await client.get(CONFIGMAPS, params={"watch": "1", "timeoutSeconds": "1", "sendInitialEvents": "true",
+                                                "resourceVersionMatch": "NotOlderThan", "allowWatchBookmarks": "true"})
+    assert resp.status == 200
+    events = [json.loads(line) for line in (await resp.read()).splitlines()]
+    assert events[0]["type"] == "ADDED" and events[0]["object"]["metadata"]["name"] == "seen"
+    assert events[1]["type"] == "BOOKMARK"
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}

@@ -9,6 +9,7 @@ encoders give, written in several pieces with the event loop free between them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import ssl
 from collections.abc import AsyncIterator
@@ -143,6 +144,56 @@ async def test_a_resource_version_from_the_future_is_a_504(store: Store, storage
         await store.list(PODS, "default", ListOptions(resource_version=future))
     with pytest.raises(TooLargeResourceVersion):
         await store.list(PODS, "default", ListOptions(resource_version=future, resource_version_match="Exact"))
+
+
+async def test_a_resource_version_no_int64_revision_can_reach_is_a_504_at_once(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # resourceVersion parses as a uint64, as in Kubernetes, but revisions are int64: waiting for one
+    # past 2**63 - 1 could never end well, so the answer comes without waiting for the cache.
+    async def no_waiting(revision: int) -> bool:
+        raise AssertionError(f"waited for revision {revision}")
+
+    monkeypatch.setattr(store.lists, "_fresh", no_waiting)
+    for rv in (str(2**63), str(2**64 - 1)):
+        with pytest.raises(TooLargeResourceVersion) as info:
+            await store.list(PODS, "default", ListOptions(resource_version=rv))
+        status = info.value.to_status()
+        assert status["code"] == 504 and status["reason"] == "Timeout"
+        assert status["message"] == f"Timeout: Too large resource version: {rv}, current: {store.lists.revision}"
+        assert status["details"]["causes"] == [{"reason": "ResourceVersionTooLarge",
+                                                "message": "Too large resource version", "field": ""}]
+        assert status["details"]["retryAfterSeconds"] == 1
+
+
+def _token(payload: str) -> str:
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(("token", "reason"), [
+    (_token('{"v":"meta.k8s.io/v1","rv":1e400,"start":"x"}'), "cannot unmarshal number 1e400"),
+    (_token('{"v":"meta.k8s.io/v1","rv":Infinity,"start":"x"}'), "invalid character 'I'"),
+    (_token('{"v":"meta.k8s.io/v1","rv":NaN,"start":"x"}'), "invalid character 'N'"),
+    (_token('{"v":"meta.k8s.io/v1","rv":' + "9" * 5000 + ',"start":"x"}'), "cannot unmarshal number 99999"),
+    (_token(f'{{"v":"meta.k8s.io/v1","rv":{2**63},"start":"x"}}'), "incorrect encoded start resourceVersion"),
+    (_token('{"v":"meta.k8s.io/v1","rv":-1,"start":"x"}'), "incorrect encoded start resourceVersion"),
+    (_token('{"v":"meta.k8s.io/v1","rv":1.5,"start":"x"}'), "incorrect encoded start resourceVersion"),
+    (_token('{"v":"meta.k8s.io/v1","rv":true,"start":"x"}'), "incorrect encoded start resourceVersion"),
+    (_token('{"v":"meta.k8s.io/v1","rv":"1","start":"x"}'), "incorrect encoded start resourceVersion"),
+    (_token('{"v":"meta.k8s.io/v1","rv":1,"start":null}'), "encoded start key empty"),
+    (_token('{"v":"meta.k8s.io/v1","rv":1,"start":{"a":1}}'), "encoded start key empty"),
+    (_token('{"rv":1,"start":"x"}'), "server does not recognize this encoded version"),
+    (_token("null"), "server does not recognize this encoded version"),
+    (_token("[]"), "cannot unmarshal array into Go value of type continueToken"),
+    (_token("{"), "unexpected end of JSON input"),
+    ("!!!\u00e9", "illegal base64 data"),
+    ("\ud800", "illegal base64 data"),
+])
+async def test_continue_tokens_are_checked_as_kubernetes_checks_them(store: Store, token: str, reason: str) -> None:
+    await create(store, "a")
+    with pytest.raises(BadRequest) as info:
+        await store.list(PODS, "default", ListOptions(limit=1, continue_token=token))
+    assert info.value.message.startswith("continue key is not valid: ") and reason in info.value.message
+    assert "Error" not in info.value.message and "Expecting" not in info.value.message
 
 
 @pytest.mark.parametrize("opts, error, text", [

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import ssl
 import threading
 import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
@@ -17,7 +20,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from podfleet.api.errors import APIError, BadRequest
 from podfleet.apiserver import decoding, negotiation
-from podfleet.apiserver.negotiation import decode_body, decode_object, decode_patch, read_body
+from podfleet.apiserver.app import APIServer, ServerConfig
+from podfleet.apiserver.negotiation import decode_body, decode_object, decode_patch, decode_patch_body, read_body
+from podfleet.storage.memory import MemoryStorage
 
 JSON, YAML = "application/json", "application/yaml"
 
@@ -213,6 +218,42 @@ async def test_large_bodies_decode_off_the_event_loop() -> None:
     assert seen[2] == loop_thread  # small: cheaper on the loop than a thread hop
 
 
+async def test_deep_flow_yaml_decodes_off_the_event_loop_however_small() -> None:
+    # libyaml composes every level of `[[[[...` before the depth limit can be checked: 15 ms for 4 KiB.
+    loop_thread = threading.get_ident()
+    seen: list[tuple[bytes, int]] = []
+    real = decode_object
+
+    def spy(body: bytes, ctype: str) -> Any:
+        seen.append((body, threading.get_ident()))
+        return real(body, ctype)
+
+    deep = b"x: " + b"[" * (decoding.MAX_DEPTH + 1) + b"]" * (decoding.MAX_DEPTH + 1)
+    assert len(deep) < negotiation.OFFLOAD_YAML_BYTES
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(negotiation, "decode_object", spy)
+        with pytest.raises(BadRequest, match="exceeded max depth"):
+            await decode_body(deep, YAML)
+        with pytest.raises(BadRequest, match="exceeded max depth"):
+            await decode_patch_body(deep, "application/apply-patch+yaml")
+        assert await decode_body(b"a: [1, {b: [2]}]", YAML) == {"a": [1, {"b": [2]}]}
+    assert seen[0][1] != loop_thread  # few bytes, but past MAX_DEPTH brackets: a worker thread
+    assert seen[-1][1] == loop_thread  # an ordinary small body: on the loop
+
+
+def test_a_json_body_too_deep_is_not_parsed_again_as_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    # JSON is YAML: what nests too deep as one nests as deep as the other, so libyaml need not try.
+    def no_yaml(body: Any) -> Any:
+        raise AssertionError("parsed as YAML")
+
+    monkeypatch.setattr(decoding, "_load_yaml", no_yaml)
+    for body in (nested(decoding.MAX_DEPTH + 1), nested(5000), '{"a":' * 1000 + "1" + "}" * 1000):
+        with pytest.raises(BadRequest, match="exceeded max depth"):
+            decoding.load_yaml(body.encode())
+        with pytest.raises(BadRequest, match="exceeded max depth"):
+            decode_object(body.encode(), "text/plain")  # JSON first, then YAML: neither parses it twice
+
+
 # ------------------------------------------------------------------------------ Content-Encoding
 
 @pytest.fixture
@@ -261,3 +302,173 @@ async def test_decompressed_size_is_limited(echo: TestClient) -> None:  # type: 
     assert len(bomb) < negotiation.MAX_REQUEST_BYTES // 100
     resp = await echo.post("/", data=bomb, headers={"Content-Encoding": "gzip"})
     assert resp.status == 413
+
+
+def test_json_answers_end_with_a_newline_as_gos_encoder_writes_them() -> None:
+    # The official client's e2e suite compares a 409 body with kube-apiserver's text, newline included.
+    from podfleet.api.errors import AlreadyExists
+    from podfleet.apiserver.negotiation import encode_response
+
+    err = AlreadyExists('configmaps "x" already exists', kind="configmaps", name="x")
+    body = encode_response(err.to_status(), err.code).body
+    assert isinstance(body, bytes)
+    assert body == (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":'
+                    b'"configmaps \\"x\\" already exists","reason":"AlreadyExists","details":{"name":"x",'
+                    b'"kind":"configmaps"},"code":409}\n')
+
+
+# ------------------------------------------- bodies the API server's own connections leave encoded
+
+@pytest.mark.parametrize(("data", "encoding"), [
+    (gzip.compress(b'{"a": 1}'), "gzip"),
+    (zlib.compress(b'{"a": 1}'), "deflate"),
+    (zlib.compress(b'{"a": 1}')[2:-4], "deflate"),  # raw RFC 1951, without the zlib header
+    (b"", "gzip"),
+])
+def test_inflate_decodes_gzip_and_both_kinds_of_deflate(data: bytes, encoding: str) -> None:
+    assert negotiation.inflate(data, encoding) == (b'{"a": 1}' if data else b"")
+
+
+@pytest.mark.parametrize(("data", "encoding"), [
+    (b"this is not gzip", "gzip"),
+    (gzip.compress(b'{"a": 1}')[:12], "gzip"),  # cut short
+    (b"\x78\x9c garbage", "deflate"),
+])
+def test_inflate_refuses_what_is_not_that_encoding(data: bytes, encoding: str) -> None:
+    with pytest.raises(BadRequest, match=f'the request body is not valid "{encoding}" data'):
+        negotiation.inflate(data, encoding)
+
+
+def test_inflate_stops_at_the_size_limit() -> None:
+    bomb = zlib.compress(b"0" * (negotiation.MAX_REQUEST_BYTES + 1))
+    with pytest.raises(APIError) as info:
+        negotiation.inflate(bomb, "deflate")
+    assert info.value.code == 413
+
+
+@pytest.fixture
+async def api_server(tmp_path: Path) -> AsyncIterator[tuple[APIServer, aiohttp.ClientSession]]:
+    """The real listener (connections.GuardedListener, over TLS), which leaves bodies encoded."""
+    srv = APIServer(ServerConfig(data_dir=tmp_path, bind_address="127.0.0.1", port=0, compact_interval=0),
+                    storage=MemoryStorage())
+    await srv.start()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx), auto_decompress=False,
+                                    headers={"Authorization": f"Bearer {srv.tokens.admin}"})
+    yield srv, session
+    await session.close()
+    await srv.stop()
+
+
+CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
+
+
+@pytest.mark.parametrize("method", ["POST", "HEAD"])
+@pytest.mark.parametrize("encoding", ["br", "zstd", "BR", "x-garbage"])
+async def test_encodings_the_server_does_not_decode_are_a_415_status(
+        api_server: tuple[APIServer, aiohttp.ClientSession], encoding: str, method: str) -> None:
+    # aiohttp's parser refuses br and zstd (wanting libraries for them) before a request is routed,
+    # with plain text, and with a body even to a HEAD; the API server's connections leave them to read_body.
+    srv, session = api_server
+    async with session.request(method, srv.url + CONFIGMAPS, data=b'{"metadata":{"name":"x"}}',
+                               headers={"Content-Type": JSON, "Content-Encoding": encoding}) as resp:
+        body = await resp.read()
+    if method == "HEAD":
+        assert resp.status in (405, 415) and body == b""  # a HEAD answer has no body to get wrong
+        return
+    assert resp.status == 415 and resp.content_type == JSON
+    status = json.loads(body)
+    assert status["kind"] == "Status" and status["reason"] == "UnsupportedMediaType" and status["code"] == 415
+    assert status["message"] == (f'unsupported Content-Encoding "{encoding.lower()}": supported encodings are '
+                                 "identity, gzip, deflate")
+
+
+@pytest.mark.parametrize(("encoding", "data", "code"), [
+    ("gzip", gzip.compress(b'{"metadata":{"name":"gz"}}'), 201),
+    ("deflate", zlib.compress(b'{"metadata":{"name":"df"}}'), 201),
+    ("gzip", b"this is not gzip", 400),
+    ("gzip", gzip.compress(b'{"metadata":{"name":"gz"}}')[:15], 400),
+])
+async def test_gzip_and_deflate_bodies_through_the_real_listener(
+        api_server: tuple[APIServer, aiohttp.ClientSession], encoding: str, data: bytes, code: int) -> None:
+    srv, session = api_server
+    async with session.post(srv.url + CONFIGMAPS, data=data,
+                            headers={"Content-Type": JSON, "Content-Encoding": encoding}) as resp:
+        body = json.loads(await resp.read())
+    assert resp.status == code, body
+    if code == 400:
+        assert body["kind"] == "Status" and body["message"] == f'the request body is not valid "{encoding}" data'
+
+
+async def test_a_malformed_request_head_is_a_400_status(api_server: tuple[APIServer, aiohttp.ClientSession]) -> None:
+    srv, _ = api_server
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port, ssl=ctx)
+    try:
+        writer.write(b"GET /api/v1/\x01namespaces HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        answer = await reader.read()  # the server closes the connection after a parse error
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith((b"HTTP/1.1 400 ", b"HTTP/1.0 400 ")) and b"Content-Type: application/json" in head
+    status = json.loads(body)
+    assert status["kind"] == "Status" and status["reason"] == "BadRequest"
+    assert status["message"] == "malformed HTTP request"  # not the parser's text, which echoes the bytes
+
+
+def test_warning_header_values_cannot_be_split_or_fail_to_encode() -> None:
+    warnings = ['unknown field "a\r\nX-Injected: 1"', "tab\tand\x00nul\x7f", "lone \ud800 surrogate", 'back\\slash']
+    value = negotiation.warning_header(warnings)
+    assert value == ('299 - "unknown field \\"a  X-Injected: 1\\"", 299 - "tab\tand nul ", '
+                     '299 - "lone \ufffd surrogate", 299 - "back\\\\slash"')
+    resp = negotiation.encode_response({}, 201, warnings=warnings)
+    assert resp.headers["Warning"] == value and "X-Injected" not in resp.headers
+
+
+async def test_an_unknown_field_named_with_a_crlf_is_a_warning_not_a_500(
+        api_server: tuple[APIServer, aiohttp.ClientSession]) -> None:
+    srv, session = api_server
+    body = b'{"metadata":{"name":"w"},"a\\r\\nX-Injected: 1":1,"\\ud800":2}'
+    async with session.post(srv.url + CONFIGMAPS, data=body, headers={"Content-Type": JSON}) as resp:
+        await resp.read()
+    assert resp.status == 201
+    assert "X-Injected" not in resp.headers
+    assert resp.headers["Warning"] == '299 - "unknown field \\"a  X-Injected: 1\\"", 299 - "unknown field \\"\ufffd\\""'
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (b'{"data": {"k": "\\ud800"}}', {"data": {"k": "\ufffd"}}),
+    (b'{"data": {"\\udc00k": "a\\ud83d\\ude00b\\uDFFF"}}', {"data": {"\ufffdk": "a\U0001F600b\ufffd"}}),
+    (b'["\\ud800", ["\\ud800\\ud800"]]', ["\ufffd", ["\ufffd\ufffd"]]),
+    (b'"\\ud800"', "\ufffd"),
+    (b'{"a": "\\\\ud800"}', {"a": "\\ud800"}),  # an escaped backslash, not an escape
+])
+def test_unpaired_surrogates_decode_to_the_replacement_character_as_in_go(body: bytes, expected: Any) -> None:
+    assert decode_object(body, JSON) == expected
+    if body.startswith((b"{", b"[")):
+        assert decode_object(body, YAML) == expected
+
+
+async def test_a_lone_surrogate_in_a_configmap_is_stored_as_a_replacement_character(
+        api_server: tuple[APIServer, aiohttp.ClientSession]) -> None:
+    srv, session = api_server
+    body = b'{"metadata":{"name":"s"},"data":{"k":"\\ud800"}}'
+    async with session.post(srv.url + CONFIGMAPS, data=body, headers={"Content-Type": JSON}) as resp:
+        created = json.loads(await resp.read())
+    assert resp.status == 201, created
+    assert created["data"] == {"k": "\ufffd"}
+
+
+def test_yaml_keys_become_strings_without_colliding() -> None:
+    # An apply patch in YAML may have integer, boolean or null keys; JSON (and every patch walk) has
+    # strings. In a Python dict 1, 1.0 and True are one key: they must be told apart before that.
+    body = b"metadata:\n  labels: {1: a, true: b, null: c, 1.5: d, 2.0: e, false: f, 0: g}\n"
+    assert decode_patch(body, "application/apply-patch+yaml") == {"metadata": {"labels": {
+        "1": "a", "true": "b", "null": "c", "1.5": "d", "2.0": "e", "false": "f", "0": "g"}}}
+    assert decode_object(b"a: &x {k: 1}\nb:\n  <<: *x\n  1: one\n", YAML) == {"a": {"k": 1}, "b": {"k": 1, "1": "one"}}
+    assert "JSON cannot represent" in refused(b"? [1, 2]\n: x\n", YAML)

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from podfleet.api.errors import AlreadyExists, APIError, BadRequest, Conflict, Invalid, NotFound
-from podfleet.api.resources import NAMESPACES, PODS
+from podfleet.api.resources import CONFIGMAPS, NAMESPACES, PODS
 from podfleet.apiserver import pods
 from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WriteOptions
+from podfleet.apiserver.strategies import MAX_GRACE_PERIOD_SECONDS
 from podfleet.clock import FakeClock
 from podfleet.storage.memory import MemoryStorage
 
@@ -268,3 +269,108 @@ async def test_a_numeric_unknown_field_name_is_reported_not_a_crash(store: Store
     body["spec"][7] = "x"  # what a YAML body with an integer key decodes to
     res = await store.create(PODS, "default", body, WriteOptions(field_validation="Warn"))
     assert res.warnings == ['unknown field "spec.7"']
+
+
+# ----------------------------------------------------------------- binding and eviction bodies
+
+@pytest.mark.parametrize(("binding", "error", "message"), [
+    ({"target": {"kind": "Node", "name": 5}}, BadRequest,
+     "json: cannot unmarshal number into Go struct field Binding.target.name of type string"),
+    ({"target": {"name": ["n1"]}}, BadRequest, "cannot unmarshal array into Go struct field Binding.target.name"),
+    ({"target": "n1"}, BadRequest, "cannot unmarshal string into Go struct field Binding.target of type object"),
+    ({"metadata": [], "target": {"name": "n1"}}, BadRequest, "Go struct field Binding.metadata of type object"),
+    ({"metadata": {"uid": 7}, "target": {"name": "n1"}}, BadRequest, "Binding.metadata.uid of type string"),
+    ({"target": {"kind": True, "name": "n1"}}, BadRequest, "Binding.target.kind of type string"),
+    ([], BadRequest, "cannot unmarshal array into Go value of type v1.Binding"),
+    ({"target": {}}, Invalid, 'Binding "p" is invalid: target.name: Required value'),
+    ({"target": {"kind": "Pod", "name": "n1"}}, Invalid,
+     'target.kind: Unsupported value: "Pod": supported values: "Node", "<empty>"'),
+])
+async def test_binding_bodies_are_decoded_and_validated_as_kubernetes_does(
+        store: Store, binding: Any, error: type[APIError], message: str) -> None:
+    await store.create(PODS, "default", pod("p"), WriteOptions())
+    with pytest.raises(error) as info:
+        await pods.bind(store, "default", "p", binding, ADMIN)
+    assert message in info.value.message
+    assert "nodeName" not in (await store.get(PODS, "default", "p"))["spec"]  # nothing stored
+
+
+async def test_binding_to_a_node_with_an_empty_kind(store: Store) -> None:
+    await store.create(PODS, "default", pod("p"), WriteOptions())
+    await pods.bind(store, "default", "p", {"target": {"kind": "", "name": "n1"}}, ADMIN)
+    assert (await store.get(PODS, "default", "p"))["spec"]["nodeName"] == "n1"
+
+
+@pytest.mark.parametrize(("eviction", "error", "message"), [
+    ({"deleteOptions": "now"}, BadRequest, "Go struct field Eviction.deleteOptions of type object"),
+    ({"deleteOptions": {"gracePeriodSeconds": "0"}}, BadRequest,
+     "cannot unmarshal string into Go struct field Eviction.deleteOptions.gracePeriodSeconds of type int64"),
+    ({"deleteOptions": {"gracePeriodSeconds": 1.5}}, BadRequest, "deleteOptions.gracePeriodSeconds of type int64"),
+    ({"deleteOptions": {"gracePeriodSeconds": 2**63}}, BadRequest, f"number {2**63} into Go struct field"),
+    ({"deleteOptions": {"preconditions": {"uid": 5}}}, BadRequest, "deleteOptions.preconditions.uid of type"),
+    ({"deleteOptions": {"dryRun": "All"}}, BadRequest, "Eviction.deleteOptions.dryRun of type array"),
+    ({"deleteOptions": {"dryRun": ["Some"]}}, Invalid, 'dryRun: Unsupported value: []string{"Some"}'),
+    ({"deleteOptions": {"propagationPolicy": "Now"}}, Invalid, 'propagationPolicy: Unsupported value: "Now"'),
+    ({"metadata": 5}, BadRequest, "Eviction.metadata of type object"),
+    ("evict", BadRequest, "cannot unmarshal string into Go value of type v1.Eviction"),
+])
+async def test_eviction_bodies_are_decoded_as_delete_options_are(
+        store: Store, eviction: Any, error: type[APIError], message: str) -> None:
+    await store.create(PODS, "default", pod("p"), WriteOptions())
+    with pytest.raises(error) as info:
+        await pods.evict(store, "default", "p", eviction, ADMIN)
+    assert message in info.value.message
+    await store.get(PODS, "default", "p")  # still there
+
+
+async def test_eviction_honours_its_delete_options(store: Store) -> None:
+    created = (await store.create(PODS, "default", pod("p"), WriteOptions())).object
+    await pods.evict(store, "default", "p", {"deleteOptions": {"dryRun": ["All"]}}, ADMIN)
+    await store.get(PODS, "default", "p")  # a dry run deletes nothing
+    with pytest.raises(Conflict, match="Precondition failed: UID in precondition: other"):
+        await pods.evict(store, "default", "p", {"deleteOptions": {"preconditions": {"uid": "other"}}}, ADMIN)
+    await pods.bind(store, "default", "p", {"target": {"name": "n1"}}, ADMIN)
+    await pods.evict(store, "default", "p", {"deleteOptions": {"gracePeriodSeconds": 7, "preconditions": {
+        "uid": created["metadata"]["uid"]}}}, ADMIN)
+    assert (await store.get(PODS, "default", "p"))["metadata"]["deletionGracePeriodSeconds"] == 7
+
+
+async def test_a_grace_period_beyond_a_go_duration_is_cut_to_it(store: Store) -> None:
+    # Any int64 is a valid gracePeriodSeconds; now + 2**62 s is past every date (Python's and Go's).
+    await store.create(PODS, "default", pod("p"), WriteOptions())
+    await pods.bind(store, "default", "p", {"target": {"name": "n1"}}, ADMIN)
+    marked = await store.delete(PODS, "default", "p", DeleteOptions(grace_period_seconds=2**62))
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == MAX_GRACE_PERIOD_SECONDS == 9223372036
+    assert marked["metadata"]["deletionTimestamp"] == "2318-04-12T23:47:16Z"  # 2026-01-01 + 292 years
+
+
+async def test_a_value_too_large_for_the_storage_is_413_not_500() -> None:
+    from podfleet.api.errors import RequestEntityTooLarge
+    from podfleet.storage.interface import ValueTooLarge
+
+    class SmallStorage(MemoryStorage):
+        async def create(self, key: str, value: bytes) -> Any:
+            if len(value) > 1000:
+                raise ValueTooLarge("etcdserver: request is too large")
+            return await super().create(key, value)
+
+    s = SmallStorage()
+    await s.start()
+    try:
+        st = Store(s, FakeClock())
+        await st.create(NAMESPACES, "", {"metadata": {"name": "default"}}, WriteOptions())
+        with pytest.raises(RequestEntityTooLarge):
+            await st.create(CONFIGMAPS, "default", {"metadata": {"name": "big"}, "data": {"k": "x" * 2000}},
+                            WriteOptions())
+    finally:
+        await s.close()
+
+
+@pytest.mark.parametrize("rv", ["", "0"])
+async def test_a_watch_without_initial_events_or_a_resource_version_starts_now(store: Store, rv: str) -> None:
+    await store.create(PODS, "default", pod("before"), WriteOptions())
+    events = await store.watch(PODS, "default", ListOptions(resource_version=rv), send_initial=False)
+    await store.create(PODS, "default", pod("after"), WriteOptions())
+    first = await anext(events)  # type: ignore[call-overload]
+    assert first.type == "ADDED" and first.object["metadata"]["name"] == "after"
+    await events.aclose()  # type: ignore[attr-defined]

@@ -35,3 +35,20 @@ async def test_a_get_does_not_wait_for_a_write_stuck_on_the_database_lock(tmp_pa
     await s.close()
     with pytest.raises(StorageUnavailable):
         await s.get("/t/a")
+
+
+async def test_a_watch_from_past_the_largest_revision_waits_instead_of_failing(tmp_path: Path) -> None:
+    # resourceVersion is a uint64 as Kubernetes parses it; SQLite cannot even bind one past int64.
+    s = SQLiteStorage(tmp_path / "state.db")
+    await s.start()
+    await s.create("/t/a", b"1")
+    events = s.watch("/t/", 2**63)
+    pending = asyncio.ensure_future(anext(events))
+    try:
+        await s.create("/t/b", b"2")  # an event every watcher from before it gets
+        later = s.watch("/t/", 1)
+        assert (await asyncio.wait_for(anext(later), 5)).kv.key == "/t/b"  # delivered by now
+        assert not pending.done()  # and not to the watch from past every revision
+    finally:
+        pending.cancel()
+        await s.close()
