@@ -25,6 +25,9 @@ from podfleet.apiserver.store import Store, WriteOptions
 def to_scale(obj: dict[str, Any]) -> dict[str, Any]:
     m = obj["metadata"]
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    selector = spec.get("selector") or {}
+    if obj.get("kind") == "ReplicationController":  # an equality selector: a plain map of labels
+        selector = {"matchLabels": selector}
     return {
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {"name": m["name"], "namespace": m.get("namespace", ""), "uid": m.get("uid"),
@@ -32,7 +35,7 @@ def to_scale(obj: dict[str, Any]) -> dict[str, Any]:
                      "creationTimestamp": m.get("creationTimestamp")},
         "spec": {"replicas": int(spec.get("replicas", 1))},
         "status": {"replicas": int(status.get("replicas", 0)),
-                   "selector": selector_to_string(spec.get("selector") or {})},
+                   "selector": selector_to_string(selector)},
     }
 
 
