@@ -13,6 +13,7 @@ import base64
 import contextlib
 from typing import Any
 
+from podfleet.api import rbac
 from podfleet.api.quantity import canonicalize
 from podfleet.api.resources import ResourceType
 from podfleet.api.schema_pod import VOLUME_SOURCES
@@ -353,6 +354,8 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
         _endpoint_ports(obj.get("ports"))
     elif kind == "ReplicationController":
         _replication_controller(obj)
+    elif rt.group == rbac.GROUP:
+        rbac.apply_rbac_defaults(kind, obj)
 
 
 def add_default_tolerations(pod: dict[str, Any], seconds: int = 300) -> None:

@@ -75,11 +75,17 @@ ENDPOINTS = ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",), sing
 ENDPOINTSLICES = ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True)
 REPLICATIONCONTROLLERS = ResourceType("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",),
                                       ("status", "scale"), ("all",))
+# rbac.authorization.k8s.io/v1: no short names, no subresources, no categories (as upstream).
+ROLES = ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", True)
+CLUSTERROLES = ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False)
+ROLEBINDINGS = ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True)
+CLUSTERROLEBINDINGS = ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+                                   False)
 
 RESOURCES: tuple[ResourceType, ...] = (
     NAMESPACES, PODS, NODES, EVENTS, SECRETS, CONFIGMAPS, SERVICEACCOUNTS,
     LEASES, REPLICASETS, DEPLOYMENTS, CONTROLLERREVISIONS, SERVICES, ENDPOINTS, ENDPOINTSLICES,
-    REPLICATIONCONTROLLERS,
+    REPLICATIONCONTROLLERS, ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS,
 )
 
 GROUP_VERSIONS: dict[str, tuple[str, ...]] = {}

@@ -2,7 +2,8 @@
 
 Pod pieces live in `schema_pod`; this module assembles them into Pod, Node, Namespace, Event,
 Secret, ConfigMap, ServiceAccount, Lease, ReplicaSet, Deployment, ControllerRevision, Service,
-Endpoints, EndpointSlice and ReplicationController.
+Endpoints, EndpointSlice, ReplicationController and the four RBAC kinds (Role, ClusterRole,
+RoleBinding, ClusterRoleBinding).
 """
 
 from __future__ import annotations
@@ -128,6 +129,13 @@ REPLICATION_CONTROLLER_STATUS = struct(
     conditions=merge_list(struct("v1.ReplicationControllerCondition", **_WORKLOAD_CONDITION), "type"),
 )
 
+# rbac.authorization.k8s.io/v1: every list is `+listType=atomic`, Subject and RoleRef `+structType=atomic`.
+POLICY_RULE = struct("v1.PolicyRule", verbs=STRINGS, apiGroups=STRINGS, resources=STRINGS, resourceNames=STRINGS,
+                     nonResourceURLs=STRINGS)
+SUBJECT = atomic_struct("v1.Subject", kind=STR, apiGroup=STR, name=STR, namespace=STR)
+ROLE_REF = atomic_struct("v1.RoleRef", apiGroup=STR, kind=STR, name=STR)
+AGGREGATION_RULE = struct("v1.AggregationRule", clusterRoleSelectors=atomic(LABEL_SELECTOR))
+
 
 def _kind(go: str, **fields: Node) -> Struct:
     return struct(go, apiVersion=STR, kind=STR, metadata=OBJECT_META, **fields)
@@ -158,6 +166,10 @@ KINDS: dict[str, Struct] = {
                            ports=atomic(SLICE_PORT)),
     "ReplicationController": _kind("v1.ReplicationController", spec=REPLICATION_CONTROLLER_SPEC,
                                    status=REPLICATION_CONTROLLER_STATUS),
+    "Role": _kind("v1.Role", rules=atomic(POLICY_RULE)),
+    "ClusterRole": _kind("v1.ClusterRole", rules=atomic(POLICY_RULE), aggregationRule=AGGREGATION_RULE),
+    "RoleBinding": _kind("v1.RoleBinding", subjects=atomic(SUBJECT), roleRef=ROLE_REF),
+    "ClusterRoleBinding": _kind("v1.ClusterRoleBinding", subjects=atomic(SUBJECT), roleRef=ROLE_REF),
 }
 
 # What a `List` response carries besides its items (`metadata` of PodList and friends).
@@ -192,4 +204,10 @@ DESCRIPTIONS: dict[str, str] = {
     "Endpoints": "The addresses and ports behind a Service (the legacy form of EndpointSlices).",
     "EndpointSlice": "A part of the endpoints of a Service: addresses with readiness conditions and ports.",
     "ReplicationController": "Keeps a given number of pods matching an equality selector running.",
+    "Role": "A namespaced set of PolicyRules, granted by a RoleBinding in its namespace.",
+    "ClusterRole": "A cluster-wide set of PolicyRules, granted by a ClusterRoleBinding everywhere or by a "
+                   "RoleBinding in one namespace; its rules may be aggregated from other ClusterRoles.",
+    "RoleBinding": "Grants the rules of a Role or ClusterRole to users, groups or service accounts in one namespace.",
+    "ClusterRoleBinding": "Grants the rules of a ClusterRole to users, groups or service accounts in every "
+                          "namespace and at the cluster scope.",
 }

@@ -235,6 +235,36 @@ def _slice_row(sl: dict[str, Any], now: dt.datetime) -> Row:
             age(sl, now)]
 
 
+def _created_at(obj: dict[str, Any]) -> str:
+    """The apiserver's default table's "Created At": the creation time in UTC, RFC 3339."""
+    t = parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t else "<unknown>"
+
+
+def _subjects_strings(subjects: Any) -> tuple[str, str, str]:
+    """Users, groups and service accounts (`namespace/name`) of a binding, each joined by ", "."""
+    users: list[str] = []
+    groups: list[str] = []
+    sas: list[str] = []
+    for s in subjects if isinstance(subjects, list) else []:
+        if not isinstance(s, dict):
+            continue
+        kind, name = s.get("kind"), str(s.get("name") or "")
+        if kind == "ServiceAccount":
+            sas.append(f"{s.get('namespace') or ''}/{name}")
+        elif kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+    return ", ".join(users), ", ".join(groups), ", ".join(sas)
+
+
+def _binding_row(b: dict[str, Any], now: dt.datetime) -> Row:
+    ref = b.get("roleRef") or {}
+    return [b["metadata"]["name"], f"{ref.get('kind', '')}/{ref.get('name', '')}", age(b, now),
+            *_subjects_strings(b.get("subjects"))]
+
+
 def _event_row(ev: dict[str, Any], now: dt.datetime) -> Row:
     io = ev.get("involvedObject") or {}
     last = ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("metadata") or {}).get("creationTimestamp")
@@ -287,6 +317,12 @@ _SPECS: dict[str, tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Ro
                                 for r in o["metadata"].get("ownerReferences") or [] if r.get("controller")),
                                "<none>"), o.get("revision", 0), age(o, now)]),
 }
+_ROLE_SPEC: tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Row]] = (
+    [("Name", "string", 0, ""), ("Created At", "date", 0, "")], lambda o, now: [o["metadata"]["name"], _created_at(o)])
+_SPECS["Role"] = _SPECS["ClusterRole"] = _ROLE_SPEC
+_SPECS["RoleBinding"] = _SPECS["ClusterRoleBinding"] = (
+    [("Name", "string", 0, ""), ("Role", "string", 0, ""), ("Age", "string", 0, ""), ("Users", "string", 1, ""),
+     ("Groups", "string", 1, ""), ("ServiceAccounts", "string", 1, "")], _binding_row)
 _DEFAULT: tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Row]] = (
     [("Name", "string", 0, ""), ("Age", "string", 0, "")], lambda o, now: [o["metadata"]["name"], age(o, now)])
 

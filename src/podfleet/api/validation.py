@@ -3,8 +3,8 @@
 Every entry point returns the list of `Cause`s; the API server turns a non-empty list into a 422
 `Invalid` Status naming each bad field (`Pod "x" is invalid: spec.containers[0].image: Required
 value`) and writes nothing. Per-kind rules live in `validation_pod`, `validation_container`,
-`validation_scheduling` and `validation_apps`; this module dispatches and holds the small kinds
-(Namespace, Node, Event, Secret, ConfigMap, ServiceAccount, Lease).
+`validation_scheduling`, `validation_apps`, `validation_service` and `validation_rbac`; this module
+dispatches and holds the small kinds (Namespace, Node, Event, Secret, ConfigMap, ServiceAccount, Lease).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import binascii
 import json
 from typing import Any
 
+from podfleet.api import rbac
 from podfleet.api.errors import Cause
 from podfleet.api.quantity import parse
 from podfleet.api.resources import ResourceType
@@ -52,6 +53,7 @@ from podfleet.api.validation_pod import (
     validate_pod_status,
     validate_pod_update,
 )
+from podfleet.api.validation_rbac import validate_rbac, validate_rbac_update
 from podfleet.api.validation_scheduling import validate_taints
 from podfleet.api.validation_service import (
     validate_endpoint_slice,
@@ -290,11 +292,15 @@ def _kind_specific(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
 
 def validate_create(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
     """Every cause that makes `obj` invalid as a new object of kind `rt` (empty when valid)."""
+    if rt.group == rbac.GROUP:  # names are path segments there, so metadata is checked its own way
+        return _dedupe(validate_rbac(rt, obj))
     return _dedupe(validate_metadata(rt, obj) + _kind_specific(rt, obj))
 
 
 def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """Causes for replacing `old` by `new` through the main resource (not `/status`)."""
+    if rt.group == rbac.GROUP:
+        return _dedupe(validate_rbac(rt, new) + validate_metadata_update(new, old) + validate_rbac_update(rt, new, old))
     causes = validate_metadata(rt, new)
     kind = rt.kind
     if kind == "Pod":

@@ -1,16 +1,28 @@
 """Objects every cluster starts with: the `default`, `kube-system`, `kube-public` and
-`kube-node-lease` namespaces (created once, never overwritten), and the `kubernetes` Service in
+`kube-node-lease` namespaces (created once, never overwritten), the `kubernetes` Service in
 `default` with its Endpoints and EndpointSlice pointing at the API server (brought up to date on
-every start, as kube-apiserver reconciles them)."""
+every start, as kube-apiserver reconciles them), and the default RBAC cluster roles and bindings
+(`rbac.bootstrap_policy`: created when missing, missing parts added unless the object opted out with
+`rbac.authorization.kubernetes.io/autoupdate: "false"`)."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
 
-from podfleet.api.errors import AlreadyExists, NotFound
-from podfleet.api.resources import ENDPOINTS, ENDPOINTSLICES, NAMESPACES, SERVICES, ResourceType
-from podfleet.apiserver.store import Store, WriteOptions
+from podfleet.api import rbac
+from podfleet.api.errors import AlreadyExists, Conflict, Invalid, NotFound
+from podfleet.api.resources import (
+    CLUSTERROLEBINDINGS,
+    CLUSTERROLES,
+    ENDPOINTS,
+    ENDPOINTSLICES,
+    NAMESPACES,
+    SERVICES,
+    ResourceType,
+)
+from podfleet.apiserver.rbac import bootstrap_policy
+from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WriteOptions
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -57,3 +69,77 @@ async def ensure_kubernetes_service(store: Store, address: str, port: int) -> No
         "endpoints": [{"addresses": [address], "conditions": {"ready": True, "serving": True, "terminating": False}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     }, ("endpoints", "ports"))
+
+
+_RBAC_MANAGER = "kube-apiserver"
+_RBAC_ATTEMPTS = 3  # a default object changed or deleted meanwhile is looked at again, this often
+
+
+async def _stored(store: Store, rt: ResourceType, name: str) -> dict[str, Any] | None:
+    try:
+        return await store.get(rt, "", name)
+    except NotFound:
+        return None
+
+
+async def _reconcile_one(store: Store, rt: ResourceType, expected: dict[str, Any],
+                         rules_when_created: list[dict[str, Any]] | None = None) -> str:
+    """Bring one default ClusterRole or ClusterRoleBinding in line; returns what was done."""
+    name = expected["metadata"]["name"]
+    reconcile = (bootstrap_policy.reconcile_cluster_role if rt is CLUSTERROLES
+                 else bootstrap_policy.reconcile_cluster_role_binding)
+    opts = WriteOptions(field_manager=_RBAC_MANAGER)
+    for _ in range(_RBAC_ATTEMPTS):
+        existing = await _stored(store, rt, name)
+        result = reconcile(existing, expected)
+        if result.protected or result.operation == "none":
+            return "protected" if result.protected and result.operation != "none" else "none"
+        try:
+            if result.operation == "create":
+                if rules_when_created is not None:
+                    result.obj["rules"] = rules_when_created
+                await store.create(rt, "", result.obj, opts)
+            elif result.operation == "update":
+                await store.update(rt, "", name, result.obj, opts)
+            else:  # recreate: roleRef cannot change in place
+                with contextlib.suppress(NotFound):
+                    await store.delete(rt, "", name, DeleteOptions())
+                fresh = {k: v for k, v in result.obj.items() if k != "metadata"}
+                meta = {k: v for k, v in result.obj["metadata"].items() if k in ("name", "labels", "annotations")}
+                await store.create(rt, "", {**fresh, "metadata": meta}, opts)
+        except (AlreadyExists, Conflict, NotFound):
+            continue  # changed meanwhile: look again
+        except Invalid as e:  # a stored object the defaults cannot be merged into: leave it, say so
+            return f"invalid: {e}"
+        return result.operation
+    return "conflict"
+
+
+async def ensure_default_rbac(store: Store) -> dict[str, str]:
+    """Create the default cluster roles and bindings that are missing and add what the stored ones
+    lack (never removing what a user added, never touching one annotated autoupdate "false").
+
+    Aggregated roles (`admin`, `edit`, `view`) created here start with the rules their selectors
+    gather from the cluster roles stored by then, so they grant at once even before the
+    clusterrole-aggregation controller runs; afterwards their rules are the controller's alone.
+    Returns what was done per object (`clusterroles/view: create`), for the log."""
+    done: dict[str, str] = {}
+    expected_roles = bootstrap_policy.cluster_roles()
+    aggregated = [r for r in expected_roles if r.get("aggregationRule")]
+    for role in expected_roles:
+        if not role.get("aggregationRule"):
+            done[f"clusterroles/{role['metadata']['name']}"] = await _reconcile_one(store, CLUSTERROLES, role)
+    stored = {o["metadata"]["name"]: o for o in (await store.list(CLUSTERROLES, "", ListOptions()))["items"]}
+    missing = {r["metadata"]["name"]: r for r in aggregated if r["metadata"]["name"] not in stored}
+    view = {**stored, **missing}
+    for _ in range(len(missing) + 1):  # aggregated roles may aggregate one another (view -> edit -> admin)
+        for name, role in missing.items():
+            view[name] = {**role, "rules": rbac.aggregate_rules(role, list(view.values())) or []}
+    for role in aggregated:
+        name = role["metadata"]["name"]
+        rules = view[name]["rules"] if name in missing else None
+        done[f"clusterroles/{name}"] = await _reconcile_one(store, CLUSTERROLES, role, rules)
+    for binding in bootstrap_policy.cluster_role_bindings():
+        done[f"clusterrolebindings/{binding['metadata']['name']}"] = await _reconcile_one(
+            store, CLUSTERROLEBINDINGS, binding)
+    return done

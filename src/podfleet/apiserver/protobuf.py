@@ -406,7 +406,16 @@ ReplicationControllerSpec: 1 replicas *int32, 4 minReadySeconds int32, 2 selecto
 ReplicationControllerStatus: 1 replicas int32, 2 fullyLabeledReplicas int32, 4 readyReplicas int32,
     5 availableReplicas int32, 3 observedGeneration int64, 6 conditions []ReplicationControllerCondition
 ReplicationControllerCondition: 1 type string, 2 status string, 3 lastTransitionTime time, 4 reason string,
-    5 message string"""
+    5 message string
+rbac.Role: 1 metadata meta.ObjectMeta, 2 rules []rbac.PolicyRule
+rbac.PolicyRule: 1 verbs []string, 2 apiGroups []string, 3 resources []string, 4 resourceNames []string,
+    5 nonResourceURLs []string
+rbac.ClusterRole: 1 metadata meta.ObjectMeta, 2 rules []rbac.PolicyRule, 3 aggregationRule *rbac.AggregationRule
+rbac.AggregationRule: 1 clusterRoleSelectors []meta.LabelSelector
+rbac.RoleBinding: 1 metadata meta.ObjectMeta, 2 subjects []rbac.Subject, 3 roleRef rbac.RoleRef
+rbac.ClusterRoleBinding: 1 metadata meta.ObjectMeta, 2 subjects []rbac.Subject, 3 roleRef rbac.RoleRef
+rbac.Subject: 1 kind string, 2 apiGroup string, 3 name string, 4 namespace string
+rbac.RoleRef: 1 apiGroup string, 2 kind string, 3 name string"""
 
 # The `k8s\x00` envelope around every object: runtime.Unknown and its own TypeMeta (apiVersion first).
 _ENVELOPE = """
@@ -426,6 +435,10 @@ KINDS: dict[tuple[str, str], str] = {
     ("autoscaling/v1", "Scale"): "autoscaling.Scale", ("v1", "Service"): "Service", ("v1", "Endpoints"): "Endpoints",
     ("discovery.k8s.io/v1", "EndpointSlice"): "discovery.EndpointSlice",
     ("v1", "ReplicationController"): "ReplicationController",
+    ("rbac.authorization.k8s.io/v1", "Role"): "rbac.Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "rbac.ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "rbac.ClusterRoleBinding",
 }
 
 _SCALARS = {"string", "bytes", "bool", "int32", "int64"}

@@ -13,6 +13,7 @@ from podfleet.api.resources import REPLICATIONCONTROLLERS
 from podfleet.client.events import EventRecorder
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
+from podfleet.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from podfleet.controllers.deployment import DeploymentController
 from podfleet.controllers.endpoints import EndpointsController
 from podfleet.controllers.garbagecollector import GarbageCollector
@@ -23,7 +24,7 @@ from podfleet.controllers.replicaset import ReplicaSetController
 from podfleet.controllers.tainteviction import TaintEvictionController
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "nodelifecycle", "tainteviction",
-                   "garbagecollector", "namespace", "endpoints")
+                   "garbagecollector", "namespace", "endpoints", "clusterroleaggregation")
 
 
 @dataclass
@@ -72,6 +73,8 @@ class ControllerManager:
         self.namespace = NamespaceController(client, self.informers, clock=self.clock,
                                              retry_interval=self.config.namespace_retry_interval) \
             if "namespace" in enabled else None
+        self.cluster_role_aggregation = ClusterRoleAggregationController(client, self.informers, clock=self.clock) \
+            if "clusterroleaggregation" in enabled else None
         self._started = False
 
     def _recorder(self, component: str) -> EventRecorder:
@@ -82,7 +85,8 @@ class ControllerManager:
     @property
     def controllers(self) -> list[Any]:
         return [c for c in (self.replicaset, self.replication, self.deployment, self.node_lifecycle,
-                            self.taint_eviction, self.garbage_collector, self.namespace, self.endpoints)
+                            self.taint_eviction, self.garbage_collector, self.namespace, self.endpoints,
+                            self.cluster_role_aggregation)
                 if c is not None]
 
     async def start(self) -> None:

@@ -87,6 +87,24 @@ FORMS: dict[str, tuple[str, Form]] = {
     "service-nodeport": ("services", lambda name, n, tmp: ["service", "nodeport", name, f"--tcp={n}:{8000 + n}"]),
     "service-externalname": ("services", lambda name, n, tmp: [
         "service", "externalname", name, f"--external-name={'d' * n}.example.org"]),
+    "role": ("roles", lambda name, n, tmp: [
+        "role", name, "--verb=get", "--verb=list", "--resource=pods", "--resource=deployments.apps"]),
+    "role-resource-names": ("roles", lambda name, n, tmp: [
+        "role", name, "--verb=get,update", "--resource=configmaps,pods/log", f"--resource-name={'c' * n}",
+        "--resource-name=other"]),
+    "clusterrole": ("clusterroles", lambda name, n, tmp: [
+        "clusterrole", name, "--verb=get,list,watch", "--resource=nodes,services",
+        "--resource=replicasets.apps/scale"]),
+    "clusterrole-nonresource": ("clusterroles", lambda name, n, tmp: [
+        "clusterrole", name, "--verb=get,post", f"--non-resource-url=/{'l' * n}/*", "--non-resource-url=/healthz"]),
+    "clusterrole-aggregation": ("clusterroles", lambda name, n, tmp: [
+        "clusterrole", name, f"--aggregation-rule=rbac.example.com/aggregate-{n}=true,tier=t{n}"]),
+    "rolebinding": ("rolebindings", lambda name, n, tmp: [
+        "rolebinding", name, "--clusterrole=view", f"--user={'u' * n}", "--group=devs",
+        f"--serviceaccount=default:{'s' * n}"]),
+    "clusterrolebinding": ("clusterrolebindings", lambda name, n, tmp: [
+        "clusterrolebinding", name, "--clusterrole=view", f"--user=system:{'u' * n}", f"--group={'g' * n}",
+        "--serviceaccount=kube-system:ci"]),
 }
 LETTERS = dict(zip(FORMS, "abcdefghijkmnpqrstvwxyz", strict=False))
 
@@ -173,12 +191,60 @@ def check_fields(form: str, obj: dict[str, Any], name: str, n: int) -> None:
         else:
             assert spec["type"] == "NodePort" and ports == [(n, 8000 + n, "TCP")]
             assert 30000 <= spec["ports"][0]["nodePort"] <= 32767
+    elif form.startswith(("role", "clusterrole")):
+        check_rbac_fields(form, obj, n)
+
+
+RBAC = "rbac.authorization.k8s.io"
+
+
+def _rules(obj: dict[str, Any]) -> list[tuple[tuple[str, ...], ...]]:
+    """Each rule as (verbs, groups, resources, names, urls), order-free within the lists."""
+    return sorted(tuple(tuple(sorted(r.get(k) or [])) for k in ("verbs", "apiGroups", "resources", "resourceNames",
+                                                                 "nonResourceURLs"))
+                  for r in obj.get("rules") or [])
+
+
+def check_rbac_fields(form: str, obj: dict[str, Any], n: int) -> None:
+    if form == "role":
+        assert _rules(obj) == sorted([(("get", "list"), ("",), ("pods",), (), ()),
+                                      (("get", "list"), ("apps",), ("deployments",), (), ())])
+    elif form == "role-resource-names":
+        names = tuple(sorted(["c" * n, "other"]))
+        assert _rules(obj) == [(("get", "update"), ("",), ("configmaps", "pods/log"), names, ())]
+    elif form == "clusterrole":
+        assert _rules(obj) == sorted([(("get", "list", "watch"), ("",), ("nodes", "services"), (), ()),
+                                      (("get", "list", "watch"), ("apps",), ("replicasets/scale",), (), ())])
+    elif form == "clusterrole-nonresource":
+        assert _rules(obj) == [(("get", "post"), (), (), (), tuple(sorted([f"/{'l' * n}/*", "/healthz"])))]
+    elif form == "clusterrole-aggregation":
+        assert obj["aggregationRule"] == {"clusterRoleSelectors": [
+            {"matchLabels": {f"rbac.example.com/aggregate-{n}": "true", "tier": f"t{n}"}}]}
+    elif form in ("rolebinding", "clusterrolebinding"):
+        assert obj["roleRef"] == {"apiGroup": RBAC, "kind": "ClusterRole", "name": "view"}
+        user = "u" * n if form == "rolebinding" else f"system:{'u' * n}"
+        group = "devs" if form == "rolebinding" else "g" * n
+        sa = {"kind": "ServiceAccount", "name": "s" * n, "namespace": "default"} if form == "rolebinding" \
+            else {"kind": "ServiceAccount", "name": "ci", "namespace": "kube-system"}
+        assert sorted(obj["subjects"], key=lambda s: s["kind"]) == [
+            {"kind": "Group", "apiGroup": RBAC, "name": group}, sa, {"kind": "User", "apiGroup": RBAC, "name": user}]
+
+
+def test_kubectl_get_prints_rbac_tables_as_kube_apiserver(server: RunningServer) -> None:
+    server.kubectl("create", "clusterrole", "tbl-reader", "--verb=get", "--resource=pods")
+    server.kubectl("create", "rolebinding", "tbl-binding", "--clusterrole=tbl-reader", "--user=ann", "--user=bob",
+                   "--group=devs", "--serviceaccount=default:ci")
+    lines = server.kubectl("get", "clusterrole", "tbl-reader").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "CREATED", "AT"] and lines[1].split()[0] == "tbl-reader"
+    assert lines[1].split()[1].endswith("Z")  # RFC 3339 in UTC, not an age
+    wide = server.kubectl("get", "rolebinding", "tbl-binding", "-o", "wide").stdout.splitlines()
+    assert wide[0].split() == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
+    assert "ClusterRole/tbl-reader" in wide[1] and "ann, bob" in wide[1] and "default/ci" in wide[1]
 
 
 UNSERVED = {
     "job": ["job", "j1", "--image=busybox"],
     "cronjob": ["cronjob", "cj1", "--image=busybox", "--schedule=*/5 * * * *"],
-    "role": ["role", "r1", "--verb=get", "--resource=pods"],
     "quota": ["quota", "q1", "--hard=pods=2"],
     "priorityclass": ["priorityclass", "pc1", "--value=10"],
     "poddisruptionbudget": ["poddisruptionbudget", "pdb1", "--selector=app=x", "--min-available=1"],

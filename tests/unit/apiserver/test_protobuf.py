@@ -2,7 +2,7 @@
 
 The decoder's field tables are checked against objects encoded by a real protobuf encoder
 (`google.protobuf`), from message descriptors built here out of `UPSTREAM` below: the upstream
-`generated.proto` messages (k8s.io/api core, apps, coordination, policy, discovery and autoscaling v1;
+`generated.proto` messages (k8s.io/api core, apps, coordination, policy, discovery, rbac and autoscaling v1;
 apimachinery meta/v1) reachable from every kind podfleet serves, transcribed from those .proto files
 and not from podfleet's tables. Two marks come from the Go types, since JSON depends on them and
 .proto does not carry them: `ptr` is a Go pointer field (emitted only when set, so kept in JSON even
@@ -492,6 +492,19 @@ message ReplicationControllerStatus { optional int32 replicas = 1; optional int3
   repeated ReplicationControllerCondition conditions = 6; }
 message ReplicationControllerCondition { optional string type = 1; optional string status = 2;
   optional Time lastTransitionTime = 3; optional string reason = 4; optional string message = 5; }
+message rbac.Role { optional meta.ObjectMeta metadata = 1; repeated rbac.PolicyRule rules = 2; }
+message rbac.PolicyRule { repeated string verbs = 1; repeated string apiGroups = 2; repeated string resources = 3;
+  repeated string resourceNames = 4; repeated string nonResourceURLs = 5; }
+message rbac.ClusterRole { optional meta.ObjectMeta metadata = 1; repeated rbac.PolicyRule rules = 2;
+  ptr rbac.AggregationRule aggregationRule = 3; }
+message rbac.AggregationRule { repeated meta.LabelSelector clusterRoleSelectors = 1; }
+message rbac.RoleBinding { optional meta.ObjectMeta metadata = 1; repeated rbac.Subject subjects = 2;
+  optional rbac.RoleRef roleRef = 3; }
+message rbac.ClusterRoleBinding { optional meta.ObjectMeta metadata = 1; repeated rbac.Subject subjects = 2;
+  optional rbac.RoleRef roleRef = 3; }
+message rbac.Subject { optional string kind = 1; optional string apiGroup = 2; optional string name = 3;
+  optional string namespace = 4; }
+message rbac.RoleRef { optional string apiGroup = 1; optional string kind = 2; optional string name = 3; }
 """
 
 # apimachinery types with their own JSON form (meta/v1, api/resource, util/intstr, runtime .proto).
@@ -511,7 +524,9 @@ ROOTS = {"Namespace": "v1", "Pod": "v1", "Node": "v1", "Event": "v1", "Secret": 
          "ServiceAccount": "v1", "Binding": "v1", "coordination.Lease": "coordination.k8s.io/v1",
          "apps.ReplicaSet": "apps/v1", "apps.Deployment": "apps/v1", "apps.ControllerRevision": "apps/v1",
          "policy.Eviction": "policy/v1", "autoscaling.Scale": "autoscaling/v1", "Service": "v1",
-         "Endpoints": "v1", "discovery.EndpointSlice": "discovery.k8s.io/v1", "ReplicationController": "v1"}
+         "Endpoints": "v1", "discovery.EndpointSlice": "discovery.k8s.io/v1", "ReplicationController": "v1",
+         "rbac.Role": "rbac.authorization.k8s.io/v1", "rbac.ClusterRole": "rbac.authorization.k8s.io/v1",
+         "rbac.RoleBinding": "rbac.authorization.k8s.io/v1", "rbac.ClusterRoleBinding": "rbac.authorization.k8s.io/v1"}
 SCALARS = {"string": descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
            "bytes": descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
            "bool": descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
@@ -924,6 +939,26 @@ def test_kubectl_create_secret() -> None:
         "data": {"tls.crt": "AP8=", "tls.key": ""}, "type": "kubernetes.io/tls"}
 
 
+def test_kubectl_create_clusterrole_and_rolebinding() -> None:
+    """`kubectl create clusterrole --verb=get --resource=pods --resource-name=a`, then one with an
+    aggregation rule (no rules: Go marshals nothing for them), then a rolebinding to it."""
+    rule = field(1, "get") + field(2, "") + field(3, "pods") + field(4, "a")
+    role = decode(raw_envelope("rbac.authorization.k8s.io/v1", "ClusterRole", field(1, go_meta("system:r"))
+                               + field(2, rule)))
+    assert role == {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": "system:r"},
+                    "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["a"]}]}
+    agg = decode(raw_envelope("rbac.authorization.k8s.io/v1", "ClusterRole", field(1, go_meta("agg"))
+                              + field(3, field(1, entry(1, "rbac.example.com/aggregate", "true")))))
+    assert agg["aggregationRule"] == {"clusterRoleSelectors": [{"matchLabels": {"rbac.example.com/aggregate": "true"}}]}
+    subject = field(1, "ServiceAccount") + field(2, "") + field(3, "sa") + field(4, "ns")
+    ref = field(1, "rbac.authorization.k8s.io") + field(2, "ClusterRole") + field(3, "agg")
+    rb = decode(raw_envelope("rbac.authorization.k8s.io/v1", "RoleBinding", field(1, go_meta("b", "default"))
+                             + field(2, subject) + field(3, ref)))
+    assert rb["subjects"] == [{"kind": "ServiceAccount", "name": "sa", "namespace": "ns"}]
+    assert rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "agg"}
+
+
 def test_deployment_as_kubectl_sends_it() -> None:
     meta = go_meta("web", "default") + entry(11, "app", "web")
     port = field(1, "") + field(2, 0) + field(3, 8080) + field(4, "TCP") + field(5, "")
@@ -1029,3 +1064,24 @@ def test_envelope_encodings_podfleet_cannot_read() -> None:
         decode(envelope("v1", "Pod", b"", contentEncoding="gzip"))
     with pytest.raises(UnsupportedMediaType, match="json"):
         decode(envelope("v1", "Pod", b"{}", contentType="application/json"))
+
+
+def _revision(raw: bytes) -> bytes:
+    """A ControllerRevision whose data (a RawExtension) holds `raw`."""
+    return raw_envelope("apps/v1", "ControllerRevision", field(1, go_meta("r", "default")) + field(2, field(1, raw)))
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"NaN", "data does not hold JSON: invalid character 'N' looking for beginning of value"),
+    (b"{", "data does not hold JSON: unexpected end of JSON input"),
+    (b'{"a": 1e400}', "data does not hold JSON: json: cannot unmarshal number 1e400"),
+    (b"[" * 5000 + b"]" * 5000, "data does not hold JSON: exceeded max depth"),
+    # within the limit by itself, one level past it where it sits in the object
+    (b"[" * 100 + b"]" * 100, "invalid protobuf: exceeded max depth: objects and arrays may nest at most 100"),
+])
+def test_raw_extension_json_is_decoded_within_the_limits_of_every_body(raw: bytes, message: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        decode(_revision(raw))
+    assert message in info.value.message, info.value.message
+    assert "Expecting" not in info.value.message and "char " not in info.value.message  # not Python's words
+    assert decode(_revision(b'{"a": [1, "\\ud800"]}'))["data"] == {"a": [1, "\ufffd"]}
