@@ -1,22 +1,25 @@
 """The node agent (podfleet's kubelet): wires the pod source, pod workers, heartbeats and endpoint.
 
 Pod source: one informer on pods with `spec.nodeName=<node>`. Each change goes to the pod workers;
-the kuberuntime manager does the work; the status manager writes status; the node status reporter
-keeps the Node and its Lease fresh. On start the agent adopts whatever containers are already running
-for its pods (an agent restart kills nothing) and, once the informer has synced, removes containers
-and sandboxes of pods that no longer exist (a node that comes back after its pods were replaced).
+the pod manager does the work; the status manager writes status; the node status reporter keeps the
+Node and its Lease fresh. A restarted agent kills nothing: each pod's first sync reads its records and
+the runtime's state and carries on from there. Once the informer has synced, containers and
+sandboxes of pods that no longer exist are removed (a node that comes back after its pods were
+replaced).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from podfleet.agent.node_status import NodeInfo, NodeStatusReporter
 from podfleet.agent.pod_workers import PodSyncer, PodWorkers
 from podfleet.agent.server import AgentServer, LogSource
 from podfleet.agent.status_manager import StatusManager
+from podfleet.agent.wakeups import PodWakeups
 from podfleet.api.resources import PODS
 from podfleet.client.informer import Informer
 from podfleet.client.interface import Client
@@ -26,34 +29,24 @@ from podfleet.tasks import cancel_and_wait
 log = logging.getLogger("podfleet.agent")
 
 
-class PodRuntime(PodSyncer, Protocol):
-    """What the agent needs from its kuberuntime manager beyond syncing pods."""
-
-    async def adopt(self) -> None:
-        """Load what the node already runs (checkpoints + runtime state) before any sync."""
-
-    async def cleanup_orphans(self, live_uids: set[str]) -> None:
-        """Stop and remove containers/sandboxes of pods that are not in `live_uids`."""
-
-    def container_logs(self, namespace: str, pod: str, container: str, opts: dict[str, Any]) -> Any:
-        """Log bytes for the agent server (an async iterator)."""
+OrphanCleaner = Callable[[set[str]], Awaitable[None]]  # removes what pods not in the set left
 
 
 class Agent:
-    def __init__(self, client: Client, info: NodeInfo, runtime: PodRuntime, status: StatusManager, *,
-                 node_token: str = "", clock: Clock | None = None, resync_seconds: float = 10.0,
-                 lease_interval: float = 10.0, orphan_interval: float = 30.0, serve: bool = True) -> None:
+    def __init__(self, client: Client, info: NodeInfo, pods: PodSyncer, status: StatusManager, *,
+                 logs: LogSource, orphans: OrphanCleaner, wakeups: PodWakeups, node_token: str = "",
+                 clock: Clock | None = None, resync_seconds: float = 10.0, lease_interval: float = 10.0,
+                 orphan_interval: float = 30.0, serve: bool = True) -> None:
         self.client = client
         self.info = info
-        self.runtime = runtime
         self.status = status
+        self.orphans = orphans
         self.clock = clock or RealClock()
         self.node_status = NodeStatusReporter(client, info, clock=self.clock, lease_interval=lease_interval)
-        self.workers = PodWorkers(runtime, clock=self.clock, resync_seconds=resync_seconds)
+        self.workers = PodWorkers(pods, wakeups=wakeups, clock=self.clock, resync_seconds=resync_seconds)
         self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={info.name}", clock=self.clock)
         self.informer.add_handler(self._on_pod_event)
         self.orphan_interval = orphan_interval
-        logs: LogSource = runtime.container_logs
         self.server = AgentServer(address=info.address, port=info.kubelet_port, token=node_token, logs=logs,
                                   cert_dir=info.data_dir / "pki") if serve else None
         self._tasks: list[asyncio.Task[None]] = []
@@ -69,7 +62,6 @@ class Agent:
             await self.server.start()
             self.info.kubelet_port = self.server.port
         await self.node_status.register()
-        await self.runtime.adopt()
         self.status.start()
         self.informer.start()
         self._tasks.append(asyncio.create_task(self.node_status.run(), name="node-heartbeat"))
@@ -85,7 +77,7 @@ class Agent:
         while True:
             try:
                 live = {p["metadata"]["uid"] for p in self.informer.items()} | self.workers.known_uids()
-                await self.runtime.cleanup_orphans(live)
+                await self.orphans(live)
             except asyncio.CancelledError:
                 raise
             except Exception:

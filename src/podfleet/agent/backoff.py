@@ -12,15 +12,9 @@ class Backoff:
         self.base, self.cap, self.reset_after = base, cap, reset_after
         self._delays: dict[str, float] = {}
 
-    def remaining(self, key: str, finished_at: float, ran_for: float, now: float) -> float:
-        """Seconds to wait before restarting (0 = now), given when the container finished and how
-        long that run lasted (a run of `reset_after` or more forgets earlier failures)."""
-        if ran_for >= self.reset_after:
-            self._delays.pop(key, None)
-        delay = self._delays.get(key)
-        if delay is None:
-            return 0.0
-        return max(0.0, finished_at + delay - now)
+    def reset(self, key: str) -> None:
+        """The container ran long enough (`reset_after`): its next crash restarts at once."""
+        self._delays.pop(key, None)
 
     def record_restart(self, key: str) -> None:
         """A restart happened: the next one waits twice as long (from base, up to the cap)."""
@@ -28,6 +22,7 @@ class Backoff:
         self._delays[key] = self.base if delay is None else min(delay * 2, self.cap)
 
     def delay(self, key: str) -> float:
+        """How long the next restart waits after an exit (0: at once)."""
         return self._delays.get(key, 0.0)
 
     def forget_prefix(self, prefix: str) -> None:

@@ -10,12 +10,14 @@ containerID.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from podfleet.api.meta import rfc3339
 
 CONTAINER_ID_SCHEME = "runc://"
+TERMINAL = ("Succeeded", "Failed")
 
 
 @dataclass
@@ -35,6 +37,8 @@ class ContainerInstance:
     created_at: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    spec_image: str = ""  # the image as the spec named it when this instance started
+    sandbox_id: str = ""
 
 
 @dataclass
@@ -51,6 +55,12 @@ class PodView:
     start_time: dt.datetime | None = None
     message: str = ""
     reason: str = ""
+    phase: str = ""  # decided for the pod as a whole (Failed: DeadlineExceeded), over its containers'
+
+
+def is_sidecar(container: Mapping[str, Any]) -> bool:
+    """A native sidecar: an init container that keeps running beside the app containers."""
+    return container.get("restartPolicy") == "Always"
 
 
 def latest(instances: list[ContainerInstance], name: str, init: bool = False) -> ContainerInstance | None:
@@ -76,8 +86,10 @@ def _terminated(i: ContainerInstance) -> dict[str, Any]:
     return out
 
 
-def container_status(spec: dict[str, Any], view: PodView, init: bool) -> dict[str, Any]:
+def container_status(spec: dict[str, Any], view: PodView, init: bool, default_waiting: str) -> dict[str, Any]:
+    """One containerStatus; `default_waiting`: the waiting reason of a container not made yet."""
     name = spec["name"]
+    sidecar = init and is_sidecar(spec)
     cur = latest(view.instances, name, init)
     prev = previous(view.instances, name, init)
     st: dict[str, Any] = {"name": name, "image": spec.get("image", ""), "imageID": "",
@@ -92,7 +104,7 @@ def container_status(spec: dict[str, Any], view: PodView, init: bool) -> dict[st
     if cur is not None and cur.state == "running" and waiting is None:
         st["state"] = {"running": {"startedAt": rfc3339(cur.started_at)} if cur.started_at else {}}
         st["started"] = view.started.get(name, True)
-        st["ready"] = bool(view.ready.get(name, True)) and st["started"] and not init
+        st["ready"] = bool(view.ready.get(name, True)) and st["started"] and (sidecar or not init)
         if prev is not None:
             st["lastState"] = {"terminated": _terminated(prev)}
     elif cur is not None and cur.state == "exited" and waiting is None:
@@ -100,24 +112,42 @@ def container_status(spec: dict[str, Any], view: PodView, init: bool) -> dict[st
         if prev is not None:
             st["lastState"] = {"terminated": _terminated(prev)}
     else:
-        reason, message = waiting or ("ContainerCreating" if view.sandbox_ready or not init else "PodInitializing", "")
+        reason, message = waiting or (default_waiting, "")
         w: dict[str, Any] = {"reason": reason}
         if message:
             w["message"] = message
         st["state"] = {"waiting": w}
         if cur is not None and cur.state == "exited":
             st["lastState"] = {"terminated": _terminated(cur)}
-    if init:
+    if init and not sidecar:
         st["ready"] = bool(cur is not None and cur.state == "exited" and cur.exit_code == 0)
     return st
 
 
+def _apps_began(statuses: list[dict[str, Any]]) -> bool:
+    """Whether any app container was made: the pod got past its initialization once."""
+    return any("containerID" in s for s in statuses)
+
+
+def _init_done(spec: dict[str, Any], s: dict[str, Any]) -> bool:
+    """A regular init container ran to success; a sidecar has started."""
+    if is_sidecar(spec):
+        return bool(s.get("started")) and "running" in s["state"]
+    term = s["state"].get("terminated")
+    return bool(term and term.get("exitCode") == 0)
+
+
 def pod_phase(pod: dict[str, Any], statuses: list[dict[str, Any]], init_statuses: list[dict[str, Any]]) -> str:
+    """kubelet's getPhase: sidecars never make a pod Failed or Succeeded, and hold it Pending only
+    until they have started the first time."""
     policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
-    for s in init_statuses:
-        term = s["state"].get("terminated")
-        if term and term.get("exitCode") == 0:
+    began = _apps_began(statuses)
+    for c, s in zip((pod.get("spec") or {}).get("initContainers") or [], init_statuses, strict=True):
+        if _init_done(c, s) or (began and is_sidecar(c)):
             continue
+        if is_sidecar(c):
+            return "Pending"
+        term = s["state"].get("terminated")
         failed_for_good = (term and policy == "Never") or (
             s["state"].get("waiting") and s["lastState"].get("terminated") and policy == "Never")
         return "Failed" if failed_for_good else "Pending"
@@ -170,14 +200,21 @@ def compute_pod_status(pod: dict[str, Any], view: PodView, now: dt.datetime) -> 
     spec = pod.get("spec") or {}
     old_status = pod.get("status") or {}
     old_conds = {c.get("type"): c for c in old_status.get("conditions") or []}
-    init_statuses = [container_status(c, view, True) for c in spec.get("initContainers") or []]
-    statuses = [container_status(c, view, False) for c in spec.get("containers") or []]
-    phase = pod_phase(pod, statuses, init_statuses)
-    if phase == "Failed" and not statuses:
-        phase = "Failed"
-    initialized = all(s["ready"] for s in init_statuses)
-    not_init = [s["name"] for s in init_statuses if not s["ready"]]
-    unready = [s["name"] for s in statuses if not s["ready"]]
+    inits = spec.get("initContainers") or []
+    # As kubelet: a container not made yet waits with PodInitializing in a pod that has init containers.
+    default_waiting = "PodInitializing" if inits else "ContainerCreating"
+    init_statuses = [container_status(c, view, True, default_waiting) for c in inits]
+    statuses = [container_status(c, view, False, default_waiting) for c in spec.get("containers") or []]
+    phase = view.phase or pod_phase(pod, statuses, init_statuses)
+    reason, message = view.reason, view.message
+    if old_status.get("phase") in TERMINAL:  # a pod that finished never runs again, nor changes its verdict
+        phase, reason, message = old_status["phase"], old_status.get("reason", ""), old_status.get("message", "")
+    began = _apps_began(statuses)
+    not_init = [s["name"] for c, s in zip(inits, init_statuses, strict=True)
+                if not _init_done(c, s) and not (began and is_sidecar(c))]
+    initialized = not not_init
+    unready = [s["name"] for c, s in zip(inits, init_statuses, strict=True) if is_sidecar(c) and not s["ready"]]
+    unready += [s["name"] for s in statuses if not s["ready"]]
     conds = [
         _condition("PodReadyToStartContainers", view.sandbox_ready, now, old_conds),
         _condition("Initialized", initialized, now, old_conds, "ContainersNotInitialized",
@@ -205,8 +242,8 @@ def compute_pod_status(pod: dict[str, Any], view: PodView, now: dt.datetime) -> 
         status["podIPs"] = [{"ip": ip} for ip in view.pod_ips]
     if view.start_time:
         status["startTime"] = rfc3339(view.start_time)
-    if view.reason:
-        status["reason"] = view.reason
-    if view.message:
-        status["message"] = view.message
+    if reason:
+        status["reason"] = reason
+    if message:
+        status["message"] = message
     return status

@@ -3,7 +3,7 @@
 As kubelet's podWorkers: updates for a pod are coalesced (the newest wins); a pod moves
 SYNC → TERMINATING → TERMINATED and never back; a termination request cancels an in-flight sync so
 deleting a pod whose image is still pulling does not wait for the pull. The work itself is done by
-a `PodSyncer` (the kuberuntime manager); this module only decides when and in which order.
+a `PodSyncer` (the pod manager); this module only decides when and in which order.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from podfleet.agent.wakeups import PodWakeups
 from podfleet.clock import Clock, RealClock
 
 log = logging.getLogger("podfleet.agent.podworkers")
@@ -48,7 +49,7 @@ class _Worker:
     state: PodState = PodState.SYNC
     deleted: bool = False  # the API object is gone (not just marked)
     grace: int | None = None
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # the pod's, from PodWakeups
     task: asyncio.Task[None] | None = None
     sync_task: asyncio.Task[float | None] | None = None
 
@@ -75,17 +76,17 @@ def _grace(pod: dict[str, Any]) -> int:
 
 
 class PodWorkers:
-    def __init__(self, syncer: PodSyncer, *, clock: Clock | None = None, resync_seconds: float = 10.0) -> None:
+    def __init__(self, syncer: PodSyncer, *, wakeups: PodWakeups | None = None, clock: Clock | None = None,
+                 resync_seconds: float = 10.0) -> None:
         self.syncer = syncer
+        self.wakeups = wakeups or PodWakeups()
         self.clock = clock or RealClock()
         self.resync_seconds = resync_seconds
         self._workers: dict[str, _Worker] = {}
 
     def wake(self, uid: str) -> None:
         """Something changed for this pod on the node (a container exited, a probe flipped)."""
-        w = self._workers.get(uid)
-        if w is not None:
-            w.wake.set()
+        self.wakeups.notify(uid)
 
     def known_uids(self) -> set[str]:
         return set(self._workers)
@@ -100,7 +101,7 @@ class PodWorkers:
         uid = pod["metadata"]["uid"]
         w = self._workers.get(uid)
         if w is None:
-            w = _Worker(uid, pod)
+            w = _Worker(uid, pod, wake=self.wakeups.event(uid))
             self._workers[uid] = w
             w.task = asyncio.create_task(self._run(w), name=f"podworker-{pod['metadata'].get('name')}")
         else:
@@ -162,12 +163,16 @@ class PodWorkers:
                 # A finished pod keeps its worker (so it is not started again) until it is deleted.
                 w.wake.clear()
                 await w.wake.wait()
-            self._workers.pop(w.uid, None)
+            self._forget(w.uid)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("pod worker crashed", extra={"pod": w.pod["metadata"].get("name")})
-            self._workers.pop(w.uid, None)
+            self._forget(w.uid)
+
+    def _forget(self, uid: str) -> None:
+        self._workers.pop(uid, None)
+        self.wakeups.forget(uid)
 
     async def _wait(self, w: _Worker, delay: float) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(delay))
@@ -188,9 +193,5 @@ class PodWorkers:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        self._workers.clear()
-
-    async def wait_terminated(self, uid: str, timeout: float = 60.0) -> None:
-        w = self._workers.get(uid)
-        if w is not None and w.task is not None:
-            await asyncio.wait_for(asyncio.shield(w.task), timeout)
+        for uid in list(self._workers):
+            self._forget(uid)

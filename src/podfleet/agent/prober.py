@@ -128,7 +128,8 @@ class ProbeWorker:
         self.target = target
         self.on_change = on_change
         self.clock = clock
-        self.result = kind != "readiness"  # readiness starts failed; the others start passing
+        # Readiness starts failed, liveness passing, startup unknown (not started until it passes).
+        self.result: bool | None = {"readiness": False, "liveness": True}.get(kind)
         self.last_message = ""
         self._task: asyncio.Task[None] | None = None
 
@@ -160,7 +161,7 @@ class ProbeWorker:
                 new = False
             if new != self.result:
                 self.result = new
-                self.on_change(self.target.pod_uid, self.target.container, self.kind, new)
+                self.on_change(self.target.pod_uid, self.target.container, self.kind, bool(new))
             if self.kind == "startup" and self.result and ok:
                 return  # startup probes stop once they succeed
             await self.clock.sleep(period)
@@ -195,14 +196,15 @@ class ProbeManager:
 
     def readiness(self, uid: str, container: str) -> bool | None:
         """None when the container has no readiness probe (ready as soon as it runs)."""
-        return next((w.result for w in self._find(uid, container) if w.kind == "readiness"), None)
+        return next((w.result is True for w in self._find(uid, container) if w.kind == "readiness"), None)
 
     def started(self, uid: str, container: str) -> bool | None:
-        return next((w.result for w in self._find(uid, container) if w.kind == "startup"), None)
+        """Whether its startup probe passed; None when it has none (started as soon as it runs)."""
+        return next((w.result is True for w in self._find(uid, container) if w.kind == "startup"), None)
 
     def liveness_failed(self, uid: str, container: str) -> str | None:
         for w in self._find(uid, container):
-            if w.kind in ("liveness", "startup") and not w.result:
+            if w.kind in ("liveness", "startup") and w.result is False:
                 return f"{w.kind.capitalize()} probe failed: {w.last_message}"
         return None
 

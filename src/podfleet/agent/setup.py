@@ -1,4 +1,5 @@
-"""Assembling a node agent from its configuration: real runtime, CNI network and image store.
+"""Assembling a node agent from its configuration: the real OCI runtime, pod sandboxes (namespaces,
+CNI network, /etc files) and image store.
 
 `NodeAgent` owns the pieces and their background tasks (PLEG) on top of `Agent`; `podfleet agent`
 and `podfleet up` both build agents through here.
@@ -14,16 +15,21 @@ from pathlib import Path
 
 from podfleet import mounts
 from podfleet.agent.agent import Agent
-from podfleet.agent.kuberuntime import KubeRuntimeManager, NodeConfig
+from podfleet.agent.node_config import NodeConfig
 from podfleet.agent.node_status import NodeInfo
 from podfleet.agent.pleg import PLEG
 from podfleet.agent.routes import RouteManager
+from podfleet.agent.sandboxes.namespaced import NamespacedPodSandboxes
 from podfleet.agent.status_manager import StatusManager
+from podfleet.agent.wakeups import PodWakeups
+from podfleet.agent.wiring import build_pod_parts
 from podfleet.api.errors import APIError
 from podfleet.api.resources import NODES
 from podfleet.client.events import EventRecorder
 from podfleet.client.interface import Client
-from podfleet.images.store import ImageStore
+from podfleet.clock import RealClock
+from podfleet.images.interface import ImageStore
+from podfleet.images.store import OverlayImageStore
 from podfleet.network.cni import CNINetwork
 from podfleet.network.config import default_conflist, load_conflist
 from podfleet.network.deferred import DeferredNetwork
@@ -40,7 +46,7 @@ class AgentConfig:
     port: int = 10250
     pod_cidr: str = "10.244.0.0/24"
     bridge: str = ""
-    runtime: str = "runc"
+    oci_runtime: str = "runc"  # the OCI runtime binary conmon drives: runc or crun
     cni_conflist: Path | None = None
     backoff_base: float = 10.0
     lease_interval: float = 10.0
@@ -61,27 +67,30 @@ class NodeAgent:
         # Runtime state (runc's, conmon's, the bundles, the pods' run dirs) is volatile, as under /run
         # on other nodes: on a tmpfs it costs no disk metadata writes per container, lives across
         # agent restarts and goes with a reboot, like the containers it describes. A directory
-        # already holding state from an older agent stays where it is.
+        # already holding state stays where it is.
         if not mounts.ensure_tmpfs(node.runtime_dir):
             log.warning("runtime state stays on disk: %s already holds state", node.runtime_dir)
-        self.runtime = ConmonRuntime(node.runtime_dir, runtime=cfg.runtime)
-        self.images = ImageStore(data / "images")
+        self.oci_runtime = ConmonRuntime(node.runtime_dir, runtime=cfg.oci_runtime)
+        self.images: ImageStore = OverlayImageStore(data / "images")
         self.bridge = cfg.bridge or "pf-cni0"
         self.network = DeferredNetwork()
         if cfg.pod_cidr or cfg.cni_conflist:
             self.network.configure(self._cni(cfg.pod_cidr))
         self.status = StatusManager(client)
         self.events = EventRecorder(client, "kubelet", host=cfg.node_name)
-        self.kuberuntime = KubeRuntimeManager(
-            client=client, node=node,
-            runtime=self.runtime, network=self.network, images=self.images, status=self.status,
-            events=self.events)
+        self.wakeups = PodWakeups()
+        parts = build_pod_parts(
+            node=node, client=client, oci_runtime=self.oci_runtime,
+            sandboxes=NamespacedPodSandboxes(node.runtime_dir / "pods", self.network, cfg.node_ip),
+            images=self.images, status=self.status, events=self.events, wakeups=self.wakeups, clock=RealClock())
+        self.records = parts.records
+        self.pods = parts.pods
         info = NodeInfo(cfg.node_name, cfg.node_ip, kubelet_port=cfg.port, max_pods=cfg.max_pods,
                         pod_cidr=cfg.pod_cidr, labels=dict(cfg.labels or {}), data_dir=data)
-        self.agent = Agent(client, info, self.kuberuntime, self.status, node_token=node_token,
+        self.agent = Agent(client, info, parts.pods, self.status, logs=parts.logs.logs,
+                           orphans=parts.orphans.remove_all_but, wakeups=self.wakeups, node_token=node_token,
                            resync_seconds=cfg.resync_seconds, lease_interval=cfg.lease_interval)
-        self.kuberuntime.on_probe_change.append(self.agent.workers.wake)
-        self.pleg = PLEG(self.runtime.exited_containers, self._on_exit)
+        self.pleg = PLEG(self.oci_runtime.exited_containers, self._on_exit)
         self._pleg_task: asyncio.Task[None] | None = None
         self._cidr_task: asyncio.Task[None] | None = None
         self.routes = RouteManager(client, cfg.node_name) if cfg.host_gw else None
@@ -107,12 +116,12 @@ class NodeAgent:
             await asyncio.sleep(0.5)
 
     def _on_exit(self, container_id: str) -> None:
-        for uid in self.agent.workers.known_uids():
-            if container_id.startswith(f"pf-{uid.replace('-', '')[:12]}-"):
-                self.agent.workers.wake(uid)
+        uid = self.records.owner(container_id)
+        if uid is not None:
+            self.wakeups.notify(uid)
 
     async def start(self) -> None:
-        self.agent.info.runtime_version = await self.runtime.version()
+        self.agent.info.runtime_version = await self.oci_runtime.version()
         await self.agent.start()
         self._pleg_task = asyncio.create_task(self.pleg.run(), name="pleg")
         if not (self.cfg.pod_cidr or self.cfg.cni_conflist):

@@ -51,10 +51,6 @@ class StatusManager:
     def last_status(self, uid: str) -> dict[str, Any] | None:
         return self._sent.get(uid)
 
-    def seed(self, uid: str, status: dict[str, Any]) -> None:
-        """What the API already holds (e.g. after an agent restart), so unchanged status is not re-sent."""
-        self._sent.setdefault(uid, clone(status))
-
     def set_pod_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
         m = pod["metadata"]
         uid = m["uid"]

@@ -57,18 +57,28 @@ def _since(ts: str | None, now: dt.datetime) -> str:
 
 # ---------------------------------------------------------------------------- pods
 
+def _sidecars(spec: dict[str, Any]) -> set[str]:
+    """Native sidecars: init containers with restartPolicy Always, counted as the pod's containers."""
+    return {c.get("name") for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"}
+
+
 def pod_ready_count(pod: dict[str, Any]) -> tuple[int, int]:
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
-    total = len(spec.get("containers") or [])
-    ready = sum(1 for c in status.get("containerStatuses") or [] if c.get("ready"))
+    sidecars = _sidecars(spec)
+    total = len(spec.get("containers") or []) + len(sidecars)
+    ready = sum(1 for c in status.get("containerStatuses") or []
+                if c.get("ready") and "running" in (c.get("state") or {}))
+    ready += sum(1 for c in status.get("initContainerStatuses") or []
+                 if c.get("name") in sidecars and c.get("started") and c.get("ready"))
     return ready, total
 
 
 def pod_status_reason(pod: dict[str, Any]) -> str:
-    """The STATUS column, by kubectl's rules."""
+    """The STATUS column, by kubectl's rules (native sidecars that have started do not hold it in Init)."""
     status = pod.get("status") or {}
     spec = pod.get("spec") or {}
     reason = status.get("reason") or status.get("phase") or "Pending"
+    sidecars = _sidecars(spec)
     initializing = False
     init_statuses = status.get("initContainerStatuses") or []
     n_init = len(spec.get("initContainers") or [])
@@ -76,6 +86,8 @@ def pod_status_reason(pod: dict[str, Any]) -> str:
         state = cs.get("state") or {}
         term, waiting = state.get("terminated"), state.get("waiting")
         if term and term.get("exitCode") == 0:
+            continue
+        if cs.get("name") in sidecars and cs.get("started"):
             continue
         if term:
             reason = "Init:" + (term.get("reason") or (f"Signal:{term['signal']}" if term.get("signal")
@@ -86,7 +98,8 @@ def pod_status_reason(pod: dict[str, Any]) -> str:
             reason = f"Init:{i}/{n_init}"
         initializing = True
         break
-    if not initializing:
+    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    if not initializing or conds.get("Initialized") == "True":
         has_running = False
         for cs in reversed(status.get("containerStatuses") or []):
             state = cs.get("state") or {}
@@ -100,7 +113,7 @@ def pod_status_reason(pod: dict[str, Any]) -> str:
             elif "running" in state and cs.get("ready"):
                 has_running = True
         if reason == "Completed" and has_running:
-            reason = "Running"
+            reason = "Running" if "Ready" in conds else "NotReady"
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
     return str(reason)

@@ -50,7 +50,7 @@ def _agent(args: argparse.Namespace) -> int:
         ca = Path(args.ca_file).read_bytes() if args.ca_file else None
     client = RESTClient(server, token, ca)
     agent = NodeAgent(client, AgentConfig(node_name=args.node_name, data_dir=Path(args.data_dir), node_ip=args.node_ip,
-                                          port=args.port, pod_cidr=args.pod_cidr, runtime=args.runtime,
+                                          port=args.port, pod_cidr=args.pod_cidr, oci_runtime=args.runtime,
                                           cni_conflist=Path(args.cni_conflist) if args.cni_conflist else None,
                                           host_gw=args.host_gw, backoff_base=args.backoff_base),
                       token)

@@ -60,7 +60,7 @@ from podfleet.images.reference import Reference, parse_reference
 from podfleet.images.registry import RegistryClient
 from podfleet.images.rootfs import RootfsManager
 
-__all__ = ["ImageError", "ImageStore", "OverlayImageStore"]
+__all__ = ["ImageError", "OverlayImageStore"]
 
 log = logging.getLogger("podfleet.images")
 T = TypeVar("T")
@@ -396,5 +396,3 @@ class OverlayImageStore:
     def list_images(self) -> Images:
         return self.all_images()
 
-
-ImageStore = OverlayImageStore  # the name the agent constructs; the seam itself is interface.ImageStore

@@ -146,13 +146,6 @@ class CNINetwork:
             log.warning("CNI DEL reported errors", extra={"pod": f"{pod.namespace}/{pod.name}",
                                                           "errors": "; ".join(errors)})
 
-    async def status(self, pod: PodRef) -> PodNetworkStatus | None:
-        cache = self._cache(pod)
-        if not cache.exists():
-            return None
-        data = json.loads(cache.read_text())
-        return _status(data["netns"], data.get("result") or {})
-
 
 def _status(netns: str, result: dict[str, Any]) -> PodNetworkStatus:
     ips = [str(ip["address"]).split("/")[0] for ip in result.get("ips") or [] if ip.get("address")]

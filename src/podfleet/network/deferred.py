@@ -32,6 +32,3 @@ class DeferredNetwork:
 
     async def teardown(self, pod: PodRef) -> None:
         await (await self._get()).teardown(pod)
-
-    async def status(self, pod: PodRef) -> PodNetworkStatus | None:
-        return await (await self._get()).status(pod)

@@ -28,7 +28,3 @@ class FakePodNetwork:
 
     async def teardown(self, pod: PodRef) -> None:
         self.allocated.pop(pod.sandbox_id, None)
-
-    async def status(self, pod: PodRef) -> PodNetworkStatus | None:
-        ip = self.allocated.get(pod.sandbox_id)
-        return PodNetworkStatus(f"/fake/netns/{pod.sandbox_id}", [ip]) if ip else None

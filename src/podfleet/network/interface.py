@@ -43,5 +43,3 @@ class PodNetwork(Protocol):
 
     async def teardown(self, pod: PodRef) -> None:
         """Release the IP and remove the namespace. Safe to call twice, or after a failed setup."""
-
-    async def status(self, pod: PodRef) -> PodNetworkStatus | None: ...

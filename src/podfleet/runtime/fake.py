@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from podfleet.clock import Clock, RealClock
 from podfleet.mounts import Mount
 from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
 
 
 class FakeRuntime:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or RealClock()
+        self.exec_codes: dict[tuple[str, ...], int] = {}  # argv -> exit code of an exec (default 0)
         self.containers: dict[str, ContainerState] = {}
         self.specs: dict[str, dict[str, Any]] = {}
         self.signals: list[tuple[str, int]] = []
@@ -34,7 +36,7 @@ class FakeRuntime:
     async def start(self, container_id: str) -> None:
         st = self.containers[container_id]
         st.status = "running"
-        st.started_at = dt.datetime.now(dt.UTC)
+        st.started_at = self.clock.now()
 
     async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
                   rootfs_mount: Mount | None = None) -> int:
@@ -45,7 +47,7 @@ class FakeRuntime:
     def exit(self, container_id: str, code: int) -> None:
         """Test hook: the container's process ends with `code`."""
         st = self.containers[container_id]
-        st.status, st.exit_code, st.finished_at = "stopped", code, dt.datetime.now(dt.UTC)
+        st.status, st.exit_code, st.finished_at = "stopped", code, self.clock.now()
 
     async def kill(self, container_id: str, signal: int) -> None:
         self.signals.append((container_id, signal))
@@ -66,4 +68,4 @@ class FakeRuntime:
         return {cid for cid, st in self.containers.items() if st.status == "stopped"}
 
     async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> ExecResult:
-        return ExecResult(0)
+        return ExecResult(self.exec_codes.get(tuple(argv), 0))

@@ -261,9 +261,6 @@ class ConmonRuntime:
         except FileNotFoundError:
             return set()
 
-    def exit_file(self, container_id: str) -> Path:
-        return self.exits / container_id
-
 
 _RUN_DETACHED = """#!/bin/sh
 # Written by podfleet (runtime/oci.py). conmon runs its runtime with "create"; this runs {runtime}

@@ -6,9 +6,8 @@ container of the pod join them by path, `/proc/<holder>/ns/<kind>`. The holder r
 session, so it outlives the agent, and `ns_dir/holder` records its pid with the inode of each
 namespace: a restarted agent checks those before trusting the pid, which may have been reused.
 
-Nothing is mounted for a pod: earlier versions bind-mounted each namespace onto a file, which made
-the host's mount table grow with the pods, and runc reads and parses the whole table about a dozen
-times for every container it starts. Sandboxes made that way are still recognised and removed.
+Nothing is mounted for a pod: a bind-mounted namespace would make the host's mount table grow with
+the pods, and runc reads and parses the whole table about a dozen times for every container it starts.
 """
 
 from __future__ import annotations
@@ -103,12 +102,7 @@ def live_holder(ns_dir: Path) -> int | None:
 def sandbox_namespaces(ns_dir: Path) -> SandboxNamespaces | None:
     """Paths to join the pod's namespaces, if they still exist."""
     pid = live_holder(ns_dir)
-    if pid is not None:
-        return _paths(pid)
-    legacy = [ns_dir / kind for kind in ("ipc", "uts")]  # pinned by an earlier version (its net: by CNI)
-    if all(nspin.is_pinned(p) for p in legacy):
-        return SandboxNamespaces("", str(legacy[0]), str(legacy[1]))
-    return None
+    return None if pid is None else _paths(pid)
 
 
 async def create_sandbox_namespaces(ns_dir: Path, hostname: str) -> SandboxNamespaces:
@@ -128,15 +122,11 @@ async def create_sandbox_namespaces(ns_dir: Path, hostname: str) -> SandboxNames
 
 
 async def remove_sandbox_namespaces(ns_dir: Path) -> None:
-    """Stop the holders (namespaces, PID namespace) and remove what an earlier version pinned."""
+    """Stop the holders (namespaces, PID namespace) and remove their records."""
     pid = live_holder(ns_dir)
     if pid is not None:
         await nspin.release(pid)
     elif (rec := _recorded_holder(ns_dir)) is not None:
         nspin.reap(rec[0])  # a holder of ours that died on its own
     stop_pid_namespace(ns_dir)
-    if ns_dir.exists():
-        for name in ("ipc", "uts"):
-            with contextlib.suppress(OSError):
-                nspin.unpin(ns_dir / name)
-        shutil.rmtree(ns_dir, ignore_errors=True)
+    shutil.rmtree(ns_dir, ignore_errors=True)

@@ -71,7 +71,7 @@ def pod_network(cluster: Cluster, uid: str) -> tuple[int, int, str]:
     """A pod's namespace holder, its network namespace (inode) and the host end of its veth."""
     rec = json.loads((cluster.data_dir / "node" / "runtime" / "pods" / uid / "sandbox.json").read_text())
     holder = int(Path(rec["netns"]).parts[2])  # /proc/<holder>/ns/net
-    cache = json.loads((cluster.data_dir / "node" / "cni" / "cache" / f"{rec['sandbox_id']}.json").read_text())
+    cache = json.loads((cluster.data_dir / "node" / "cni" / "cache" / f"{rec['id']}.json").read_text())
     veth = next(i["name"] for i in cache["result"]["interfaces"]
                 if not i.get("sandbox") and i["name"] != cluster.bridge)
     return holder, os.stat(rec["netns"]).st_ino, veth

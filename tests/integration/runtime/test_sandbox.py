@@ -1,6 +1,5 @@
 """A pod's network, IPC and UTS namespaces, held by one process per pod: made, found again (also by a
-restarted agent), never confused with a process that reused the pid, and removed — pins of sandboxes
-made by earlier versions included."""
+restarted agent), never confused with a process that reused the pid, and removed."""
 
 from __future__ import annotations
 
@@ -76,15 +75,3 @@ async def test_a_holder_that_died_is_reaped_when_the_sandbox_goes(tmp_path: Path
     await remove_sandbox_namespaces(ns_dir)
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 (WNOHANG: never blocks)
-
-
-async def test_pins_of_an_earlier_version_are_recognised_and_removed(tmp_path: Path) -> None:
-    ns_dir = tmp_path / "ns"
-    await nspin.pin({"ipc": ns_dir / "ipc", "uts": ns_dir / "uts"}, hostname="old")
-    try:
-        ns = sandbox_namespaces(ns_dir)
-        assert ns is not None and (ns.net, ns.ipc, ns.uts) == ("", str(ns_dir / "ipc"), str(ns_dir / "uts"))
-    finally:
-        await remove_sandbox_namespaces(ns_dir)
-    assert not ns_dir.exists()
-    assert str(ns_dir) not in Path("/proc/self/mountinfo").read_text()

@@ -104,3 +104,53 @@ def test_transition_time_kept_while_condition_unchanged() -> None:
     p["status"] = first
     later = compute_pod_status(p, view, NOW + dt.timedelta(minutes=5))
     assert first["conditions"] == later["conditions"]
+
+
+def sidecar_pod(policy: str = "Always") -> dict[str, Any]:
+    p = pod(policy, inits=("side",))
+    p["spec"]["initContainers"][0]["restartPolicy"] = "Always"
+    return p
+
+
+def test_a_started_sidecar_initializes_the_pod_and_its_readiness_counts() -> None:
+    view = PodView(instances=[inst("side", 0, "running", init=True), inst("main", 0, "running")],
+                   sandbox_ready=True, ready={"side": False})
+    st = compute_pod_status(sidecar_pod(), view, NOW)
+    conds = {c["type"]: c for c in st["conditions"]}
+    assert st["phase"] == "Running" and conds["Initialized"]["status"] == "True"
+    assert conds["ContainersReady"]["status"] == "False"
+    assert conds["ContainersReady"]["message"] == "containers with unready status: [side]"
+    side = st["initContainerStatuses"][0]
+    assert side["started"] is True and side["ready"] is False and "running" in side["state"]
+
+
+def test_a_sidecar_not_started_keeps_the_pod_pending_and_uninitialized() -> None:
+    view = PodView(instances=[inst("side", 0, "running", init=True)], sandbox_ready=True, started={"side": False})
+    st = compute_pod_status(sidecar_pod(), view, NOW)
+    conds = {c["type"]: c for c in st["conditions"]}
+    assert st["phase"] == "Pending" and conds["Initialized"]["status"] == "False"
+    assert st["containerStatuses"][0]["state"] == {"waiting": {"reason": "PodInitializing"}}
+
+
+@pytest.mark.parametrize(("code", "phase"), [(0, "Succeeded"), (1, "Failed")])
+def test_a_never_pod_finishes_by_its_app_containers_whatever_its_sidecars_do(code: int, phase: str) -> None:
+    view = PodView(instances=[inst("side", 0, "running", init=True), inst("main", 0, "exited", code)],
+                   sandbox_ready=True)
+    assert compute_pod_status(sidecar_pod("Never"), view, NOW)["phase"] == phase
+
+
+def test_a_finished_pod_keeps_its_phase_and_reason() -> None:
+    p = pod()
+    p["status"] = {"phase": "Failed", "reason": "DeadlineExceeded", "message": "too long"}
+    view = PodView(instances=[inst("main", 0, "exited", 137)], sandbox_ready=True)
+    st = compute_pod_status(p, view, NOW)
+    assert (st["phase"], st["reason"], st["message"]) == ("Failed", "DeadlineExceeded", "too long")
+
+
+def test_a_decided_failure_overrides_the_containers() -> None:
+    view = PodView(instances=[inst("main", 0, "running")], sandbox_ready=True, phase="Failed",
+                   reason="DeadlineExceeded", message="Pod was active on the node longer than the specified deadline")
+    st = compute_pod_status(pod(), view, NOW)
+    assert (st["phase"], st["reason"]) == ("Failed", "DeadlineExceeded")
+    ready = next(c for c in st["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "PodCompleted"

@@ -67,6 +67,25 @@ async def test_readiness_needs_success_and_liveness_failure_threshold() -> None:
     assert mgr.readiness("uid", "main") is None
 
 
+async def test_a_container_with_a_startup_probe_is_not_started_until_it_passes() -> None:
+    clock = FakeClock()
+    mgr = ProbeManager(lambda uid, c, kind, ok: None, clock)
+    spec = {"name": "main", "startupProbe": {"exec": {"command": ["x"]}, "periodSeconds": 1, "failureThreshold": 2}}
+    mgr.ensure(spec, target([1, 0]))
+    assert mgr.started("uid", "main") is False and mgr.liveness_failed("uid", "main") is None
+    for _ in range(2):
+        await clock.advance(1)
+    assert mgr.started("uid", "main") is True
+    mgr.remove_pod("uid")
+    failing = {"name": "main", "startupProbe": {"exec": {"command": ["x"]}, "periodSeconds": 1, "failureThreshold": 2}}
+    mgr.ensure(failing, target([1]))
+    for _ in range(3):
+        await clock.advance(1)
+    assert mgr.started("uid", "main") is False
+    assert (mgr.liveness_failed("uid", "main") or "").startswith("Startup probe failed")
+    mgr.remove_pod("uid")
+
+
 async def _raw_server(respond: bytes | None) -> tuple[asyncio.AbstractServer, int, list[bytes]]:
     """A TCP server that records each request head and answers with `respond` (None: never answers)."""
     seen: list[bytes] = []

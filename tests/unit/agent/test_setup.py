@@ -22,7 +22,8 @@ def test_symlinked_data_dir_is_used_by_its_real_path(tmp_path: Path) -> None:
                                                                        bridge="pftest0"), node_token="t")
     try:
         assert agent.cfg.data_dir == real.resolve()
-        assert agent.runtime.root.resolve() == agent.runtime.root and agent.runtime.root.is_relative_to(real.resolve())
+        root = agent.oci_runtime.root
+        assert root.resolve() == root and root.is_relative_to(real.resolve())
         assert agent.images.root == real.resolve() / "images"
         assert os.path.ismount(real / "runtime")  # volatile runtime state lives on a tmpfs
     finally:

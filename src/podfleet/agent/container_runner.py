@@ -1,0 +1,129 @@
+"""Starting and stopping one container: image, root filesystem, config, record, the OCI runtime.
+
+`start` pulls the image (image_puller.py), prepares the rootfs, builds the runtime spec from the
+pod, the container and its sandbox, records the attempt and creates-and-starts it in one runtime
+call; any failure becomes `StartFailed` with kubelet's waiting reason and nothing of the attempt
+left behind. `stop` sends the stop signal, waits the grace period, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Any
+
+from podfleet.agent.container_config import ConfigError, build_container_config, stop_signal
+from podfleet.agent.image_puller import ImagePuller, PullFailed
+from podfleet.agent.node_config import NodeConfig
+from podfleet.agent.records import ContainerRecord, ContainerRecords, attempt_after_logs, container_id
+from podfleet.agent.sandboxes.interface import PodSandboxes, Sandbox, SandboxError
+from podfleet.agent.volumes import VolumeError, VolumeManager
+from podfleet.api.meta import rfc3339
+from podfleet.client.events import NORMAL, WARNING, EventRecorder
+from podfleet.clock import Clock
+from podfleet.images.interface import ImageError, ImageStore
+from podfleet.runtime.interface import ContainerRuntimeError, OCIRuntime
+from podfleet.runtime.spec import build_spec
+
+STOP_POLL = 0.1  # seconds between looks at a container being stopped
+AFTER_KILL = 5.0  # seconds SIGKILL is given to take effect
+
+
+class StartFailed(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ContainerRunner:
+    def __init__(self, *, node: NodeConfig, oci_runtime: OCIRuntime, images: ImageStore, puller: ImagePuller,
+                 records: ContainerRecords, sandboxes: PodSandboxes, volumes: VolumeManager,
+                 events: EventRecorder, clock: Clock) -> None:
+        self.node = node
+        self.oci_runtime = oci_runtime
+        self.images = images
+        self.puller = puller
+        self.records = records
+        self.sandboxes = sandboxes
+        self.volumes = volumes
+        self.events = events
+        self.clock = clock
+
+    async def start(self, pod: dict[str, Any], c: dict[str, Any], sandbox: Sandbox, volume_paths: dict[str, Path],
+                    attempt: int, init: bool, previous_reason: str = "") -> None:
+        m = pod["metadata"]
+        uid, name = m["uid"], c["name"]
+        try:
+            image = await self.puller.pull(pod, c, previous_reason)
+        except PullFailed as e:
+            raise StartFailed(e.reason, str(e)) from e
+        log_dir = self.records.log_dir(uid, name)
+        if attempt == 0:  # logs of an earlier life whose records went with a reboot: number on, as kubelet does
+            attempt = await asyncio.to_thread(attempt_after_logs, log_dir)
+        cid = container_id(uid, name, attempt)
+        with contextlib.suppress(ContainerRuntimeError):
+            await self.oci_runtime.delete(cid)  # a half-made attempt from a crash
+        try:
+            rootfs = await self.images.prepare_rootfs(cid, image)  # mounted by the runtime, in its namespace
+            mounts = self.volumes.mounts_for(c, volume_paths)
+            pidns = None
+            if (pod.get("spec") or {}).get("shareProcessNamespace"):
+                pidns = await self.sandboxes.pid_namespace(uid)
+            cfg = build_container_config(
+                pod=pod, container=c, image_config=image.config, rootfs=rootfs.path, etc=sandbox.etc, mounts=mounts,
+                netns=sandbox.netns or None, ipcns=sandbox.ipcns or None, utsns=sandbox.utsns or None,
+                pod_ips=list(sandbox.ips), node_ip=self.node.ip, cgroup_parent=self.node.pod_cgroup(uid),
+                container_id=cid, pidns=pidns)
+            self.records.save(ContainerRecord(
+                cid, uid, m.get("namespace", ""), m["name"], name, attempt, init, c.get("image", ""), image.ref,
+                image.repo_digest, str(log_dir / f"{attempt}.log"), rfc3339(self.clock.now()), sandbox.id,
+                stop_signal(image.config)))
+            # Created and started in one runtime call: nothing happens between the two here.
+            await self.oci_runtime.run(cid, self.node.runtime_dir / "bundles" / cid, build_spec(cfg),
+                                       log_dir / f"{attempt}.log", rootfs.mount)
+        except (ConfigError, VolumeError, SandboxError) as e:
+            await self._discard(uid, cid)
+            self.events.emit(pod, WARNING, "Failed", f"Error: {e}")
+            raise StartFailed("CreateContainerConfigError", str(e)) from e
+        except (ContainerRuntimeError, ImageError, OSError) as e:
+            await self._discard(uid, cid)
+            self.events.emit(pod, WARNING, "Failed", f"Error: {e}")
+            raise StartFailed("CreateContainerError" if attempt == 0 else "RunContainerError", str(e)) from e
+        self.events.emit(pod, NORMAL, "Created", f"Created container {name}")
+        self.events.emit(pod, NORMAL, "Started", f"Started container {name}")
+
+    async def _discard(self, uid: str, cid: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.oci_runtime.delete(cid)
+        with contextlib.suppress(Exception):
+            await self.images.unmount_rootfs(cid)
+        for rec in self.records.containers(uid):
+            if rec.id == cid:
+                self.records.drop(rec)
+                with contextlib.suppress(OSError):  # an empty log would count as an attempt later
+                    log_path = Path(rec.log_path)
+                    if log_path.stat().st_size == 0:
+                        log_path.unlink()
+
+    async def running(self, cid: str) -> bool:
+        st = await self.oci_runtime.state(cid)
+        return st is not None and st.status in ("running", "created")
+
+    async def _stopped_within(self, cid: str, seconds: float) -> bool:
+        deadline = self.clock.monotonic() + max(seconds, 0)
+        while await self.running(cid):
+            if self.clock.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(STOP_POLL)
+        return True
+
+    async def stop(self, rec: ContainerRecord, grace: float) -> None:
+        """The image's StopSignal (SIGTERM by default), the grace period, then SIGKILL."""
+        if not await self.running(rec.id):
+            return
+        await self.oci_runtime.kill(rec.id, rec.stop_signal or int(signal.SIGTERM))
+        if not await self._stopped_within(rec.id, grace):
+            await self.oci_runtime.kill(rec.id, int(signal.SIGKILL))
+            await self._stopped_within(rec.id, AFTER_KILL)
