@@ -133,6 +133,7 @@ def cleanup_node(data: Path, bridge: str) -> None:
     for m in sorted((m for m in mounts if m.startswith(str(data))), reverse=True):
         subprocess.run(["umount", "-l", m], capture_output=True)
     subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    subprocess.run(["nft", "delete", "table", "ip", f"podfleet-{bridge}"], capture_output=True)  # a killed proxy's
     from podfleet.runtime.cgroups import remove_cgroup_tree
 
     remove_cgroup_tree("/podfleet/node-1")

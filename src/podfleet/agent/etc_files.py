@@ -2,8 +2,10 @@
 
 Minimal images ship none of these; without them `localhost` does not resolve. As kubelet: hosts
 maps localhost and the pod IP to the pod's hostname (plus `hostAliases`), hostname is the pod name
-(or `spec.hostname`), resolv.conf follows dnsPolicy/dnsConfig (`Default`/`ClusterFirst` without a
-cluster DNS copy the node's resolver configuration).
+(or `spec.hostname`), resolv.conf follows dnsPolicy/dnsConfig: `ClusterFirst` names the cluster DNS
+with the namespace's search path and `ndots:5` (a hostNetwork pod only with
+`ClusterFirstWithHostNet`), `Default` copies the node's resolver configuration, `None` has only
+dnsConfig.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ from typing import Any
 from podfleet.files import write_atomic
 
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
+
+
+@dataclass(frozen=True)
+class ClusterDNSConfig:
+    """kubelet's --cluster-dns and --cluster-domain."""
+
+    server: str = "10.96.0.10"
+    domain: str = "cluster.local"
 
 
 @dataclass(frozen=True)
@@ -48,24 +58,41 @@ def hosts_content(pod: dict[str, Any], pod_ips: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolv_conf_content(pod: dict[str, Any], host_resolv: str) -> str:
+def _host_lines(host_resolv: str, key: str) -> list[str]:
+    return [word for ln in host_resolv.splitlines() if ln.startswith(key + " ") for word in ln.split()[1:]]
+
+
+def resolv_conf_content(pod: dict[str, Any], host_resolv: str, cluster_dns: ClusterDNSConfig | None = None,
+                        host_network: bool = False) -> str:
     spec = pod.get("spec") or {}
     policy = spec.get("dnsPolicy", "ClusterFirst")
     cfg = spec.get("dnsConfig") or {}
+    cluster = cluster_dns is not None and (
+        policy == "ClusterFirstWithHostNet" or (policy == "ClusterFirst" and not host_network))
     if policy == "None":
-        servers, searches, options = [], [], []
+        servers: list[str] = []
+        searches: list[str] = []
+        options: list[str] = []
+    elif cluster:
+        assert cluster_dns is not None
+        ns = pod["metadata"].get("namespace", "default")
+        domain = cluster_dns.domain
+        servers = [cluster_dns.server]
+        searches = [f"{ns}.svc.{domain}", f"svc.{domain}", domain, *_host_lines(host_resolv, "search")]
+        options = ["ndots:5"]
     else:
-        servers = [ln.split()[1] for ln in host_resolv.splitlines() if ln.startswith("nameserver ") and
-                   len(ln.split()) > 1]
-        searches = next((ln.split()[1:] for ln in host_resolv.splitlines() if ln.startswith("search ")), [])
-        options = next((ln.split()[1:] for ln in host_resolv.splitlines() if ln.startswith("options ")), [])
+        servers = _host_lines(host_resolv, "nameserver")[:3]
+        searches = _host_lines(host_resolv, "search")
+        options = _host_lines(host_resolv, "options")
     servers += cfg.get("nameservers") or []
     searches += cfg.get("searches") or []
-    for opt in cfg.get("options") or []:
-        options.append(f"{opt['name']}:{opt['value']}" if opt.get("value") else opt["name"])
-    out = [f"nameserver {s}" for s in servers[:3]]
+    for opt in cfg.get("options") or []:  # dnsConfig options replace those of the same name
+        name = str(opt.get("name", ""))
+        options = [o for o in options if o.split(":", 1)[0] != name]
+        options.append(f"{name}:{opt['value']}" if opt.get("value") else name)
+    out = [f"nameserver {s}" for s in dict.fromkeys(servers)][:3]
     if searches:
-        out.append("search " + " ".join(searches[:6]))
+        out.append("search " + " ".join(list(dict.fromkeys(searches))[:32]))
     if options:
         out.append("options " + " ".join(options))
     return "\n".join(out) + "\n"
@@ -80,7 +107,8 @@ def etc_paths(pod_dir: Path) -> EtcFiles:
     return EtcFiles(pod_dir / "etc-hosts", pod_dir / "etc-hostname", pod_dir / "resolv.conf")
 
 
-def write_etc_files(pod_dir: Path, pod: dict[str, Any], pod_ips: list[str], host_network: bool = False) -> EtcFiles:
+def write_etc_files(pod_dir: Path, pod: dict[str, Any], pod_ips: list[str], host_network: bool = False,
+                    cluster_dns: ClusterDNSConfig | None = None) -> EtcFiles:
     pod_dir.mkdir(parents=True, exist_ok=True)
     files = etc_paths(pod_dir)
     try:
@@ -96,5 +124,5 @@ def write_etc_files(pod_dir: Path, pod: dict[str, Any], pod_ips: list[str], host
     else:
         _write(files.hosts, hosts_content(pod, pod_ips))
         _write(files.hostname, pod_hostname(pod) + "\n")
-    _write(files.resolv_conf, resolv_conf_content(pod, host_resolv))
+    _write(files.resolv_conf, resolv_conf_content(pod, host_resolv, cluster_dns, host_network))
     return files

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from podfleet import mounts
 from podfleet.agent.agent import Agent
+from podfleet.agent.cluster_services import NodeServices
+from podfleet.agent.etc_files import ClusterDNSConfig
 from podfleet.agent.node_config import NodeConfig
 from podfleet.agent.node_status import NodeInfo
 from podfleet.agent.pleg import PLEG
@@ -33,6 +35,9 @@ from podfleet.images.store import OverlayImageStore
 from podfleet.network.cni import CNINetwork
 from podfleet.network.config import default_conflist, load_conflist
 from podfleet.network.deferred import DeferredNetwork
+from podfleet.proxy.conntrack import ConntrackTool
+from podfleet.proxy.nft import NftCommand
+from podfleet.proxy.rules import ProxyNode
 from podfleet.runtime.oci import ConmonRuntime
 
 log = logging.getLogger("podfleet.agent")
@@ -54,6 +59,11 @@ class AgentConfig:
     max_pods: int = 110
     labels: dict[str, str] | None = None
     host_gw: bool = False
+    # Services on this node: the nftables proxy and the cluster DNS server (None: neither, and pods
+    # resolve with the node's resolv.conf).
+    cluster_dns: ClusterDNSConfig | None = field(default_factory=ClusterDNSConfig)
+    cluster_cidr: str = ""  # every node's pods (traffic from elsewhere to a Service is masqueraded)
+    in_own_netns: bool = False  # the node is a network namespace: its loopback resolvers are not the host's
 
 
 class NodeAgent:
@@ -81,7 +91,7 @@ class NodeAgent:
         self.wakeups = PodWakeups()
         parts = build_pod_parts(
             node=node, client=client, oci_runtime=self.oci_runtime,
-            sandboxes=NamespacedPodSandboxes(node.runtime_dir / "pods", self.network, cfg.node_ip),
+            sandboxes=NamespacedPodSandboxes(node.runtime_dir / "pods", self.network, cfg.node_ip, cfg.cluster_dns),
             images=self.images, status=self.status, events=self.events, wakeups=self.wakeups, clock=RealClock())
         self.records = parts.records
         self.pods = parts.pods
@@ -94,6 +104,13 @@ class NodeAgent:
         self._pleg_task: asyncio.Task[None] | None = None
         self._cidr_task: asyncio.Task[None] | None = None
         self.routes = RouteManager(client, cfg.node_name) if cfg.host_gw else None
+        self.services: NodeServices | None = None
+        if cfg.cluster_dns is not None:
+            proxy_node = ProxyNode(cfg.node_name, ips=() if cfg.node_ip.startswith("127.") else (cfg.node_ip,),
+                                   cluster_cidr=cfg.cluster_cidr or cfg.pod_cidr, pod_cidr=cfg.pod_cidr,
+                                   table=f"podfleet-{self.bridge}")
+            self.services = NodeServices(client, proxy_node, cfg.cluster_dns, nft=NftCommand(),
+                                         conntrack=ConntrackTool(), skip_loopback_upstreams=cfg.in_own_netns)
 
     def _cni(self, pod_cidr: str) -> CNINetwork:
         data = self.cfg.data_dir
@@ -110,6 +127,8 @@ class NodeAgent:
                 if cidr:
                     self.agent.info.pod_cidr = cidr
                     self.network.configure(self._cni(cidr))
+                    if self.services is not None:
+                        await self.services.set_pod_cidr(cidr)
                     return
             except APIError:
                 pass
@@ -122,6 +141,8 @@ class NodeAgent:
 
     async def start(self) -> None:
         self.agent.info.runtime_version = await self.oci_runtime.version()
+        if self.services is not None:  # before pods start: their Services and names work from the first
+            await self.services.start()
         await self.agent.start()
         self._pleg_task = asyncio.create_task(self.pleg.run(), name="pleg")
         if not (self.cfg.pod_cidr or self.cfg.cni_conflist):
@@ -129,7 +150,9 @@ class NodeAgent:
         if self.routes is not None:
             self.routes.start()
 
-    async def stop(self) -> None:
+    async def stop(self, clean: bool = False) -> None:
+        """`clean`: the node goes away for good, so its Service rules go too; an agent that will
+        start again leaves them, and its pods' Services keep working meanwhile."""
         for task in (self._pleg_task, self._cidr_task):
             if task is not None:
                 task.cancel()
@@ -138,4 +161,6 @@ class NodeAgent:
         if self.routes is not None:
             await self.routes.stop()
         await self.agent.stop()
+        if self.services is not None:
+            await self.services.stop(clean=clean)
         await self.events.flush()

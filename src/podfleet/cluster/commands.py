@@ -37,6 +37,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _agent(args: argparse.Namespace) -> int:
+    from podfleet.agent.etc_files import ClusterDNSConfig
     from podfleet.agent.setup import AgentConfig, NodeAgent
     from podfleet.client.rest import RESTClient
     from podfleet.daemon import run_daemon
@@ -52,7 +53,10 @@ def _agent(args: argparse.Namespace) -> int:
     agent = NodeAgent(client, AgentConfig(node_name=args.node_name, data_dir=Path(args.data_dir), node_ip=args.node_ip,
                                           port=args.port, pod_cidr=args.pod_cidr, oci_runtime=args.runtime,
                                           cni_conflist=Path(args.cni_conflist) if args.cni_conflist else None,
-                                          host_gw=args.host_gw, backoff_base=args.backoff_base),
+                                          host_gw=args.host_gw, backoff_base=args.backoff_base,
+                                          cluster_dns=None if args.no_services else ClusterDNSConfig(
+                                              args.cluster_dns, args.cluster_domain),
+                                          cluster_cidr=args.cluster_cidr, in_own_netns=args.node_netns),
                       token)
 
     async def stop() -> None:
@@ -153,4 +157,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ag.add_argument("--cni-conflist", default="")
     ag.add_argument("--host-gw", action="store_true", help="route other nodes' pod CIDRs via their addresses")
     ag.add_argument("--backoff-base", type=float, default=10.0)
+    ag.add_argument("--cluster-cidr", default="", help="every node's pod addresses (default: this node's pod CIDR)")
+    ag.add_argument("--cluster-dns", default="10.96.0.10", help="the kube-dns Service address pods resolve with")
+    ag.add_argument("--cluster-domain", default="cluster.local")
+    ag.add_argument("--no-services", action="store_true",
+                    help="run no Service proxy or cluster DNS on this node (pods use the node's resolv.conf)")
+    ag.add_argument("--node-netns", action="store_true",
+                    help="the agent runs in a network namespace of its own (`podfleet up --nodes N`)")
     ag.set_defaults(func=_agent)

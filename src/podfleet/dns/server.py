@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
@@ -34,6 +35,7 @@ from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.dns")
 
+_IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)  # Linux's value; Python 3.11 does not name it everywhere
 DEFAULT_MAX_UDP_PAYLOAD = 1232  # DNS Flag Day 2020: large enough for most answers, no IP fragments
 _ANSWERABLE = (CLASS.IN,)
 
@@ -77,7 +79,10 @@ class _UDP(asyncio.DatagramProtocol):
 class DNSServer:
     def __init__(self, resolver: Resolver, forwarder: Forwarder, *, listen: tuple[str, int] = ("127.0.0.1", 53),
                  max_udp_payload: int = DEFAULT_MAX_UDP_PAYLOAD, max_forwards: int = 1000,
-                 tcp_idle_timeout: float = 10.0, max_tcp_connections: int = 1000, cache_size: int = 10_000) -> None:
+                 tcp_idle_timeout: float = 10.0, max_tcp_connections: int = 1000, cache_size: int = 10_000,
+                 freebind: bool = False) -> None:
+        """`freebind`: bind `listen` even before that address exists on this host (a node's pod
+        bridge gets its gateway address when the first pod's network is set up)."""
         if not 512 <= max_udp_payload <= 65535:
             raise ValueError("max_udp_payload must be within 512..65535")
         self.resolver = resolver
@@ -88,6 +93,7 @@ class DNSServer:
         self.tcp_idle_timeout = tcp_idle_timeout
         self.max_tcp_connections = max_tcp_connections
         self.cache_size = cache_size
+        self.freebind = freebind
         self.stats = ServerStats()
         self._cache: dict[tuple[bool, bytes], bytes] = {}
         self._cache_generation = -1
@@ -99,6 +105,21 @@ class DNSServer:
         self.address: tuple[str, int] = listen
 
     # ------------------------------------------------------------------ lifecycle
+    def _socket(self, kind: int, host: str, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, kind)
+        try:
+            sock.setblocking(False)
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.freebind:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
+            sock.bind((host, port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
     async def start(self) -> None:
         """Listen on UDP and TCP at `listen`; port 0 picks a free port, the same for both."""
         loop = asyncio.get_running_loop()
@@ -106,10 +127,12 @@ class DNSServer:
         # With port 0 the UDP port the kernel picks can be taken for TCP (a client's ephemeral port):
         # then pick again, a few times.
         for attempt in range(1 if port else 20):
-            udp, _ = await loop.create_datagram_endpoint(lambda: _UDP(self), local_addr=(host, port))
+            udp, _ = await loop.create_datagram_endpoint(lambda: _UDP(self),
+                                                         sock=self._socket(socket.SOCK_DGRAM, host, port))
             bound_port = int(udp.get_extra_info("sockname")[1])
             try:
-                self._tcp = await asyncio.start_server(self._serve_tcp, host, bound_port, reuse_address=True)
+                self._tcp = await asyncio.start_server(self._serve_tcp,
+                                                       sock=self._socket(socket.SOCK_STREAM, host, bound_port))
             except OSError as e:
                 udp.close()
                 if port or e.errno != errno.EADDRINUSE or attempt == 19:

@@ -35,6 +35,7 @@ class ClusterDNS:
     `resolv_conf` at start, leaving out this server's own address (and loopback resolvers when
     `skip_loopback_upstreams`). forwarder: replaces the UDP/TCP forwarder (tests: FakeForwarder).
     zone, ttl (5..30 s), pods ("insecure" | "verified" | "disabled"), nameservers: see `Resolver`.
+    freebind: listen on `listen` before that address exists here (a node's pod gateway).
     informers: how to get an informer per resource (default: a new `Informer` on `client`; a shared
     informer source fits as long as handlers may still be added).
     """
@@ -45,8 +46,10 @@ class ClusterDNS:
                  pods: str = "insecure", nameservers: Sequence[str] = (), forwarder: Forwarder | None = None,
                  informers: InformerFactory | None = None, clock: Clock | None = None,
                  sync_timeout: float = 10.0, forward_timeout: float = DEFAULT_TIMEOUT,
-                 max_udp_payload: int = DEFAULT_MAX_UDP_PAYLOAD, cache_size: int = 10_000) -> None:
+                 max_udp_payload: int = DEFAULT_MAX_UDP_PAYLOAD, cache_size: int = 10_000,
+                 freebind: bool = False) -> None:
         self.client = client
+        self.freebind = freebind
         self.clock = clock or RealClock()
         self.listen = listen
         self.resolv_conf = resolv_conf
@@ -99,7 +102,8 @@ class ClusterDNS:
                             extra={"resolv_conf": self.resolv_conf})
             self._forwarder = UpstreamForwarder(upstreams, timeout=self.forward_timeout)
         server = DNSServer(self.resolver, self._forwarder, listen=self.listen,
-                           max_udp_payload=self.max_udp_payload, cache_size=self.cache_size)
+                           max_udp_payload=self.max_udp_payload, cache_size=self.cache_size,
+                           freebind=self.freebind)
         await server.start()
         self.server = server
 

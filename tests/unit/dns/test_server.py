@@ -281,3 +281,18 @@ async def test_stop_closes_both_sockets() -> None:
 def test_payload_limit_is_checked() -> None:
     with pytest.raises(ValueError):
         DNSServer(Resolver(make_zone()), FakeForwarder(), max_udp_payload=100)
+
+
+async def test_freebind_listens_on_an_address_this_host_does_not_have_yet() -> None:
+    # 192.0.2.53 (TEST-NET-1) is on no interface here: a node's pod gateway before its first pod.
+    resolver = Resolver(ZoneIndex("cluster.local"))
+    plain = DNSServer(resolver, FakeForwarder(), listen=("192.0.2.53", 0))
+    with pytest.raises(OSError):
+        await plain.start()
+    await plain.stop()
+    server = DNSServer(resolver, FakeForwarder(), listen=("192.0.2.53", 0), freebind=True)
+    await server.start()
+    try:
+        assert server.address[0] == "192.0.2.53" and server.address[1] > 0
+    finally:
+        await server.stop()

@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from podfleet.agent.etc_files import EtcFiles, etc_paths, pod_hostname, write_etc_files
+from podfleet.agent.etc_files import ClusterDNSConfig, EtcFiles, etc_paths, pod_hostname, write_etc_files
 from podfleet.agent.sandboxes.interface import Sandbox, SandboxError, port_mappings
 from podfleet.api.meta import random_suffix
 from podfleet.files import write_atomic
@@ -50,10 +50,13 @@ def _from_json(text: str) -> Sandbox:
 
 
 class NamespacedPodSandboxes:
-    def __init__(self, run_root: Path, network: PodNetwork, node_ip: str) -> None:
+    def __init__(self, run_root: Path, network: PodNetwork, node_ip: str,
+                 cluster_dns: ClusterDNSConfig | None = None) -> None:
+        """`cluster_dns`: what ClusterFirst pods resolve with (None: the node's resolv.conf)."""
         self.run_root = run_root
         self.network = network
         self.node_ip = node_ip
+        self.cluster_dns = cluster_dns
         run_root.mkdir(parents=True, exist_ok=True)
         self._records: dict[str, Sandbox] = {}  # read once: this process is the records' only writer
         self._pid_locks: dict[str, asyncio.Lock] = {}
@@ -80,7 +83,8 @@ class NamespacedPodSandboxes:
         except (NetworkError, ContainerRuntimeError, OSError) as e:
             await remove_sandbox_namespaces(ns_dir)  # the network cleans up after its own failure
             raise SandboxError(f"Failed to create pod sandbox: {e}") from e
-        etc = await asyncio.to_thread(write_etc_files, self.run_root / uid, pod, ips, host_network)
+        etc = await asyncio.to_thread(write_etc_files, self.run_root / uid, pod, ips, host_network,
+                                      self.cluster_dns)
         sandbox = Sandbox(uid, m.get("namespace", ""), m["name"], sandbox_id, tuple(ips), host_network,
                           dt.datetime.now(dt.UTC), etc, netns, ipcns, utsns, ports)
         write_atomic(self.run_root / uid / RECORD, _to_json(sandbox))
