@@ -63,7 +63,7 @@ NODES = ResourceType("", "v1", "Node", "nodes", False, ("no",), ("status",))
 EVENTS = ResourceType("", "v1", "Event", "events", True, ("ev",))
 SECRETS = ResourceType("", "v1", "Secret", "secrets", True)
 CONFIGMAPS = ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",))
-SERVICEACCOUNTS = ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",))
+SERVICEACCOUNTS = ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), ("token",))
 LEASES = ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True)
 REPLICASETS = ResourceType("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"),
                            ("all",))
@@ -88,13 +88,39 @@ RESOURCES: tuple[ResourceType, ...] = (
     REPLICATIONCONTROLLERS, ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS,
 )
 
-GROUP_VERSIONS: dict[str, tuple[str, ...]] = {}
-for _r in RESOURCES:
-    GROUP_VERSIONS.setdefault(_r.group, ())
-    if _r.version not in GROUP_VERSIONS[_r.group]:
-        GROUP_VERSIONS[_r.group] += (_r.version,)
+# Kinds that are only ever created, answered from the request and never stored (kube-apiserver's
+# review APIs): served and in discovery, but not in `RESOURCES` (no storage, list, watch or schema).
+_AUTHZ, _AUTHN = "authorization.k8s.io", "authentication.k8s.io"
+SELFSUBJECTACCESSREVIEWS = ResourceType(_AUTHZ, "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
+                                        verbs=("create",))
+SUBJECTACCESSREVIEWS = ResourceType(_AUTHZ, "v1", "SubjectAccessReview", "subjectaccessreviews", False,
+                                    verbs=("create",))
+LOCALSUBJECTACCESSREVIEWS = ResourceType(_AUTHZ, "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", True,
+                                         verbs=("create",))
+SELFSUBJECTRULESREVIEWS = ResourceType(_AUTHZ, "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False,
+                                       verbs=("create",))
+SELFSUBJECTREVIEWS = ResourceType(_AUTHN, "v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=("create",))
+TOKENREVIEWS = ResourceType(_AUTHN, "v1", "TokenReview", "tokenreviews", False, verbs=("create",))
+CREATE_ONLY: tuple[ResourceType, ...] = (
+    SELFSUBJECTACCESSREVIEWS, SUBJECTACCESSREVIEWS, LOCALSUBJECTACCESSREVIEWS, SELFSUBJECTRULESREVIEWS,
+    SELFSUBJECTREVIEWS, TOKENREVIEWS,
+)
 
-_BY_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES}
+
+
+def _group_versions(types: tuple[ResourceType, ...]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for r in types:
+        out.setdefault(r.group, ())
+        if r.version not in out[r.group]:
+            out[r.group] += (r.version,)
+    return out
+
+
+GROUP_VERSIONS = _group_versions(RESOURCES)  # of stored kinds (what OpenAPI documents)
+SERVED_GROUP_VERSIONS = _group_versions(RESOURCES + CREATE_ONLY)  # what discovery lists
+
+_BY_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES + CREATE_ONLY}
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
 
 
@@ -107,4 +133,10 @@ def by_kind(api_version: str, kind: str) -> ResourceType | None:
 
 
 def in_group_version(group: str, version: str) -> list[ResourceType]:
+    """The stored kinds of a group-version."""
     return [r for r in RESOURCES if r.group == group and r.version == version]
+
+
+def served_in_group_version(group: str, version: str) -> list[ResourceType]:
+    """Every kind a group-version serves, the create-only ones included (discovery's list)."""
+    return [r for r in RESOURCES + CREATE_ONLY if r.group == group and r.version == version]

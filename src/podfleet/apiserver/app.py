@@ -24,17 +24,19 @@ from podfleet.api.errors import (
     RequestEntityTooLarge,
     from_status,
 )
-from podfleet.apiserver import discovery, openapi
+from podfleet.api.resources import CREATE_ONLY, NAMESPACES, PODS, SERVICEACCOUNTS
+from podfleet.apiserver import discovery, impersonation, openapi
 from podfleet.apiserver.auth import (
     Authenticator,
     Authorizer,
-    ClusterAuthorizer,
+    AuthorizerChain,
+    NodeAuthorizer,
     RequestAttributes,
     TokenAuthenticator,
     TokenFile,
     UserInfo,
 )
-from podfleet.apiserver.bootstrap import ensure_kubernetes_service, ensure_system_namespaces
+from podfleet.apiserver.bootstrap import ensure_default_rbac, ensure_kubernetes_service, ensure_system_namespaces
 from podfleet.apiserver.connections import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_READ_HEADER_TIMEOUT,
@@ -54,11 +56,17 @@ from podfleet.apiserver.inflight import (
 )
 from podfleet.apiserver.kubeletproxy import KubeletLogs
 from podfleet.apiserver.list_cache import validate_watch_options
-from podfleet.apiserver.negotiation import encode_response
+from podfleet.apiserver.negotiation import decode_body, encode_response, parse_accept, read_body
 from podfleet.apiserver.nodelogs import NodeLogs
+from podfleet.apiserver.rbac.authorizer import RBACAuthorizer
+from podfleet.apiserver.rbac.guard import EscalationGuard
+from podfleet.apiserver.reviews import Reviews
 from podfleet.apiserver.routing import parse_resource_path, watch_requested
 from podfleet.apiserver.service_alloc import DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, ServiceAllocator
+from podfleet.apiserver.serviceaccount_tokens import ServiceAccountTokenAuthenticator, SigningKey, TokenIssuer
 from podfleet.apiserver.store import Store
+from podfleet.apiserver.token_request import create_token
+from podfleet.apiserver.uid_index import UidIndex
 from podfleet.clock import Clock, RealClock
 from podfleet.kubeconfig import build_kubeconfig, write_kubeconfig
 from podfleet.pki import PKI, default_hosts, ensure_pki
@@ -68,9 +76,13 @@ from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.apiserver")
 _PUBLIC = ("/healthz", "/livez", "/readyz", "/version")
+_OPENID_CONFIGURATION, _JWKS = "/.well-known/openid-configuration", "/openid/v1/jwks"
 # Connections the kernel queues before the server accepts them; a storm beyond it gets its SYNs
 # dropped (and retried by the clients) instead of piling up.
 _LISTEN_BACKLOG = 1024
+# How long start waits for the RBAC policy and the uid index to be read before it gives up (both
+# are reads of the local storage).
+_SYNC_TIMEOUT = 60.0
 
 
 @dataclass
@@ -114,8 +126,19 @@ class APIServer:
                                                               config.service_node_port_range))
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.tokens = TokenFile.load_or_create(config.data_dir / "tokens.json")
-        self.authenticator = authenticator or TokenAuthenticator(self.tokens)
-        self.authorizer = authorizer or ClusterAuthorizer()
+        # ServiceAccount tokens: signed with the data dir's key, valid while their ServiceAccount
+        # (and bound pod) exist, which `uid_index` answers from memory.
+        self.token_issuer = TokenIssuer(SigningKey.load_or_create(config.data_dir / "service-account.key"))
+        self.uid_index = UidIndex(self.store, (SERVICEACCOUNTS, PODS), clock=self.clock)
+        self.authenticator = authenticator or TokenAuthenticator(
+            self.tokens, fallback=ServiceAccountTokenAuthenticator(self.token_issuer, self.uid_index))
+        # Who may do what: system:masters, then the node rules, then RBAC (kube-apiserver's
+        # --authorization-mode=Node,RBAC); the first to allow wins.
+        self.rbac = RBACAuthorizer(self.store, clock=self.clock)
+        self.authorizer_chain = AuthorizerChain(NodeAuthorizer(), self.rbac)
+        self.authorizer: Authorizer = authorizer or self.authorizer_chain
+        self.store.set_escalation_check(EscalationGuard(self.store, self.authorizer_chain.allows))
+        self.reviews = Reviews(self.authenticator, self.authorizer_chain.decide, self.rbac.rules_for)
         self.node_logs: NodeLogs = node_logs or KubeletLogs(self.tokens)
         self.handlers = ResourceHandlers(self.store, self.clock, self.node_logs)
         self.inflight = InflightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight)
@@ -141,6 +164,13 @@ class APIServer:
     async def start(self) -> None:
         await self.storage.start()
         await ensure_system_namespaces(self.store)
+        rbac_done = await ensure_default_rbac(self.store)
+        log.debug("default RBAC policy reconciled", extra={"changes": {k: v for k, v in rbac_done.items()
+                                                                      if v != "none"}})
+        self.rbac.start()
+        self.uid_index.start()
+        await self.rbac.wait_synced(_SYNC_TIMEOUT)  # nobody but masters is allowed before that
+        await self.uid_index.wait_synced(_SYNC_TIMEOUT)  # nor any ServiceAccount token accepted
         hosts = default_hosts([self.config.advertise_address, *self.config.extra_sans])
         self.pki = await asyncio.to_thread(ensure_pki, self.config.data_dir / "pki", hosts)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -193,6 +223,8 @@ class APIServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.rbac.stop()
+        await self.uid_index.stop()
         await self.storage.close()
 
     # ------------------------------------------------------------------ HTTP
@@ -229,6 +261,8 @@ class APIServer:
         auth = request.headers.get("Authorization", "")
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
         user = self.authenticator.authenticate(token)
+        if impersonation.requested(request.headers):
+            user = impersonation.impersonate(request.headers, user, self.authorizer)
         parts = [p for p in path.split("/") if p]
         if len(parts) >= 3 and (parts[0] == "api" or (parts[0] == "apis" and len(parts) >= 4)):
             # resource requests are counted in _resource, once their verb and subresource are known
@@ -240,12 +274,15 @@ class APIServer:
     async def _dispatch_authenticated(self, request: web.Request, user: UserInfo, path: str,
                                       parts: list[str]) -> web.StreamResponse:
         if not parts:
-            self._authorize_nonresource(user, path)
+            self._authorize_nonresource(request, user, path)
             return encode_response({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
                                               "/version", "/openapi/v2", "/openapi/v3"]})
         if parts[0] == "openapi":
-            self._authorize_nonresource(user, path)
+            self._authorize_nonresource(request, user, path)
             return openapi.handle(request, parts)
+        if (parts[0] == "api" and len(parts) <= 2) or (parts[0] == "apis" and len(parts) <= 3):
+            # discovery documents are non-resource requests (system:discovery grants them)
+            self._authorize_nonresource(request, user, path)
         if parts[0] == "api":
             if len(parts) == 1:
                 return encode_response(discovery.core_versions(f"{self.config.advertise_address}:{self.port}"))
@@ -268,19 +305,29 @@ class APIServer:
                     raise NotFound("the server could not find the requested resource")
                 return encode_response(rl)
             return await self._resource(request, user, [parts[1], parts[2], *parts[3:]])
+        if path in (_OPENID_CONFIGURATION, _JWKS):
+            # Service account issuer discovery, for systems outside that verify tokens themselves.
+            self._authorize_nonresource(request, user, path)
+            if path == _JWKS:
+                return web.json_response(self.token_issuer.jwks(), content_type="application/jwk-set+json")
+            return web.json_response(self.token_issuer.openid_configuration(self.url + _JWKS))
         raise NotFound("the server could not find the requested resource")
 
-    def _authorize_nonresource(self, user: UserInfo, path: str) -> None:
-        self.authorizer.authorize(RequestAttributes(user, "get", path=path))
+    def _authorize_nonresource(self, request: web.Request, user: UserInfo, path: str) -> None:
+        """A non-resource request's verb is its HTTP method, lowercased (kube-apiserver's RequestInfo)."""
+        self.authorizer.authorize(RequestAttributes(user, request.method.lower(), path=path))
 
     async def _resource(self, request: web.Request, user: UserInfo, parts: list[str]) -> web.StreamResponse:
         if request.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             raise MethodNotAllowed(f"method {request.method} is not allowed")
         watch = watch_requested(request.query)
         info = parse_resource_path(parts, request.method, watch)
+        # A namespace's own requests are in that namespace (kube-apiserver's RequestInfo), so a
+        # RoleBinding there can grant reading it.
+        namespace = info.name if info.resource is NAMESPACES else info.namespace
         with self.inflight.admit(classify(info.verb, info.subresource, user.groups)):
             self.authorizer.authorize(RequestAttributes(user, info.verb, info.resource.plural,
-                                                        info.resource.group, info.namespace, info.name,
+                                                        info.resource.group, namespace, info.name,
                                                         info.subresource, request.path))
             if info.verb == "watch":
                 validate_watch_options(request.query)
@@ -288,6 +335,16 @@ class APIServer:
                 # PUT or PATCH on a collection (/api/v1/secrets, /api/v1/namespaces/ns/pods): Kubernetes
                 # serves neither verb there
                 raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            if info.resource in CREATE_ONLY:
+                if info.verb != "create" or info.name:
+                    raise MethodNotAllowed("the server does not allow this method on the requested resource")
+                return await self.reviews.handle(request, info, user)
+            if info.resource is SERVICEACCOUNTS and info.subresource == "token":
+                if info.verb != "create":
+                    raise MethodNotAllowed("the server does not allow this method on the requested resource")
+                body = await decode_body(await read_body(request), request.content_type)
+                issued = await create_token(self.store, self.token_issuer, info.namespace, info.name, body)
+                return encode_response(issued, 201, parse_accept(request.headers.get("Accept", "")))
             return await self.handlers.handle(request, info, user)
 
 

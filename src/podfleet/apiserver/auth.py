@@ -14,6 +14,8 @@ import hmac
 import json
 import os
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +32,7 @@ READ_VERBS = frozenset({"get", "list", "watch"})
 class UserInfo:
     name: str
     groups: tuple[str, ...] = ()
+    uid: str = ""  # a ServiceAccount's uid; empty for others
 
     @property
     def node_name(self) -> str | None:
@@ -60,13 +63,37 @@ class Authorizer(Protocol):
         """Return when allowed, else raise Forbidden."""
 
 
+AUTHENTICATED_GROUP = "system:authenticated"
+
+
+@dataclass
+class UserToken:
+    """A person's or program's credential from `podfleet user-kubeconfig`."""
+
+    token: str
+    groups: tuple[str, ...] = ()
+    expires: float = 0.0  # Unix time after which the token no longer authenticates; 0 = never
+
+    def to_json(self) -> dict[str, Any]:
+        return {"token": self.token, "groups": list(self.groups), "expires": self.expires}
+
+    @classmethod
+    def from_json(cls, d: Any) -> UserToken:
+        d = d if isinstance(d, dict) else {}
+        return cls(str(d.get("token", "")), tuple(str(g) for g in d.get("groups") or ()),
+                   float(d.get("expires") or 0.0))
+
+
 @dataclass
 class TokenFile:
-    """`tokens.json` in the data dir: {"admin": token, "nodes": {name: token}}. Secret, mode 0600."""
+    """`tokens.json` in the data dir: {"admin": token, "nodes": {name: token}, "users": {name:
+    {token, groups, expires}}}. Secret, mode 0600. Removing an entry revokes it at once (the
+    authenticator re-reads the file when it changes)."""
 
     path: Path
     admin: str = ""
     nodes: dict[str, str] = field(default_factory=dict)
+    users: dict[str, UserToken] = field(default_factory=dict)
 
     @classmethod
     def load_or_create(cls, path: Path) -> TokenFile:
@@ -75,6 +102,7 @@ class TokenFile:
             data: dict[str, Any] = json.loads(path.read_text())
             tf.admin = str(data.get("admin", ""))
             tf.nodes = {str(k): str(v) for k, v in (data.get("nodes") or {}).items()}
+            tf.users = {str(k): UserToken.from_json(v) for k, v in (data.get("users") or {}).items()}
         if not tf.admin:
             tf.admin = secrets.token_urlsafe(32)
             tf.save()
@@ -87,21 +115,42 @@ class TokenFile:
             self.save()
         return self.nodes[node]
 
+    def component_token(self, name: str) -> str:
+        """The credential of a component of the cluster itself (`system:kube-scheduler`): kept
+        across restarts, created on first request."""
+        current = self.users.get(name)
+        if current is not None and current.token and not current.expires:
+            return current.token
+        return self.issue_user_token(name)
+
+    def issue_user_token(self, name: str, groups: tuple[str, ...] = (), expires: float = 0.0) -> str:
+        """A new credential for user `name` (replacing any it had: the old one stops working)."""
+        token = secrets.token_urlsafe(32)
+        self.users[name] = UserToken(token, groups, expires)
+        self.save()
+        return token
+
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"admin": self.admin, "nodes": self.nodes}, f, indent=2)
+            json.dump({"admin": self.admin, "nodes": self.nodes,
+                       "users": {k: v.to_json() for k, v in self.users.items()}}, f, indent=2)
         os.replace(tmp, self.path)
 
 
 class TokenAuthenticator:
-    """Static bearer tokens, re-read when the token file changes (new nodes join without a restart)."""
+    """Static bearer tokens, re-read when the token file changes (new nodes and users join, and
+    removed ones are refused, without a restart). Tokens of other kinds (ServiceAccount JWTs) go to
+    `fallback` when given."""
 
-    def __init__(self, tokens: TokenFile) -> None:
+    def __init__(self, tokens: TokenFile, fallback: Authenticator | None = None,
+                 now: Callable[[], float] = time.time) -> None:
         self._tokens = tokens
         self._mtime = 0.0
+        self.fallback = fallback
+        self._now = now
 
     def _refresh(self) -> None:
         try:
@@ -109,19 +158,30 @@ class TokenAuthenticator:
         except OSError:
             return
         if mtime != self._mtime:
+            try:
+                fresh = TokenFile.load_or_create(self._tokens.path)
+            except (ValueError, OSError):
+                return  # caught mid-write (an editor saving in place): read it again on the next request
             self._mtime = mtime
-            fresh = TokenFile.load_or_create(self._tokens.path)
-            self._tokens.admin, self._tokens.nodes = fresh.admin, fresh.nodes
+            self._tokens.admin, self._tokens.nodes, self._tokens.users = fresh.admin, fresh.nodes, fresh.users
 
     def authenticate(self, token: str | None) -> UserInfo:
         if not token:
             raise Unauthorized("Unauthorized")
         self._refresh()
         if hmac.compare_digest(token, self._tokens.admin):
-            return UserInfo("admin", (MASTERS_GROUP, "system:authenticated"))
+            return UserInfo("admin", (MASTERS_GROUP, AUTHENTICATED_GROUP))
         for node, node_token in self._tokens.nodes.items():
             if hmac.compare_digest(token, node_token):
-                return UserInfo(NODE_USER_PREFIX + node, (NODES_GROUP, "system:authenticated"))
+                return UserInfo(NODE_USER_PREFIX + node, (NODES_GROUP, AUTHENTICATED_GROUP))
+        for name, user in self._tokens.users.items():
+            if user.token and hmac.compare_digest(token, user.token):
+                if user.expires and self._now() >= user.expires:
+                    break  # expired: as unknown
+                groups = tuple(g for g in user.groups if g != AUTHENTICATED_GROUP)
+                return UserInfo(name, (*groups, AUTHENTICATED_GROUP))
+        if self.fallback is not None:
+            return self.fallback.authenticate(token)
         raise Unauthorized("Unauthorized")
 
 
@@ -137,20 +197,48 @@ def _forbid(attrs: RequestAttributes, why: str = "") -> Forbidden:
     return Forbidden(msg, kind=attrs.resource, name=attrs.name, group=attrs.group)
 
 
-class ClusterAuthorizer:
-    """Masters may do anything; nodes get the kubelet's rules; anyone else nothing."""
+@dataclass(frozen=True)
+class Decision:
+    """One authorizer's answer: allowed, or no opinion (with a reason when it has one to give)."""
 
-    def authorize(self, attrs: RequestAttributes) -> None:
-        if MASTERS_GROUP in attrs.user.groups:
-            return
+    allowed: bool
+    reason: str = ""
+
+
+class Decider(Protocol):
+    """One link of `AuthorizerChain`."""
+
+    def decide(self, attrs: RequestAttributes) -> Decision: ...
+
+
+def forbidden_message(attrs: RequestAttributes, reason: str = "") -> str:
+    """kube-apiserver's 403 message: what the user may not do, and why when an authorizer said."""
+    user = json.dumps(attrs.user.name)
+    if not attrs.resource:
+        msg = f"User {user} cannot {attrs.verb} path {json.dumps(attrs.path)}"
+        return f"forbidden: {msg}: {reason}" if reason else f"forbidden: {msg}"
+    resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
+    scope = f"in the namespace {json.dumps(attrs.namespace)}" if attrs.namespace else "at the cluster scope"
+    msg = (f"User {user} cannot {attrs.verb} resource {json.dumps(resource)} in API group "
+           f"{json.dumps(attrs.group)} {scope}")
+    if reason:
+        msg += f": {reason}"
+    qualified = f"{attrs.resource}.{attrs.group}" if attrs.group else attrs.resource
+    subject = f"{qualified} {json.dumps(attrs.name)}" if attrs.name else qualified
+    return f"{subject} is forbidden: {msg}"
+
+
+class NodeAuthorizer:
+    """The request half of the Node authorizer: the kubelet's rules for node users, no opinion on
+    anyone else (RBAC decides for them)."""
+
+    def decide(self, attrs: RequestAttributes) -> Decision:
         node = attrs.user.node_name
         if node is None:
-            raise _forbid(attrs)
-        if not attrs.resource:  # discovery, version, health
-            return
-        if self._node_allows(node, attrs):
-            return
-        raise _forbid(attrs, "node may only modify its own objects")
+            return Decision(False)
+        if not attrs.resource or self._node_allows(node, attrs):  # non-resource: discovery, version, health
+            return Decision(True)
+        return Decision(False, "node may only modify its own objects")
 
     @staticmethod
     def _node_allows(node: str, a: RequestAttributes) -> bool:
@@ -172,6 +260,43 @@ class ClusterAuthorizer:
                 return verb in {"update", "patch"}
             return verb == "delete" and not a.subresource
         return False
+
+
+class AuthorizerChain:
+    """kube-apiserver's union of authorizers: `system:masters` is allowed everything (its privileged
+    group authorizer, ahead of the rest); then each link in turn, the first allow winning; when none
+    allows, 403 with the reasons the links gave."""
+
+    def __init__(self, *links: Decider) -> None:
+        self.links = links
+
+    def decide(self, attrs: RequestAttributes) -> Decision:
+        if MASTERS_GROUP in attrs.user.groups:
+            return Decision(True)
+        reasons: list[str] = []
+        for link in self.links:
+            decision = link.decide(attrs)
+            if decision.allowed:
+                return decision
+            if decision.reason:
+                reasons.append(decision.reason)
+        return Decision(False, "\n".join(reasons))
+
+    def allows(self, attrs: RequestAttributes) -> bool:
+        return self.decide(attrs).allowed
+
+    def authorize(self, attrs: RequestAttributes) -> None:
+        decision = self.decide(attrs)
+        if not decision.allowed:
+            raise Forbidden(forbidden_message(attrs, decision.reason), kind=attrs.resource, name=attrs.name,
+                            group=attrs.group)
+
+
+class ClusterAuthorizer(AuthorizerChain):
+    """Masters and nodes only, without RBAC (for tests and tools that have no policy)."""
+
+    def __init__(self) -> None:
+        super().__init__(NodeAuthorizer())
 
 
 # Labels a kubelet may set on its own Node although they are in the kubernetes.io/k8s.io namespaces

@@ -10,7 +10,7 @@ import platform
 from typing import Any
 
 from podfleet import __version__
-from podfleet.api.resources import ALL_VERBS, GROUP_VERSIONS, ResourceType, in_group_version
+from podfleet.api.resources import ALL_VERBS, SERVED_GROUP_VERSIONS, ResourceType, served_in_group_version
 
 KUBERNETES_VERSION = "v1.31.0"
 
@@ -21,9 +21,10 @@ _SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "eviction": ("create",),
     "log": ("get",),
     "finalize": ("update",),
+    "token": ("create",),
 }
 _SUBRESOURCE_KIND = {"binding": ("Binding", "", "v1"), "eviction": ("Eviction", "policy", "v1"),
-                     "scale": ("Scale", "autoscaling", "v1")}
+                     "scale": ("Scale", "autoscaling", "v1"), "token": ("TokenRequest", "authentication.k8s.io", "v1")}
 
 
 def _resource_entry(r: ResourceType) -> dict[str, Any]:
@@ -40,7 +41,7 @@ def _resource_entry(r: ResourceType) -> dict[str, Any]:
 
 def resource_list(group: str, version: str) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
-    for r in in_group_version(group, version):
+    for r in served_in_group_version(group, version):
         resources.append(_resource_entry(r))
         for sub in r.subresources:
             kind, sgroup, sversion = _SUBRESOURCE_KIND.get(sub, (r.kind, "", ""))
@@ -59,17 +60,17 @@ def core_versions(server_address: str) -> dict[str, Any]:
 
 
 def _group(name: str) -> dict[str, Any]:
-    versions = [{"groupVersion": f"{name}/{v}", "version": v} for v in GROUP_VERSIONS[name]]
+    versions = [{"groupVersion": f"{name}/{v}", "version": v} for v in SERVED_GROUP_VERSIONS[name]]
     return {"name": name, "versions": versions, "preferredVersion": versions[0]}
 
 
 def group_list() -> dict[str, Any]:
     return {"kind": "APIGroupList", "apiVersion": "v1",
-            "groups": [_group(g) for g in GROUP_VERSIONS if g]}
+            "groups": [_group(g) for g in SERVED_GROUP_VERSIONS if g]}
 
 
 def group(name: str) -> dict[str, Any] | None:
-    if name not in GROUP_VERSIONS or not name:
+    if name not in SERVED_GROUP_VERSIONS or not name:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group(name)}
 

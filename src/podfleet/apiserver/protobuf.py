@@ -415,7 +415,40 @@ rbac.AggregationRule: 1 clusterRoleSelectors []meta.LabelSelector
 rbac.RoleBinding: 1 metadata meta.ObjectMeta, 2 subjects []rbac.Subject, 3 roleRef rbac.RoleRef
 rbac.ClusterRoleBinding: 1 metadata meta.ObjectMeta, 2 subjects []rbac.Subject, 3 roleRef rbac.RoleRef
 rbac.Subject: 1 kind string, 2 apiGroup string, 3 name string, 4 namespace string
-rbac.RoleRef: 1 apiGroup string, 2 kind string, 3 name string"""
+rbac.RoleRef: 1 apiGroup string, 2 kind string, 3 name string
+authz.SelfSubjectAccessReview: 1 metadata meta.ObjectMeta, 2 spec authz.SelfSubjectAccessReviewSpec,
+    3 status authz.SubjectAccessReviewStatus
+authz.SelfSubjectAccessReviewSpec: 1 resourceAttributes *authz.ResourceAttributes,
+    2 nonResourceAttributes *authz.NonResourceAttributes
+authz.SubjectAccessReview: 1 metadata meta.ObjectMeta, 2 spec authz.SubjectAccessReviewSpec,
+    3 status authz.SubjectAccessReviewStatus
+authz.SubjectAccessReviewSpec: 1 resourceAttributes *authz.ResourceAttributes,
+    2 nonResourceAttributes *authz.NonResourceAttributes, 3 user string, 4 groups []string, 6 uid string
+authz.ResourceAttributes: 1 namespace string, 2 verb string, 3 group string, 4 version string,
+    5 resource string, 6 subresource string, 7 name string, 8 fieldSelector *authz.FieldSelectorAttributes,
+    9 labelSelector *authz.LabelSelectorAttributes
+authz.FieldSelectorAttributes: 1 rawSelector string, 2 requirements []meta.FieldSelectorRequirement
+authz.LabelSelectorAttributes: 1 rawSelector string, 2 requirements []meta.LabelSelectorRequirement
+meta.FieldSelectorRequirement: 1 key string, 2 operator string, 3 values []string
+authz.NonResourceAttributes: 1 path string, 2 verb string
+authz.SubjectAccessReviewStatus: 1 allowed bool, 4 denied bool, 2 reason string, 3 evaluationError string
+authz.SelfSubjectRulesReview: 1 metadata meta.ObjectMeta, 2 spec authz.SelfSubjectRulesReviewSpec,
+    3 status authz.SubjectRulesReviewStatus
+authz.SelfSubjectRulesReviewSpec: 1 namespace string
+authz.SubjectRulesReviewStatus: 1 resourceRules []authz.ResourceRule, 2 nonResourceRules []authz.NonResourceRule,
+    3 incomplete bool, 4 evaluationError string
+authz.ResourceRule: 1 verbs []string, 2 apiGroups []string, 3 resources []string, 4 resourceNames []string
+authz.NonResourceRule: 1 verbs []string, 2 nonResourceURLs []string
+authn.SelfSubjectReview: 1 metadata meta.ObjectMeta, 2 status authn.SelfSubjectReviewStatus
+authn.SelfSubjectReviewStatus: 1 userInfo authn.UserInfo
+authn.UserInfo: 1 username string, 2 uid string, 3 groups []string
+authn.TokenReview: 1 metadata meta.ObjectMeta, 2 spec authn.TokenReviewSpec, 3 status authn.TokenReviewStatus
+authn.TokenReviewSpec: 1 token string, 2 audiences []string
+authn.TokenReviewStatus: 1 authenticated bool, 2 user authn.UserInfo, 4 audiences []string, 3 error string
+authn.TokenRequest: 1 metadata meta.ObjectMeta, 2 spec authn.TokenRequestSpec, 3 status authn.TokenRequestStatus
+authn.TokenRequestStatus: 1 token string, 2 expirationTimestamp time
+authn.TokenRequestSpec: 1 audiences []string, 4 expirationSeconds *int64, 3 boundObjectRef *authn.BoundObjectReference
+authn.BoundObjectReference: 1 kind string, 2 apiVersion string, 3 name string, 4 uid string"""
 
 # The `k8s\x00` envelope around every object: runtime.Unknown and its own TypeMeta (apiVersion first).
 _ENVELOPE = """
@@ -439,6 +472,14 @@ KINDS: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "rbac.ClusterRole",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.RoleBinding",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "rbac.ClusterRoleBinding",
+    # reviews and token requests: create-only, their requests as kubectl's typed clients send them
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "authz.SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): "authz.SubjectAccessReview",
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): "authz.SubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "authz.SelfSubjectRulesReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "authn.SelfSubjectReview",
+    ("authentication.k8s.io/v1", "TokenReview"): "authn.TokenReview",
+    ("authentication.k8s.io/v1", "TokenRequest"): "authn.TokenRequest",
 }
 
 _SCALARS = {"string", "bytes", "bool", "int32", "int64"}

@@ -10,13 +10,30 @@ counts spec changes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from podfleet.api import defaults
 from podfleet.api.jsoncopy import clone
 from podfleet.api.qos import qos_class
-from podfleet.api.resources import NAMESPACES, NODES, PODS, RESOURCES, SERVICES, ResourceType
+from podfleet.api.resources import (
+    CLUSTERROLEBINDINGS,
+    CLUSTERROLES,
+    NAMESPACES,
+    NODES,
+    PODS,
+    RESOURCES,
+    ROLEBINDINGS,
+    ROLES,
+    SERVICES,
+    ResourceType,
+)
+from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.service_alloc import Reservation, ServiceAllocator
+
+# (kind, new object, stored object or None for a create, requesting user, name in the request URL):
+# returns when the write may proceed, else raises (Forbidden, NotFound). RBAC's escalation check.
+EscalationCheck = Callable[[str, dict[str, Any], dict[str, Any] | None, UserInfo | None, str], Awaitable[None]]
 
 # The longest grace period a deletion records: Go's longest time.Duration, in seconds (about 292
 # years). kube-apiserver computes deletionTimestamp as now + grace * time.Second, which wraps past
@@ -83,6 +100,26 @@ class Strategy:
 
     async def release(self, obj: dict[str, Any]) -> None:
         """Free what a deleted object held."""
+
+    async def admit(self, new: dict[str, Any], old: dict[str, Any] | None, user: UserInfo | None,
+                    request_name: str) -> None:
+        """Checks of a create (`old` None) or an update of the main resource that depend on who
+        writes; raise to refuse. Runs after validation, before anything is written (dry runs too)."""
+
+
+class RBACStrategy(Strategy):
+    """Roles and bindings: nobody grants through them more than they hold (`check`, set by the
+    server once its authorizer exists; until then nothing is checked, as for the store's own
+    bootstrap writes)."""
+
+    def __init__(self, rt: ResourceType) -> None:
+        super().__init__(rt)
+        self.check: EscalationCheck | None = None
+
+    async def admit(self, new: dict[str, Any], old: dict[str, Any] | None, user: UserInfo | None,
+                    request_name: str) -> None:
+        if self.check is not None:
+            await self.check(self.rt.kind, new, old, user, request_name)
 
 
 class PodStrategy(Strategy):
@@ -179,5 +216,6 @@ def strategies_for(default_toleration_seconds: int, allocator: ServiceAllocator)
         NAMESPACES: NamespaceStrategy(NAMESPACES),
         NODES: NodeStrategy(NODES),
         SERVICES: ServiceStrategy(SERVICES, allocator),
+        **{rt: RBACStrategy(rt) for rt in (ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS)},
     }
     return {rt: special.get(rt) or Strategy(rt) for rt in RESOURCES}

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podfleet.api.jsoncopy import clone
-from podfleet.api.resources import ResourceType
+from podfleet.api.resources import NAMESPACES, ResourceType
 from podfleet.apiserver.auth import Authenticator, Authorizer, RequestAttributes, UserInfo
 from podfleet.apiserver.store import (
     JSON_PATCH,
@@ -71,8 +71,9 @@ class LocalClient:
         if cred is None:
             return None
         user = cred.authenticator.authenticate(cred.token)
-        cred.authorizer.authorize(RequestAttributes(user, verb, rt.plural, rt.group, namespace if rt.namespaced
-                                                    else "", name, subresource))
+        # As the HTTP server builds them: a namespace's own requests are in that namespace.
+        scope = name if rt is NAMESPACES else (namespace if rt.namespaced else "")
+        cred.authorizer.authorize(RequestAttributes(user, verb, rt.plural, rt.group, scope, name, subresource))
         return user
 
     async def get(self, rt: ResourceType, name: str, namespace: str = "") -> dict[str, Any]:

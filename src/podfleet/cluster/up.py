@@ -3,8 +3,9 @@
 One node (default): API server on the embedded SQLite store, controllers, scheduler and a node agent
 in one process. The components in the server's process reach it through `LocalClient` (no sockets),
 each with its own credential checked on every call as an HTTPS request's would be: the controllers
-and the scheduler as the administrator, the agent with its node token, so under the same
-NodeRestriction rules as any node.
+as `system:kube-controller-manager` and the scheduler as `system:kube-scheduler`, under their
+default RBAC roles, and the agent with its node token, so under the same NodeRestriction rules as
+any node.
 
 `--nodes N`: the control plane stays in this process; each node is a network namespace of its own on
 a cluster bridge (`nodenet.py`) running a separate `podfleet agent` process inside it, with its own
@@ -41,6 +42,7 @@ from podfleet.kubeconfig import write_kubeconfig
 from podfleet.scheduler.scheduler import Scheduler
 
 log = logging.getLogger("podfleet.up")
+CONTROLLER_MANAGER_USER, SCHEDULER_USER = "system:kube-controller-manager", "system:kube-scheduler"
 
 
 @dataclass
@@ -98,12 +100,16 @@ class LocalCluster:
             await asyncio.to_thread(self.net.create_bridge)
         await self.server.start()
         admin = self._client(self.server.tokens.admin, "podfleet-control-plane")
-        self.controllers = ControllerManager(admin, config=ControllerManagerConfig(
+        # The controllers and the scheduler act as kube-controller-manager and kube-scheduler do,
+        # each as its own user with only what its default RBAC role grants, not as the admin.
+        tokens = self.server.tokens
+        controller_manager = self._client(tokens.component_token(CONTROLLER_MANAGER_USER), "kube-controller-manager")
+        self.controllers = ControllerManager(controller_manager, config=ControllerManagerConfig(
             node_lifecycle=NodeLifecycleConfig(node_monitor_grace_period=self.cfg.node_grace)))
         await self.controllers.start()
-        self.ipam = NodeIPAMController(admin, self.cfg.pod_network)
+        self.ipam = NodeIPAMController(controller_manager, self.cfg.pod_network)
         self.ipam.start()
-        self.scheduler = Scheduler(admin)
+        self.scheduler = Scheduler(self._client(tokens.component_token(SCHEDULER_USER), "kube-scheduler"))
         await self.scheduler.start()
         if self.multi:
             await self._start_node_processes()
@@ -130,7 +136,8 @@ class LocalCluster:
             cmd = ["nsenter", f"--net=/var/run/netns/{n.netns}", sys.executable, "-m", "podfleet", "agent",
                    "--kubeconfig", str(kc),
                    "--node-name", n.name, "--node-ip", n.address, "--data-dir", str(node_dir / "state"),
-                   "--pod-cidr", "", "--host-gw", "--backoff-base", str(self.cfg.backoff_base)]
+                   "--pod-cidr", "", "--host-gw", "--backoff-base", str(self.cfg.backoff_base),
+                   "--cluster-cidr", self.cfg.pod_network, "--node-netns"]
             commands[n.name], logs[n.name], pids[n.name] = cmd, str(node_dir / "agent.log"), str(node_dir / "agent.pid")
         cf = ClusterFile(self.net.prefix, self.cfg.cluster_cidr, self.cfg.nodes, commands, logs, pids)
         (self.cfg.data_dir / "cluster.json").write_text(json.dumps(asdict(cf), indent=1))
@@ -164,7 +171,10 @@ class LocalCluster:
             cf = load_cluster_file(self.cfg.data_dir)
             for name in cf.pidfiles:
                 stop_agent(cf, name, signal.SIGTERM)
-        for part in (self.node, self.scheduler, self.ipam, self.controllers):
+        if self.node is not None:
+            with contextlib.suppress(Exception):
+                await self.node.stop(clean=True)  # its Service rules are in the host's own ruleset
+        for part in (self.scheduler, self.ipam, self.controllers):
             if part is not None:
                 with contextlib.suppress(Exception):
                     await part.stop()

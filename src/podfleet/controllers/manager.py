@@ -13,6 +13,7 @@ from podfleet.api.resources import REPLICATIONCONTROLLERS
 from podfleet.client.events import EventRecorder
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
+from podfleet.controllers.clusterdns import ClusterDNSController
 from podfleet.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from podfleet.controllers.deployment import DeploymentController
 from podfleet.controllers.endpoints import EndpointsController
@@ -21,10 +22,12 @@ from podfleet.controllers.informers import SharedInformers
 from podfleet.controllers.namespace import NamespaceController
 from podfleet.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycleController
 from podfleet.controllers.replicaset import ReplicaSetController
+from podfleet.controllers.serviceaccounts import ServiceAccountsController
 from podfleet.controllers.tainteviction import TaintEvictionController
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "nodelifecycle", "tainteviction",
-                   "garbagecollector", "namespace", "endpoints", "clusterroleaggregation")
+                   "garbagecollector", "namespace", "endpoints", "clusterroleaggregation", "clusterdns",
+                   "serviceaccount")
 
 
 @dataclass
@@ -75,6 +78,10 @@ class ControllerManager:
             if "namespace" in enabled else None
         self.cluster_role_aggregation = ClusterRoleAggregationController(client, self.informers, clock=self.clock) \
             if "clusterroleaggregation" in enabled else None
+        self.cluster_dns = ClusterDNSController(client, self.informers, clock=self.clock) \
+            if "clusterdns" in enabled else None
+        self.service_accounts = ServiceAccountsController(client, self.informers, clock=self.clock) \
+            if "serviceaccount" in enabled else None
         self._started = False
 
     def _recorder(self, component: str) -> EventRecorder:
@@ -86,7 +93,7 @@ class ControllerManager:
     def controllers(self) -> list[Any]:
         return [c for c in (self.replicaset, self.replication, self.deployment, self.node_lifecycle,
                             self.taint_eviction, self.garbage_collector, self.namespace, self.endpoints,
-                            self.cluster_role_aggregation)
+                            self.cluster_role_aggregation, self.cluster_dns, self.service_accounts)
                 if c is not None]
 
     async def start(self) -> None:

@@ -2,8 +2,9 @@
 
 The decoder's field tables are checked against objects encoded by a real protobuf encoder
 (`google.protobuf`), from message descriptors built here out of `UPSTREAM` below: the upstream
-`generated.proto` messages (k8s.io/api core, apps, coordination, policy, discovery, rbac and autoscaling v1;
-apimachinery meta/v1) reachable from every kind podfleet serves, transcribed from those .proto files
+`generated.proto` messages (k8s.io/api core, apps, coordination, policy, discovery, rbac, autoscaling,
+authorization and authentication v1; apimachinery meta/v1) reachable from every kind podfleet serves
+(less the reviews' `extra` maps, which podfleet refuses with 415), transcribed from those .proto files
 and not from podfleet's tables. Two marks come from the Go types, since JSON depends on them and
 .proto does not carry them: `ptr` is a Go pointer field (emitted only when set, so kept in JSON even
 when zero) and `inline` an embedded struct whose fields JSON writes into the parent.
@@ -505,6 +506,53 @@ message rbac.ClusterRoleBinding { optional meta.ObjectMeta metadata = 1; repeate
 message rbac.Subject { optional string kind = 1; optional string apiGroup = 2; optional string name = 3;
   optional string namespace = 4; }
 message rbac.RoleRef { optional string apiGroup = 1; optional string kind = 2; optional string name = 3; }
+message authz.SelfSubjectAccessReview { optional meta.ObjectMeta metadata = 1;
+  optional authz.SelfSubjectAccessReviewSpec spec = 2; optional authz.SubjectAccessReviewStatus status = 3; }
+message authz.SelfSubjectAccessReviewSpec { ptr authz.ResourceAttributes resourceAttributes = 1;
+  ptr authz.NonResourceAttributes nonResourceAttributes = 2; }
+message authz.SubjectAccessReview { optional meta.ObjectMeta metadata = 1;
+  optional authz.SubjectAccessReviewSpec spec = 2; optional authz.SubjectAccessReviewStatus status = 3; }
+message authz.SubjectAccessReviewSpec { ptr authz.ResourceAttributes resourceAttributes = 1;
+  ptr authz.NonResourceAttributes nonResourceAttributes = 2; optional string user = 3; repeated string groups = 4;
+  optional string uid = 6; }
+message authz.ResourceAttributes { optional string namespace = 1; optional string verb = 2; optional string group = 3;
+  optional string version = 4; optional string resource = 5; optional string subresource = 6;
+  optional string name = 7; ptr authz.FieldSelectorAttributes fieldSelector = 8;
+  ptr authz.LabelSelectorAttributes labelSelector = 9; }
+message authz.FieldSelectorAttributes { optional string rawSelector = 1;
+  repeated meta.FieldSelectorRequirement requirements = 2; }
+message authz.LabelSelectorAttributes { optional string rawSelector = 1;
+  repeated meta.LabelSelectorRequirement requirements = 2; }
+message meta.FieldSelectorRequirement { optional string key = 1; optional string operator = 2;
+  repeated string values = 3; }
+message authz.NonResourceAttributes { optional string path = 1; optional string verb = 2; }
+message authz.SubjectAccessReviewStatus { optional bool allowed = 1; optional bool denied = 4;
+  optional string reason = 2; optional string evaluationError = 3; }
+message authz.SelfSubjectRulesReview { optional meta.ObjectMeta metadata = 1;
+  optional authz.SelfSubjectRulesReviewSpec spec = 2; optional authz.SubjectRulesReviewStatus status = 3; }
+message authz.SelfSubjectRulesReviewSpec { optional string namespace = 1; }
+message authz.SubjectRulesReviewStatus { repeated authz.ResourceRule resourceRules = 1;
+  repeated authz.NonResourceRule nonResourceRules = 2; optional bool incomplete = 3;
+  optional string evaluationError = 4; }
+message authz.ResourceRule { repeated string verbs = 1; repeated string apiGroups = 2; repeated string resources = 3;
+  repeated string resourceNames = 4; }
+message authz.NonResourceRule { repeated string verbs = 1; repeated string nonResourceURLs = 2; }
+message authn.SelfSubjectReview { optional meta.ObjectMeta metadata = 1;
+  optional authn.SelfSubjectReviewStatus status = 2; }
+message authn.SelfSubjectReviewStatus { optional authn.UserInfo userInfo = 1; }
+message authn.UserInfo { optional string username = 1; optional string uid = 2; repeated string groups = 3; }
+message authn.TokenReview { optional meta.ObjectMeta metadata = 1; optional authn.TokenReviewSpec spec = 2;
+  optional authn.TokenReviewStatus status = 3; }
+message authn.TokenReviewSpec { optional string token = 1; repeated string audiences = 2; }
+message authn.TokenReviewStatus { optional bool authenticated = 1; optional authn.UserInfo user = 2;
+  repeated string audiences = 4; optional string error = 3; }
+message authn.TokenRequest { optional meta.ObjectMeta metadata = 1; optional authn.TokenRequestSpec spec = 2;
+  optional authn.TokenRequestStatus status = 3; }
+message authn.TokenRequestSpec { repeated string audiences = 1; ptr int64 expirationSeconds = 4;
+  ptr authn.BoundObjectReference boundObjectRef = 3; }
+message authn.BoundObjectReference { optional string kind = 1; optional string apiVersion = 2;
+  optional string name = 3; optional string uid = 4; }
+message authn.TokenRequestStatus { optional string token = 1; optional Time expirationTimestamp = 2; }
 """
 
 # apimachinery types with their own JSON form (meta/v1, api/resource, util/intstr, runtime .proto).
@@ -526,7 +574,12 @@ ROOTS = {"Namespace": "v1", "Pod": "v1", "Node": "v1", "Event": "v1", "Secret": 
          "policy.Eviction": "policy/v1", "autoscaling.Scale": "autoscaling/v1", "Service": "v1",
          "Endpoints": "v1", "discovery.EndpointSlice": "discovery.k8s.io/v1", "ReplicationController": "v1",
          "rbac.Role": "rbac.authorization.k8s.io/v1", "rbac.ClusterRole": "rbac.authorization.k8s.io/v1",
-         "rbac.RoleBinding": "rbac.authorization.k8s.io/v1", "rbac.ClusterRoleBinding": "rbac.authorization.k8s.io/v1"}
+         "rbac.RoleBinding": "rbac.authorization.k8s.io/v1", "rbac.ClusterRoleBinding": "rbac.authorization.k8s.io/v1",
+         "authz.SelfSubjectAccessReview": "authorization.k8s.io/v1",
+         "authz.SubjectAccessReview": "authorization.k8s.io/v1",
+         "authz.SelfSubjectRulesReview": "authorization.k8s.io/v1",
+         "authn.SelfSubjectReview": "authentication.k8s.io/v1", "authn.TokenReview": "authentication.k8s.io/v1",
+         "authn.TokenRequest": "authentication.k8s.io/v1"}
 SCALARS = {"string": descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
            "bytes": descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
            "bool": descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,

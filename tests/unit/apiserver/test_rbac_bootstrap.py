@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from podfleet.api import rbac
-from podfleet.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, NAMESPACES, RESOURCES
+from podfleet.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, CREATE_ONLY, NAMESPACES, RESOURCES
 from podfleet.api.validation import validate_create
 from podfleet.apiserver.auth import RequestAttributes, UserInfo
 from podfleet.apiserver.bootstrap import ensure_default_rbac
@@ -25,7 +25,7 @@ AUTHENTICATED = ("system:authenticated",)
 
 def served() -> set[tuple[str, str]]:
     out = set()
-    for rt in RESOURCES:
+    for rt in RESOURCES + CREATE_ONLY:
         out.add((rt.group, rt.plural))
         out |= {(rt.group, f"{rt.plural}/{sub}") for sub in rt.subresources}
     return out

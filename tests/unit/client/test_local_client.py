@@ -14,7 +14,9 @@ import pytest
 
 from podfleet.api.errors import Forbidden, Unauthorized
 from podfleet.api.resources import EVENTS, LEASES, NAMESPACES, NODES, PODS
-from podfleet.apiserver.auth import ClusterAuthorizer, TokenAuthenticator, TokenFile
+from podfleet.apiserver.auth import AuthorizerChain, ClusterAuthorizer, NodeAuthorizer, TokenAuthenticator, TokenFile
+from podfleet.apiserver.rbac.authorizer import RBACAuthorizer
+from podfleet.apiserver.rbac.evaluate import Policy
 from podfleet.apiserver.store import Store, WriteOptions
 from podfleet.client.local import Credential, LocalClient
 from podfleet.clock import FakeClock
@@ -147,3 +149,19 @@ async def test_node_may_not_claim_administrator_labels_on_its_own_node(store: St
         await node_a.patch(NODES, "a", {"metadata": {"labels": {"node-restriction.kubernetes.io/pci": None}}})
     patched = await node_a.patch(NODES, "a", {"metadata": {"labels": {"example.com/disk": "nvme"}}})
     assert patched["metadata"]["labels"]["node-restriction.kubernetes.io/pci"] == "y"
+
+
+async def test_a_namespaces_own_requests_are_in_that_namespace(store: Store, tokens: TokenFile) -> None:
+    """As over HTTPS: a RoleBinding in a namespace can grant reading that Namespace object."""
+    policy = Policy.from_objects(
+        cluster_roles=[{"metadata": {"name": "ns-reader"}, "rules": [
+            {"verbs": ["get"], "apiGroups": [""], "resources": ["namespaces"]}]}],
+        role_bindings=[{"metadata": {"name": "b", "namespace": "default"},
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                    "name": "ns-reader"},
+                        "subjects": [{"kind": "User", "name": "jane"}]}])
+    chain = AuthorizerChain(NodeAuthorizer(), RBACAuthorizer(policy=policy))
+    jane = LocalClient(store, Credential(tokens.issue_user_token("jane"), TokenAuthenticator(tokens), chain))
+    assert (await jane.get(NAMESPACES, "default"))["metadata"]["name"] == "default"
+    with pytest.raises(Forbidden):
+        await jane.get(NAMESPACES, "kube-node-lease")

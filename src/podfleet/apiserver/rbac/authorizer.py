@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any, Protocol
 
 from podfleet.api.errors import Forbidden, Gone
 from podfleet.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, ROLEBINDINGS, ROLES, ResourceType
-from podfleet.apiserver.auth import MASTERS_GROUP, RequestAttributes, UserInfo
+from podfleet.apiserver.auth import MASTERS_GROUP, Decision, RequestAttributes, UserInfo, forbidden_message
 from podfleet.apiserver.rbac.escalation import FULL_AUTHORITY
-from podfleet.apiserver.rbac.evaluate import Decision, Policy, RulesReview
+from podfleet.apiserver.rbac.evaluate import Policy, RulesReview
 from podfleet.apiserver.store import ListOptions, WatchEventOut
 from podfleet.clock import Clock, RealClock
 from podfleet.tasks import cancel_and_wait
@@ -34,23 +33,6 @@ log = logging.getLogger("podfleet.rbac")
 
 RBAC_RESOURCES: tuple[ResourceType, ...] = (ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS)
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
-
-
-def forbidden_message(attrs: RequestAttributes, reason: str = "") -> str:
-    """kube-apiserver's 403 message: what the user may not do, and why when the authorizer said."""
-    user = json.dumps(attrs.user.name)
-    if not attrs.resource:
-        msg = f"User {user} cannot {attrs.verb} path {json.dumps(attrs.path)}"
-        return f"forbidden: {msg}: {reason}" if reason else f"forbidden: {msg}"
-    resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
-    scope = f"in the namespace {json.dumps(attrs.namespace)}" if attrs.namespace else "at the cluster scope"
-    msg = (f"User {user} cannot {attrs.verb} resource {json.dumps(resource)} in API group "
-           f"{json.dumps(attrs.group)} {scope}")
-    if reason:
-        msg += f": {reason}"
-    qualified = f"{attrs.resource}.{attrs.group}" if attrs.group else attrs.resource
-    subject = f"{qualified} {json.dumps(attrs.name)}" if attrs.name else qualified
-    return f"{subject} is forbidden: {msg}"
 
 
 class RBACAuthorizer:

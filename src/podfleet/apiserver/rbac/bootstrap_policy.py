@@ -55,14 +55,9 @@ AGGREGATE_TO_VIEW = "rbac.authorization.k8s.io/aggregate-to-view"
 AUTHENTICATED, UNAUTHENTICATED = "system:authenticated", "system:unauthenticated"
 MASTERS, MONITORING = "system:masters", "system:monitoring"
 
-# Resources the default roles name that podfleet's API does not serve yet: the review and token
-# APIs of identity and access (group, resource). Everything else they name is served.
-NOT_YET_SERVED = frozenset({
-    (AUTHORIZATION, "selfsubjectaccessreviews"), (AUTHORIZATION, "selfsubjectrulesreviews"),
-    (AUTHORIZATION, "subjectaccessreviews"), (AUTHORIZATION, "localsubjectaccessreviews"),
-    (AUTHENTICATION, "selfsubjectreviews"), (AUTHENTICATION, "tokenreviews"), (LEGACY, "serviceaccounts/token"),
-    (EVENTS, "events"),
-})
+# Resources the default roles name that podfleet's API does not serve yet (group, resource).
+# Everything else they name is served.
+NOT_YET_SERVED = frozenset({(EVENTS, "events")})
 
 
 def rule(verbs: tuple[str, ...] | str, groups: tuple[str, ...] | str = (), resources: tuple[str, ...] = (),
@@ -180,6 +175,8 @@ def _controller_manager_rules() -> list[dict[str, Any]]:
         rule(("create", "delete", "get", "list", "update"), DISCOVERY, ("endpointslices",)),
         # clusterrole-aggregation-controller: it writes rules it does not hold, so it may escalate
         rule(("escalate", "get", "list", "patch", "update", "watch"), rbac.GROUP, ("clusterroles",)),
+        # podfleet's cluster-dns controller: the kube-dns Service (its EndpointSlice is covered above)
+        rule("create", LEGACY, ("services",)),
     ]
 
 

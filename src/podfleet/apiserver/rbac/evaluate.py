@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podfleet.api import rbac
-from podfleet.apiserver.auth import RequestAttributes, UserInfo
+from podfleet.apiserver.auth import Decision, RequestAttributes, UserInfo
 
 
 @dataclass(frozen=True)
@@ -194,12 +194,6 @@ class Binding:
                     f"{describe_subject(subject, self.namespace)}")
         return (f'ClusterRoleBinding "{self.name}" of {self.role_kind} "{self.role_name}" to '
                 f"{describe_subject(subject, '')}")
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    reason: str = ""
 
 
 @dataclass
