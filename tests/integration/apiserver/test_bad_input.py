@@ -11,27 +11,9 @@ from typing import Any
 
 import pytest
 
-from server_helpers import RunningServer
+from server_helpers import RunningServer, call
 
 pytestmark = pytest.mark.integration
-
-
-def call(server: RunningServer, method: str, path: str, body: Any = None, *, token: str | None = "admin",
-         ctype: str = "application/json", raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
-    ctx = ssl.create_default_context(cafile=str(server.ca_file()))
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(server.url + path, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", ctype)
-    if token == "admin":
-        req.add_header("Authorization", f"Bearer {server.admin_token()}")
-    elif token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
 
 
 def pod(name: str = "ok", **spec: Any) -> dict[str, Any]:

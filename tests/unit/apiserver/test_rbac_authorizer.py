@@ -11,14 +11,13 @@ import pytest
 
 from podfleet.api.errors import Forbidden, Gone
 from podfleet.api.rbac import GROUP
-from podfleet.api.resources import CLUSTERROLES, NAMESPACES, ROLEBINDINGS, ROLES, ResourceType
+from podfleet.api.resources import CLUSTERROLES, ROLEBINDINGS, ROLES, ResourceType
 from podfleet.apiserver.auth import RequestAttributes, UserInfo
 from podfleet.apiserver.bootstrap import ensure_default_rbac
 from podfleet.apiserver.rbac.authorizer import RBACAuthorizer, forbidden_message
 from podfleet.apiserver.rbac.evaluate import Policy
 from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WatchEventOut, WriteOptions
 from podfleet.clock import FakeClock
-from podfleet.storage.memory import MemoryStorage
 
 JANE = UserInfo("jane", ("system:authenticated",))
 GET_PODS = RequestAttributes(JANE, "get", "pods", "", "default", "p")
@@ -37,16 +36,6 @@ async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout: f
         if loop.time() > deadline:
             raise AssertionError("condition not reached")
         await asyncio.sleep(0.005)
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[Store]:
-    s = MemoryStorage()
-    await s.start()
-    st = Store(s, FakeClock())
-    await st.create(NAMESPACES, "", {"metadata": {"name": "default"}}, WriteOptions())
-    yield st
-    await s.close()
 
 
 @pytest.fixture

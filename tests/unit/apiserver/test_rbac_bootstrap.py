@@ -4,21 +4,18 @@ what podfleet serves, and how `ensure_default_rbac` creates and reconciles them 
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from podfleet.api import rbac
-from podfleet.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, CREATE_ONLY, NAMESPACES, RESOURCES
+from podfleet.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, CREATE_ONLY, RESOURCES
 from podfleet.api.validation import validate_create
 from podfleet.apiserver.auth import RequestAttributes, UserInfo
 from podfleet.apiserver.bootstrap import ensure_default_rbac
 from podfleet.apiserver.rbac import bootstrap_policy as bp
 from podfleet.apiserver.rbac.evaluate import Policy
 from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WriteOptions
-from podfleet.clock import FakeClock
-from podfleet.storage.memory import MemoryStorage
 
 AUTHENTICATED = ("system:authenticated",)
 
@@ -158,16 +155,6 @@ def test_what_the_defaults_grant_on_paths(path: str, groups: tuple[str, ...], al
 
 
 # ---------------------------------------------------------------------------- in a store
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[Store]:
-    s = MemoryStorage()
-    await s.start()
-    st = Store(s, FakeClock())
-    await st.create(NAMESPACES, "", {"metadata": {"name": "default"}}, WriteOptions())
-    yield st
-    await s.close()
 
 
 async def get(store: Store, rt: Any, name: str) -> dict[str, Any]:

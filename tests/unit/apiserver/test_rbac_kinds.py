@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +18,6 @@ from podfleet.api.rbac import GROUP
 from podfleet.api.resources import (
     CLUSTERROLEBINDINGS,
     CLUSTERROLES,
-    NAMESPACES,
     ROLEBINDINGS,
     ROLES,
     ResourceType,
@@ -26,8 +25,6 @@ from podfleet.api.resources import (
 )
 from podfleet.api.validation import validate_create, validate_update
 from podfleet.apiserver.store import MERGE_PATCH, Store, WriteOptions
-from podfleet.clock import FakeClock
-from podfleet.storage.memory import MemoryStorage
 
 RULE = {"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}
 
@@ -157,16 +154,6 @@ def test_role_ref_cannot_change() -> None:
 
 
 # ---------------------------------------------------------------------------- through the store
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[Store]:
-    s = MemoryStorage()
-    await s.start()
-    st = Store(s, FakeClock())
-    await st.create(NAMESPACES, "", {"metadata": {"name": "default"}}, WriteOptions())
-    yield st
-    await s.close()
 
 
 async def test_bindings_get_the_v1_defaults(store: Store) -> None:

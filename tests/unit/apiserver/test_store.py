@@ -19,16 +19,6 @@ from podfleet.storage.memory import MemoryStorage
 ADMIN = UserInfo("admin", ("system:masters",))
 
 
-@pytest.fixture
-async def store() -> AsyncIterator[Store]:
-    s = MemoryStorage()
-    await s.start()
-    st = Store(s, FakeClock())
-    await st.create(NAMESPACES, "", {"metadata": {"name": "default"}}, WriteOptions())
-    yield st
-    await s.close()
-
-
 def pod(name: str = "p", **meta: Any) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, **meta},
             "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}

@@ -4,26 +4,13 @@ server-side apply's create, conflict, force and removal, through `Store` with in
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from podfleet.api.errors import BadRequest, Conflict, Invalid
-from podfleet.api.resources import CONFIGMAPS, DEPLOYMENTS, NAMESPACES
+from podfleet.api.resources import CONFIGMAPS, DEPLOYMENTS
 from podfleet.apiserver.store import APPLY_PATCH, MERGE_PATCH, Store, WriteOptions
-from podfleet.clock import FakeClock
-from podfleet.storage.memory import MemoryStorage
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[Store]:
-    s = MemoryStorage()
-    await s.start()
-    st = Store(s, FakeClock())
-    await st.create(NAMESPACES, "", {"metadata": {"name": "default"}}, WriteOptions())
-    yield st
-    await s.close()
 
 
 def by(manager: str, **kw: Any) -> WriteOptions:
