@@ -62,13 +62,22 @@ async def test_a_reused_pid_is_neither_trusted_nor_killed(tmp_path: Path) -> Non
         stranger.wait()
 
 
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 async def test_a_holder_that_died_is_reaped_when_the_sandbox_goes(tmp_path: Path) -> None:
     ns_dir = tmp_path / "ns"
     ns = await create_sandbox_namespaces(ns_dir, "p")
     pid = _holder_pid(ns.net)
     os.kill(pid, 9)
-    for _ in range(100):
-        if nspin.namespace_ids(pid, ("net",)) is None:
+    # Its namespaces go before it is a zombie (exit_notify comes last): wait for the zombie, which
+    # is what the sandbox's removal has to reap.
+    for _ in range(500):
+        if nspin.namespace_ids(pid, ("net",)) is None and _state(pid) == "Z":
             break
         await asyncio.sleep(0.01)
     assert sandbox_namespaces(ns_dir) is None  # gone: the agent rebuilds the sandbox
