@@ -122,8 +122,11 @@ async def run_probe(probe: dict[str, Any], target: ProbeTarget) -> tuple[bool, s
 
 class ProbeWorker:
     def __init__(self, kind: str, probe: dict[str, Any], target: ProbeTarget, on_change: ChangeFn,
-                 clock: Clock) -> None:
+                 clock: Clock, started: asyncio.Event | None = None) -> None:
+        """`started`: set once the container's startup probe passed; liveness and readiness probes
+        wait for it (kubelet runs neither before), a startup probe sets it."""
         self.kind = kind  # liveness | readiness | startup
+        self.started = started
         self.probe = probe
         self.target = target
         self.on_change = on_change
@@ -142,6 +145,8 @@ class ProbeWorker:
 
     async def _run(self) -> None:
         p = self.probe
+        if self.started is not None and self.kind != "startup":
+            await self.started.wait()
         await self.clock.sleep(float(p.get("initialDelaySeconds", 0) or 0))
         period = float(p.get("periodSeconds", 10) or 10)
         success_needed = int(p.get("successThreshold", 1) or 1)
@@ -163,6 +168,8 @@ class ProbeWorker:
                 self.result = new
                 self.on_change(self.target.pod_uid, self.target.container, self.kind, bool(new))
             if self.kind == "startup" and self.result and ok:
+                if self.started is not None:
+                    self.started.set()
                 return  # startup probes stop once they succeed
             await self.clock.sleep(period)
 
@@ -181,11 +188,12 @@ class ProbeManager:
             return
         self.remove_container(target.pod_uid, target.container)
         workers = []
+        started = asyncio.Event() if container_spec.get("startupProbe") else None
         for kind, field in (("startup", "startupProbe"), ("liveness", "livenessProbe"),
                             ("readiness", "readinessProbe")):
             probe = container_spec.get(field)
             if probe:
-                w = ProbeWorker(kind, probe, target, self.on_change, self.clock)
+                w = ProbeWorker(kind, probe, target, self.on_change, self.clock, started)
                 w.start()
                 workers.append(w)
         self._workers[key] = workers

@@ -141,3 +141,31 @@ async def test_http_probe_reads_a_status_line_that_arrives_in_pieces_and_a_close
     async with server:
         ok, msg = await run_probe({"httpGet": {"port": port}}, target())
         assert not ok and "malformed" in msg
+
+
+async def test_liveness_and_readiness_wait_for_the_startup_probe() -> None:
+    clock = FakeClock()
+    kinds: list[str] = []
+
+    def tracking(codes: list[int]) -> ProbeTarget:
+        async def exec_fn(argv: list[str], timeout: float) -> int:
+            kinds.append(argv[0])
+            return codes.pop(0) if len(codes) > 1 else codes[0]
+        return ProbeTarget("uid", "main", "cid", "127.0.0.1", {}, exec_fn)
+
+    mgr = ProbeManager(lambda uid, c, kind, ok: None, clock)
+    spec = {"name": "main",
+            "startupProbe": {"exec": {"command": ["startup"]}, "periodSeconds": 1, "failureThreshold": 30},
+            "livenessProbe": {"exec": {"command": ["liveness"]}, "periodSeconds": 1, "failureThreshold": 1},
+            "readinessProbe": {"exec": {"command": ["readiness"]}, "periodSeconds": 1}}
+    # startup fails twice, then passes; everything passes after that
+    mgr.ensure(spec, tracking([1, 1, 0]))
+    for _ in range(2):
+        await clock.advance(1)
+    assert set(kinds) == {"startup"}  # nothing else ran while the container was starting
+    assert mgr.liveness_failed("uid", "main") is None and mgr.readiness("uid", "main") is False
+    for _ in range(3):
+        await clock.advance(1)
+    assert mgr.started("uid", "main") is True
+    assert {"liveness", "readiness"} <= set(kinds) and mgr.readiness("uid", "main") is True
+    mgr.remove_pod("uid")
