@@ -262,7 +262,24 @@ class NodeAuthorizer:
         return False
 
 
-class AuthorizerChain:
+class DecidingAuthorizer:
+    """An authorizer that decides (allowed or not, and why): `authorize`, the `Authorizer` protocol,
+    raises Forbidden with Kubernetes' message and the reason."""
+
+    def decide(self, attrs: RequestAttributes) -> Decision:
+        raise NotImplementedError
+
+    def allows(self, attrs: RequestAttributes) -> bool:
+        return self.decide(attrs).allowed
+
+    def authorize(self, attrs: RequestAttributes) -> None:
+        decision = self.decide(attrs)
+        if not decision.allowed:
+            raise Forbidden(forbidden_message(attrs, decision.reason), kind=attrs.resource, name=attrs.name,
+                            group=attrs.group)
+
+
+class AuthorizerChain(DecidingAuthorizer):
     """kube-apiserver's union of authorizers: `system:masters` is allowed everything (its privileged
     group authorizer, ahead of the rest); then each link in turn, the first allow winning; when none
     allows, 403 with the reasons the links gave."""
@@ -282,14 +299,6 @@ class AuthorizerChain:
                 reasons.append(decision.reason)
         return Decision(False, "\n".join(reasons))
 
-    def allows(self, attrs: RequestAttributes) -> bool:
-        return self.decide(attrs).allowed
-
-    def authorize(self, attrs: RequestAttributes) -> None:
-        decision = self.decide(attrs)
-        if not decision.allowed:
-            raise Forbidden(forbidden_message(attrs, decision.reason), kind=attrs.resource, name=attrs.name,
-                            group=attrs.group)
 
 
 class ClusterAuthorizer(AuthorizerChain):

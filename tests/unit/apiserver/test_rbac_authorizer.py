@@ -12,9 +12,9 @@ import pytest
 from podfleet.api.errors import Forbidden, Gone
 from podfleet.api.rbac import GROUP
 from podfleet.api.resources import CLUSTERROLES, ROLEBINDINGS, ROLES, ResourceType
-from podfleet.apiserver.auth import RequestAttributes, UserInfo
+from podfleet.apiserver.auth import RequestAttributes, UserInfo, forbidden_message
 from podfleet.apiserver.bootstrap import ensure_default_rbac
-from podfleet.apiserver.rbac.authorizer import RBACAuthorizer, forbidden_message
+from podfleet.apiserver.rbac.authorizer import RBACAuthorizer
 from podfleet.apiserver.rbac.evaluate import Policy
 from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WatchEventOut, WriteOptions
 from podfleet.clock import FakeClock

@@ -20,9 +20,9 @@ import contextlib
 import logging
 from typing import Any, Protocol
 
-from podfleet.api.errors import Forbidden, Gone
+from podfleet.api.errors import Gone
 from podfleet.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, ROLEBINDINGS, ROLES, ResourceType
-from podfleet.apiserver.auth import MASTERS_GROUP, Decision, RequestAttributes, UserInfo, forbidden_message
+from podfleet.apiserver.auth import MASTERS_GROUP, DecidingAuthorizer, Decision, RequestAttributes, UserInfo
 from podfleet.apiserver.rbac.escalation import FULL_AUTHORITY
 from podfleet.apiserver.rbac.evaluate import Policy, RulesReview
 from podfleet.apiserver.store import ListOptions, WatchEventOut
@@ -35,7 +35,7 @@ RBAC_RESOURCES: tuple[ResourceType, ...] = (ROLES, CLUSTERROLES, ROLEBINDINGS, C
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
-class RBACAuthorizer:
+class RBACAuthorizer(DecidingAuthorizer):
     """Decides requests by RBAC. `policy` is the view it decides from (a fresh empty one by default);
     give `source` (the API server's `Store`) and call `start()` to keep it current by watching."""
 
@@ -72,16 +72,6 @@ class RBACAuthorizer:
         if not self.synced:
             return Decision(False, "RBAC: the authorization policy has not been read yet")
         return self.policy.authorize(attrs)
-
-    def allows(self, attrs: RequestAttributes) -> bool:
-        return self.decide(attrs).allowed
-
-    def authorize(self, attrs: RequestAttributes) -> None:
-        """The `Authorizer` protocol: return when allowed, else raise Forbidden."""
-        decision = self.decide(attrs)
-        if not decision.allowed:
-            raise Forbidden(forbidden_message(attrs, decision.reason), kind=attrs.resource, name=attrs.name,
-                            group=attrs.group)
 
     def rules_for(self, user: UserInfo, namespace: str) -> RulesReview:
         """What SelfSubjectRulesReview reports: every rule that applies to `user` in `namespace`
