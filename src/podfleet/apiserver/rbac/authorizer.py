@@ -1,6 +1,6 @@
 """`RBACAuthorizer`: the `Authorizer` of `auth.py` deciding by RBAC, from an in-memory `Policy`.
 
-The policy is kept current by watching the four RBAC kinds (`PolicyFeed`): from the API server's
+The policy is kept current by watching the four RBAC kinds (`policy_feed`): from the API server's
 own `Store` (its `watch` with the WatchList initial-events bookmark, so a relist after a compacted
 resourceVersion replaces what it held and objects deleted meanwhile go), or from anything else
 that calls `Policy.apply_event` or registers `Policy.handler(kind)` on an informer. Requests are
@@ -15,24 +15,16 @@ RBAC. Until every kind has been listed once nothing else is allowed: the server 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from typing import Any, Protocol
+from typing import Any
 
-from podfleet.api.errors import Gone
 from podfleet.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, ROLEBINDINGS, ROLES, ResourceType
 from podfleet.apiserver.auth import MASTERS_GROUP, DecidingAuthorizer, Decision, RequestAttributes, UserInfo
 from podfleet.apiserver.rbac.escalation import FULL_AUTHORITY
 from podfleet.apiserver.rbac.evaluate import Policy, RulesReview
-from podfleet.apiserver.store import ListOptions, WatchEventOut
-from podfleet.clock import Clock, RealClock
-from podfleet.tasks import cancel_and_wait
-
-log = logging.getLogger("podfleet.rbac")
+from podfleet.apiserver.store_feed import StoreFeed, WatchSource
+from podfleet.clock import Clock
 
 RBAC_RESOURCES: tuple[ResourceType, ...] = (ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS)
-INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 class RBACAuthorizer(DecidingAuthorizer):
@@ -42,7 +34,7 @@ class RBACAuthorizer(DecidingAuthorizer):
     def __init__(self, source: WatchSource | None = None, *, policy: Policy | None = None,
                  clock: Clock | None = None, retry_seconds: float = 0.5) -> None:
         self.policy = policy if policy is not None else Policy()
-        self.feed = PolicyFeed(source, self.policy, clock=clock, retry_seconds=retry_seconds) \
+        self.feed = policy_feed(source, self.policy, clock=clock, retry_seconds=retry_seconds) \
             if source is not None else None
 
     # -------------------------------------------------------------- lifecycle of the feed
@@ -91,111 +83,29 @@ class RBACAuthorizer(DecidingAuthorizer):
 # ---------------------------------------------------------------------------- keeping the policy current
 
 
-class WatchSource(Protocol):
-    """What `PolicyFeed` needs of the API server's `Store`."""
+def policy_feed(source: WatchSource, policy: Policy, *, clock: Clock | None = None,
+                retry_seconds: float = 0.5) -> StoreFeed:
+    """One store watch per RBAC kind into `policy` (a relist replaces what it held of that kind)."""
+    return StoreFeed(source, RBAC_RESOURCES, name="rbac-feed", clock=clock, retry_seconds=retry_seconds,
+                     on_state=lambda rt, objects: _replace(policy, rt.kind, objects),
+                     on_event=lambda rt, event, obj: policy.apply_event(rt.kind, event, obj))
 
-    async def watch(self, rt: ResourceType, namespace: str, opts: ListOptions, send_initial: bool | None = None,
-                    initial_end_bookmark: bool = False) -> Any: ...
 
-
-class PolicyFeed:
-    """One watch per RBAC kind into `policy`. A watch starts with the current objects (replacing
-    what the policy held of that kind once they are all in), then follows changes; when it ends
-    it resumes from the last resourceVersion, and when that is compacted (410) it starts over."""
-
-    def __init__(self, source: WatchSource, policy: Policy, *, clock: Clock | None = None,
-                 retry_seconds: float = 0.5) -> None:
-        self.source = source
-        self.policy = policy
-        self.clock = clock or RealClock()
-        self.retry_seconds = retry_seconds
-        self._synced = {rt.kind: asyncio.Event() for rt in RBAC_RESOURCES}
-        self._rv = {rt.kind: "" for rt in RBAC_RESOURCES}  # where each kind's watch resumes
-        self._tasks: list[asyncio.Task[None]] = []
-
-    @property
-    def synced(self) -> bool:
-        return all(e.is_set() for e in self._synced.values())
-
-    def start(self) -> None:
-        if not self._tasks:
-            self._tasks = [asyncio.create_task(self._run(rt), name=f"rbac-feed-{rt.plural}") for rt in RBAC_RESOURCES]
-
-    async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
-        self._tasks = []
-
-    async def wait_synced(self, timeout: float | None = None) -> None:
-        async with asyncio.timeout(timeout):
-            for event in self._synced.values():
-                await event.wait()
-
-    def _replace(self, kind: str, objects: list[dict[str, Any]]) -> None:
-        """Make the policy's objects of `kind` exactly `objects` (after a fresh initial list)."""
-        current: list[dict[str, Any]]
-        if kind == "Role":
-            current = [{"metadata": {"namespace": ns, "name": n}} for ns, n in self.policy.roles]
-        elif kind == "ClusterRole":
-            current = [{"metadata": {"name": n}} for n in self.policy.cluster_roles]
-        elif kind == "RoleBinding":
-            current = [{"metadata": {"namespace": ns, "name": n}} for ns, n in self.policy.role_bindings]
-        else:
-            current = [{"metadata": {"name": n}} for n in self.policy.cluster_role_bindings]
-        fresh = {(str(o["metadata"].get("namespace") or ""), o["metadata"]["name"]) for o in objects}
-        for obj in current:
-            m = obj["metadata"]
-            if (m.get("namespace", ""), m["name"]) not in fresh:
-                self.policy.remove(kind, obj)
-        for obj in objects:
-            self.policy.set(kind, obj)
-
-    async def _run(self, rt: ResourceType) -> None:
-        while True:
-            try:
-                if not await self._follow(rt):  # ended at once, delivering nothing: do not spin
-                    await self.clock.sleep(self.retry_seconds)
-            except asyncio.CancelledError:
-                raise
-            except Gone:
-                self._rv[rt.kind] = ""
-            except Exception as e:
-                log.warning("RBAC watch failed; retrying", extra={"resource": rt.plural, "error": str(e)})
-                await self.clock.sleep(self.retry_seconds)
-
-    async def _follow(self, rt: ResourceType) -> int:
-        """One watch, from the last resourceVersion seen (the current state first when there is none);
-        `_rv` keeps the progress, so a watch that breaks resumes where it stopped. Returns how many
-        events it delivered."""
-        rv = self._rv[rt.kind]
-        delivered = 0
-        initial = not rv
-        pending: list[dict[str, Any]] = []
-        events = await self.source.watch(rt, "", ListOptions(resource_version=rv), send_initial=initial,
-                                         initial_end_bookmark=initial)
-        try:
-            async for ev in events:
-                assert isinstance(ev, WatchEventOut)
-                delivered += 1
-                if ev.type == "ERROR":
-                    if int(ev.object.get("code") or 0) == 410:
-                        self._rv[rt.kind] = ""
-                        return delivered
-                    raise RuntimeError(str(ev.object.get("message")))
-                meta = ev.object.get("metadata") or {}
-                if ev.type == "BOOKMARK":
-                    if initial and (meta.get("annotations") or {}).get(INITIAL_EVENTS_END) == "true":
-                        self._replace(rt.kind, pending)
-                        pending, initial = [], False
-                        self._synced[rt.kind].set()
-                elif initial:
-                    pending.append(ev.object)
-                else:
-                    self.policy.apply_event(rt.kind, ev.type, ev.object)
-                if not initial:
-                    self._rv[rt.kind] = str(meta.get("resourceVersion") or self._rv[rt.kind])
-        finally:
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
-        return delivered
+def _replace(policy: Policy, kind: str, objects: list[dict[str, Any]]) -> None:
+    """Make the policy's objects of `kind` exactly `objects` (after a fresh initial list)."""
+    current: list[dict[str, Any]]
+    if kind == "Role":
+        current = [{"metadata": {"namespace": ns, "name": n}} for ns, n in policy.roles]
+    elif kind == "ClusterRole":
+        current = [{"metadata": {"name": n}} for n in policy.cluster_roles]
+    elif kind == "RoleBinding":
+        current = [{"metadata": {"namespace": ns, "name": n}} for ns, n in policy.role_bindings]
+    else:
+        current = [{"metadata": {"name": n}} for n in policy.cluster_role_bindings]
+    fresh = {(str(o["metadata"].get("namespace") or ""), o["metadata"]["name"]) for o in objects}
+    for obj in current:
+        m = obj["metadata"]
+        if (m.get("namespace", ""), m["name"]) not in fresh:
+            policy.remove(kind, obj)
+    for obj in objects:
+        policy.set(kind, obj)
