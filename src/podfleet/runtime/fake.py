@@ -1,4 +1,8 @@
-"""`FakeRuntime`: an in-memory `OCIRuntime` for the agent's unit tests, with scriptable exits."""
+"""`FakeRuntime`: an in-memory `OCIRuntime` for the agent's unit tests, with scriptable exits.
+
+Streamed execs run their command on the host (no container exists to run it in), so a session's
+stdio, terminal and exit codes behave as the real runtime's do.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from podfleet.clock import Clock, RealClock
 from podfleet.mounts import Mount
 from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
+from podfleet.runtime.streamed_process import StreamedProcess
 
 
 class FakeRuntime:
@@ -19,6 +24,7 @@ class FakeRuntime:
         self.signals: list[tuple[str, int]] = []
         self.fail_create: dict[str, str] = {}  # container id prefix -> error message
         self.exit_on_term = True
+        self.execs: list[tuple[str, list[str]]] = []  # streamed execs: (container id, argv)
         self._pid = 1000
 
     async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
@@ -69,3 +75,15 @@ class FakeRuntime:
 
     async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> ExecResult:
         return ExecResult(self.exec_codes.get(tuple(argv), 0))
+
+    async def exec_stream(self, container_id: str, argv: list[str], *, terminal: bool, stdin: bool,
+                          size: tuple[int, int] | None = None) -> StreamedProcess:
+        st = self.containers.get(container_id)
+        if st is None or st.status != "running":
+            raise ContainerRuntimeError(f'container not found ("{container_id}")' if st is None
+                                        else "cannot exec in a container that is not running")
+        self.execs.append((container_id, list(argv)))
+        try:
+            return await StreamedProcess.start(argv, terminal=terminal, stdin=stdin, size=size)
+        except OSError as e:  # as runc reports a missing executable
+            raise ContainerRuntimeError(f'exec: "{argv[0]}": {e.strerror}') from None

@@ -1,4 +1,5 @@
-"""The `OCIRuntime` seam: create (via conmon), start, kill, delete, state, exec — and its data types."""
+"""The `OCIRuntime` seam: create (via conmon), start, kill, delete, state, exec (to completion or streamed) —
+and its data types."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from podfleet.mounts import Mount
+from podfleet.runtime.streamed_process import StreamedProcess
 
 
 @dataclass
@@ -57,6 +59,12 @@ class OCIRuntime(Protocol):
     async def list_containers(self) -> list[ContainerState]: ...
 
     async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> ExecResult: ...
+
+    async def exec_stream(self, container_id: str, argv: list[str], *, terminal: bool, stdin: bool,
+                          size: tuple[int, int] | None = None) -> StreamedProcess:
+        """Run `argv` in the running container with its stdio streamed (`kubectl exec`): a
+        terminal of `size` (width, height) for `terminal`, pipes otherwise. Killing it kills the
+        process in the container; a container that cannot exec raises ContainerRuntimeError."""
 
     def exited_containers(self) -> set[str]:
         """Ids of containers whose process has exited (cheap: no runtime call; the PLEG polls it)."""

@@ -37,6 +37,7 @@ from podfleet import mounts, procs
 from podfleet.files import write_atomic
 from podfleet.mounts import Mount
 from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
+from podfleet.runtime.streamed_process import StreamedProcess
 
 log = logging.getLogger("podfleet.runtime")
 
@@ -254,6 +255,47 @@ class ConmonRuntime:
         except procs.ProgramTimeout:
             return ExecResult(-1, b"", b"timed out")
         return ExecResult(res.returncode, res.stdout, res.stderr)
+
+    async def exec_stream(self, container_id: str, argv: list[str], *, terminal: bool, stdin: bool,
+                          size: tuple[int, int] | None = None) -> StreamedProcess:
+        st = await self.state(container_id)
+        if st is None or st.status != "running":
+            raise ContainerRuntimeError(f'container not found ("{container_id}")' if st is None
+                                        else "cannot exec in a container that is not running")
+        # Per session: the pid of the process in the container (to kill it, not just runc, when
+        # the client goes) and runc's own errors, told apart from the command's stderr.
+        session = self._cdir(container_id) / f"exec-{os.urandom(6).hex()}"
+        session.mkdir()
+        pid_file, log_file = session / "pid", session / "runc.log"
+        cmd = [self.runtime_path, "--root", str(self.root), "--log", str(log_file), "--log-format", "json",
+               "exec", "--pid-file", str(pid_file)]
+        if terminal:
+            cmd += ["--tty", "--env", "TERM=xterm"]
+        cmd += [container_id, *argv]
+
+        def kill(popen: Any) -> None:
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid_file.read_text().strip()), signals.SIGKILL)
+                return  # runc exits once the process it waits for is gone
+            with contextlib.suppress(OSError):  # not started yet: runc and its `runc init`
+                os.killpg(popen.pid, signals.SIGKILL)
+
+        def explain(code: int) -> str | None:  # once, when runc has exited
+            try:
+                msgs = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+            except (OSError, ValueError):
+                msgs = []
+            finally:
+                shutil.rmtree(session, ignore_errors=True)
+            errors = [str(m.get("msg", "")) for m in msgs if isinstance(m, dict) and m.get("level") == "error"]
+            return _clean_error(errors[-1]) if code != 0 and errors else None
+
+        try:
+            return await StreamedProcess.start(cmd, terminal=terminal, stdin=stdin, env=self._env, size=size,
+                                               kill=kill, explain=explain)
+        except OSError as e:
+            shutil.rmtree(session, ignore_errors=True)
+            raise ContainerRuntimeError(f"cannot start {self.runtime_path}: {e}") from None
 
     def exited_containers(self) -> set[str]:
         try:
