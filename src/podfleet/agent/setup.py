@@ -67,7 +67,9 @@ class AgentConfig:
 
 
 class NodeAgent:
-    def __init__(self, client: Client, cfg: AgentConfig, node_token: str) -> None:
+    def __init__(self, client: Client, cfg: AgentConfig, cluster_ca: bytes) -> None:
+        """`cluster_ca`: the CA that signed the API server's client certificate, the only caller
+        the agent's endpoint serves."""
         # runc refuses a rootfs path with a symlink in it: a data dir reached through one (say
         # /var/lib/podfleet -> /mnt/disk/podfleet) must be used by its real path everywhere.
         cfg.data_dir = cfg.data_dir.resolve()
@@ -97,8 +99,9 @@ class NodeAgent:
         self.pods = parts.pods
         info = NodeInfo(cfg.node_name, cfg.node_ip, kubelet_port=cfg.port, max_pods=cfg.max_pods,
                         pod_cidr=cfg.pod_cidr, labels=dict(cfg.labels or {}), data_dir=data)
-        self.agent = Agent(client, info, parts.pods, self.status, logs=parts.logs.logs,
-                           orphans=parts.orphans.remove_all_but, wakeups=self.wakeups, node_token=node_token,
+        self.agent = Agent(client, info, parts.pods, self.status, logs=parts.logs.logs, streams=parts.streams,
+                           stats=parts.stats,
+                           orphans=parts.orphans.remove_all_but, wakeups=self.wakeups, client_ca=cluster_ca,
                            resync_seconds=cfg.resync_seconds, lease_interval=cfg.lease_interval)
         self.pleg = PLEG(self.oci_runtime.exited_containers, self._on_exit)
         self._pleg_task: asyncio.Task[None] | None = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from podfleet.agent.backoff import Backoff
 from podfleet.agent.container_logs import ContainerLogs
 from podfleet.agent.container_runner import ContainerRunner
+from podfleet.agent.container_streams import ContainerStreams
 from podfleet.agent.executor import PodActionsExecutor
 from podfleet.agent.image_puller import ImagePuller
 from podfleet.agent.node_config import NodeConfig
@@ -17,6 +18,7 @@ from podfleet.agent.pod_cleanup import PodCleanup
 from podfleet.agent.pod_manager import PodManager
 from podfleet.agent.prober import ProbeManager
 from podfleet.agent.records import ContainerRecords
+from podfleet.agent.resource_stats import ResourceStats
 from podfleet.agent.sandboxes.interface import PodSandboxes
 from podfleet.agent.status_manager import StatusManager
 from podfleet.agent.status_report import StatusReporter
@@ -34,6 +36,8 @@ class PodParts:
     records: ContainerRecords
     pods: PodManager
     logs: ContainerLogs
+    streams: ContainerStreams
+    stats: ResourceStats
     orphans: OrphanCleanup
 
 
@@ -55,4 +59,5 @@ def build_pod_parts(*, node: NodeConfig, client: Client, oci_runtime: OCIRuntime
                       reporter=StatusReporter(status, probes, node.ip, clock), probes=probes, backoff=backoff,
                       status=status, cleanup=cleanup, clock=clock)
     return PodParts(records, pods, ContainerLogs(records, oci_runtime, clock),
+                    ContainerStreams(records, oci_runtime, sandboxes), ResourceStats(node, records),
                     OrphanCleanup(records, sandboxes, runner, cleanup))

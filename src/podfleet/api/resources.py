@@ -57,7 +57,8 @@ class ResourceType:
 
 
 NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize"))
-PODS = ResourceType("", "v1", "Pod", "pods", True, ("po",), ("status", "binding", "log", "eviction"),
+PODS = ResourceType("", "v1", "Pod", "pods", True, ("po",), ("status", "binding", "log", "eviction", "exec", "attach",
+                                                              "portforward"),
                     ("all",))
 NODES = ResourceType("", "v1", "Node", "nodes", False, ("no",), ("status",))
 EVENTS = ResourceType("", "v1", "Event", "events", True, ("ev",))
@@ -105,6 +106,10 @@ CREATE_ONLY: tuple[ResourceType, ...] = (
     SELFSUBJECTACCESSREVIEWS, SUBJECTACCESSREVIEWS, LOCALSUBJECTACCESSREVIEWS, SELFSUBJECTRULESREVIEWS,
     SELFSUBJECTREVIEWS, TOKENREVIEWS,
 )
+# The resource metrics API (`kubectl top`): read from the node agents' usage, never stored.
+NODEMETRICS = ResourceType("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, verbs=("get", "list"))
+PODMETRICS = ResourceType("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True, verbs=("get", "list"))
+METRICS: tuple[ResourceType, ...] = (NODEMETRICS, PODMETRICS)
 
 
 
@@ -118,9 +123,9 @@ def _group_versions(types: tuple[ResourceType, ...]) -> dict[str, tuple[str, ...
 
 
 GROUP_VERSIONS = _group_versions(RESOURCES)  # of stored kinds (what OpenAPI documents)
-SERVED_GROUP_VERSIONS = _group_versions(RESOURCES + CREATE_ONLY)  # what discovery lists
+SERVED_GROUP_VERSIONS = _group_versions(RESOURCES + CREATE_ONLY + METRICS)  # what discovery lists
 
-_BY_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES + CREATE_ONLY}
+_BY_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES + CREATE_ONLY + METRICS}
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
 
 
@@ -139,4 +144,4 @@ def in_group_version(group: str, version: str) -> list[ResourceType]:
 
 def served_in_group_version(group: str, version: str) -> list[ResourceType]:
     """Every kind a group-version serves, the create-only ones included (discovery's list)."""
-    return [r for r in RESOURCES + CREATE_ONLY if r.group == group and r.version == version]
+    return [r for r in RESOURCES + CREATE_ONLY + METRICS if r.group == group and r.version == version]

@@ -24,7 +24,7 @@ from podfleet.api.errors import (
     RequestEntityTooLarge,
     from_status,
 )
-from podfleet.api.resources import CREATE_ONLY, NAMESPACES, PODS, SERVICEACCOUNTS
+from podfleet.api.resources import CREATE_ONLY, METRICS, NAMESPACES, PODS, SERVICEACCOUNTS
 from podfleet.apiserver import discovery, impersonation, openapi
 from podfleet.apiserver.auth import (
     Authenticator,
@@ -54,14 +54,16 @@ from podfleet.apiserver.inflight import (
     InflightLimiter,
     classify,
 )
-from podfleet.apiserver.kubeletproxy import KubeletLogs
+from podfleet.apiserver.kubeletproxy import KubeletClient
 from podfleet.apiserver.list_cache import validate_watch_options
+from podfleet.apiserver.metrics_api import SCRAPE_INTERVAL, ResourceMetrics
 from podfleet.apiserver.negotiation import decode_body, encode_response, parse_accept, read_body
 from podfleet.apiserver.nodelogs import NodeLogs
+from podfleet.apiserver.podstreams import PodStreams
 from podfleet.apiserver.rbac.authorizer import RBACAuthorizer
 from podfleet.apiserver.rbac.guard import EscalationGuard
 from podfleet.apiserver.reviews import Reviews
-from podfleet.apiserver.routing import parse_resource_path, watch_requested
+from podfleet.apiserver.routing import CONNECT_SUBRESOURCES, parse_resource_path, watch_requested
 from podfleet.apiserver.service_alloc import DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, ServiceAllocator
 from podfleet.apiserver.serviceaccount_tokens import ServiceAccountTokenAuthenticator, SigningKey, TokenIssuer
 from podfleet.apiserver.store import Store
@@ -103,6 +105,7 @@ class ServerConfig:
     # head, from its first byte), and seconds a kept-alive connection may wait for its next request.
     read_header_timeout: float = DEFAULT_READ_HEADER_TIMEOUT
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    metric_resolution: float = SCRAPE_INTERVAL  # seconds between scrapes of the agents' resource usage
     # Open connections at most; 0 = the open-files limit less a reserve for storage and clients.
     max_connections: int = 0
     # Where Services' cluster IPs and node ports come from (kube-apiserver's flags and defaults).
@@ -139,8 +142,12 @@ class APIServer:
         self.authorizer: Authorizer = authorizer or self.authorizer_chain
         self.store.set_escalation_check(EscalationGuard(self.store, self.authorizer_chain.allows))
         self.reviews = Reviews(self.authenticator, self.authorizer_chain.decide, self.rbac.rules_for)
-        self.node_logs: NodeLogs = node_logs or KubeletLogs(self.tokens)
-        self.handlers = ResourceHandlers(self.store, self.clock, self.node_logs)
+        # The API server's own client certificate (issued with the PKI on start) is what node agents accept.
+        pki_dir = config.data_dir / "pki"
+        kubelet = KubeletClient(pki_dir / "apiserver-kubelet-client.crt", pki_dir / "apiserver-kubelet-client.key")
+        self.handlers = ResourceHandlers(self.store, self.clock, node_logs or kubelet)
+        self.pod_streams = PodStreams(self.store, kubelet)
+        self.resource_metrics = ResourceMetrics(self.store, kubelet, self.clock, config.metric_resolution)
         self.inflight = InflightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight)
         self.pki: PKI | None = None
         self._runner: web.AppRunner | None = None
@@ -156,10 +163,6 @@ class APIServer:
     @property
     def kubeconfig_path(self) -> Path:
         return self.config.data_dir / "admin.kubeconfig"
-
-    def set_node_logs(self, node_logs: NodeLogs) -> None:
-        self.node_logs = node_logs
-        self.handlers.node_logs = node_logs
 
     async def start(self) -> None:
         await self.storage.start()
@@ -190,6 +193,7 @@ class APIServer:
         await self.store.service_allocator.repair()  # nothing is being written yet: leftovers are leaks
         await ensure_kubernetes_service(self.store, self.config.advertise_address, self.port)
         self.write_admin_kubeconfig()
+        self.resource_metrics.start()
         compact = getattr(self.storage, "run_compactor", None)
         if compact is not None and self.config.compact_interval > 0:
             self._tasks.append(asyncio.create_task(compact(self.config.compact_interval)))
@@ -223,6 +227,7 @@ class APIServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.resource_metrics.stop()
         await self.rbac.stop()
         await self.uid_index.stop()
         await self.storage.close()
@@ -345,6 +350,10 @@ class APIServer:
                 body = await decode_body(await read_body(request), request.content_type)
                 issued = await create_token(self.store, self.token_issuer, info.namespace, info.name, body)
                 return encode_response(issued, 201, parse_accept(request.headers.get("Accept", "")))
+            if info.resource in METRICS:
+                return await self.resource_metrics.handle(request, info)
+            if info.resource is PODS and info.subresource in CONNECT_SUBRESOURCES:
+                return await self.pod_streams.handle(request, info)
             return await self.handlers.handle(request, info, user)
 
 

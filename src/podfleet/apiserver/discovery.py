@@ -22,8 +22,13 @@ _SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "log": ("get",),
     "finalize": ("update",),
     "token": ("create",),
+    "exec": ("create", "get"),
+    "attach": ("create", "get"),
+    "portforward": ("create", "get"),
 }
-_SUBRESOURCE_KIND = {"binding": ("Binding", "", "v1"), "eviction": ("Eviction", "policy", "v1"),
+_SUBRESOURCE_KIND = {"exec": ("PodExecOptions", "", ""), "attach": ("PodAttachOptions", "", ""),
+                     "portforward": ("PodPortForwardOptions", "", ""),
+                     "binding": ("Binding", "", "v1"), "eviction": ("Eviction", "policy", "v1"),
                      "scale": ("Scale", "autoscaling", "v1"), "token": ("TokenRequest", "authentication.k8s.io", "v1")}
 
 

@@ -11,7 +11,8 @@ from typing import Any
 from podfleet.apiserver.app import ServerConfig
 
 LIMIT_FIELDS = ("max_requests_inflight", "max_mutating_requests_inflight", "read_header_timeout",
-                "idle_timeout", "max_connections", "service_cluster_ip_range", "service_node_port_range")
+                "idle_timeout", "max_connections", "service_cluster_ip_range", "service_node_port_range",
+                "metric_resolution")
 
 
 def _non_negative_int(v: str) -> int:
@@ -78,6 +79,9 @@ def add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-connections", type=_non_negative_int, default=d.max_connections,
                    help="open connections at most, beyond it new ones are closed at once (default 0: "
                    "the open-files limit less a reserve for storage and clients)")
+    p.add_argument("--metric-resolution", type=_positive_float, default=d.metric_resolution, metavar="SECONDS",
+                   help="how often node agents are asked for resource usage for `kubectl top` (default "
+                   f"{d.metric_resolution:g}, as metrics-server)")
     p.add_argument("--loop-lag-log-threshold", type=_non_negative_float, default=0.1, metavar="SECONDS",
                    help="log a warning for every event-loop stall longer than this (default 0.1; 0 disables "
                    "the lag monitor)")

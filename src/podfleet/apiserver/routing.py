@@ -23,6 +23,11 @@ class RequestInfo:
     verb: str
 
 
+# Subresources that open a stream into a pod: a GET (the WebSocket upgrade) is authorized as
+# `create` too, as kube-apiserver does since 1.31, so `get pods/exec` alone does not let anyone in.
+CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
+
+
 def _verb(method: str, has_name: bool, watch: bool) -> str:
     if method == "GET":
         if watch:
@@ -66,4 +71,6 @@ def parse_resource_path(parts: list[str], method: str, watch: bool) -> RequestIn
         raise NotFound("the server could not find the requested resource")
     if rt is NAMESPACES and not name and namespace:
         raise NotFound("the server could not find the requested resource")
-    return RequestInfo(rt, namespace, name, subresource, _verb(method, bool(name), watch))
+    verb = "create" if subresource in CONNECT_SUBRESOURCES and method in ("GET", "POST") else _verb(
+        method, bool(name), watch)
+    return RequestInfo(rt, namespace, name, subresource, verb)

@@ -49,6 +49,10 @@ def _agent(args: argparse.Namespace) -> int:
     else:
         server, token = args.server, args.token
         ca = Path(args.ca_file).read_bytes() if args.ca_file else None
+    if ca is None:
+        print("error: the cluster CA is required (--kubeconfig with certificate-authority-data, or --ca-file): "
+              "the agent serves only the API server it signs")
+        return 1
     client = RESTClient(server, token, ca)
     agent = NodeAgent(client, AgentConfig(node_name=args.node_name, data_dir=Path(args.data_dir), node_ip=args.node_ip,
                                           port=args.port, pod_cidr=args.pod_cidr, oci_runtime=args.runtime,
@@ -57,7 +61,7 @@ def _agent(args: argparse.Namespace) -> int:
                                           cluster_dns=None if args.no_services else ClusterDNSConfig(
                                               args.cluster_dns, args.cluster_domain),
                                           cluster_cidr=args.cluster_cidr, in_own_netns=args.node_netns),
-                      token)
+                      ca)
 
     async def stop() -> None:
         await agent.stop()

@@ -118,9 +118,11 @@ class LocalCluster:
         node_kc = self.cfg.data_dir / "nodes" / f"{self.cfg.node_name}.kubeconfig"
         write_kubeconfig(node_kc, self.server.node_kubeconfig(self.cfg.node_name))  # for `podfleet agent`
         node_token = self.server.tokens.node_token(self.cfg.node_name)
+        assert self.server.pki is not None  # made when the server started
         self.node = NodeAgent(self._client(node_token, "podfleet-agent"), AgentConfig(
             node_name=self.cfg.node_name, data_dir=self.cfg.data_dir / "node", node_ip="127.0.0.1", port=0,
-            pod_cidr=self.cfg.pod_cidr, bridge=self.cfg.bridge, backoff_base=self.cfg.backoff_base), node_token)
+            pod_cidr=self.cfg.pod_cidr, bridge=self.cfg.bridge, backoff_base=self.cfg.backoff_base),
+            self.server.pki.ca_pem())
         await self.node.start()
 
     async def _start_node_processes(self) -> None:

@@ -19,7 +19,7 @@ def test_symlinked_data_dir_is_used_by_its_real_path(tmp_path: Path) -> None:
     link = tmp_path / "var-lib-podfleet"
     link.symlink_to(real)
     agent = NodeAgent(LocalClient(Store(MemoryStorage())), AgentConfig("node-1", link, pod_cidr="10.250.0.0/24",
-                                                                       bridge="pftest0"), node_token="t")
+                                                                       bridge="pftest0"), cluster_ca=b"")
     try:
         assert agent.cfg.data_dir == real.resolve()
         root = agent.oci_runtime.root

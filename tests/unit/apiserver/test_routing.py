@@ -22,11 +22,11 @@ from podfleet.api.params import (
     resource_version,
 )
 from podfleet.api.resources import DEPLOYMENTS, NAMESPACES, NODES, PODS
-from podfleet.apiserver.auth import TokenFile
-from podfleet.apiserver.kubeletproxy import KubeletLogs
+from podfleet.apiserver.kubeletproxy import KubeletClient
 from podfleet.apiserver.nodelogs import LogOptions
 from podfleet.apiserver.pods import _log_options
 from podfleet.apiserver.routing import parse_resource_path, watch_requested
+from podfleet.pki import ensure_pki
 from podfleet.runtime.logs import log_since, read_log
 
 
@@ -203,17 +203,19 @@ async def test_since_time_and_limit_bytes_reach_the_log_reader(tmp_path: Path) -
         since = log_since(opts["since_seconds"], opts["since_time"], dt.datetime.now(dt.UTC))
         yield read_log(log, tail=opts["tail_lines"], timestamps=opts["timestamps"], since=since)
 
-    server = AgentServer(address="127.0.0.1", port=0, token="node-token", logs=source, cert_dir=tmp_path)
+    pki = ensure_pki(tmp_path / "pki", ["127.0.0.1"])
+    server = AgentServer(address="127.0.0.1", port=0, client_ca=pki.ca_pem(), logs=source, streams=None, stats=None,
+                         cert_dir=tmp_path)
     await server.start()
     try:
-        tokens = TokenFile(tmp_path / "tokens.json", admin="a", nodes={"n1": "node-token"})
         node = {"metadata": {"name": "n1"}, "status": {
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": server.port}}}}
         pod = {"metadata": {"name": "p", "namespace": "d", "uid": "u"}, "spec": {"nodeName": "n1"}}
         since = dt.datetime(2026, 1, 2, 3, 4, 2, 400000, tzinfo=dt.UTC)
         opts = LogOptions(container="c", since_time=since, limit_bytes=7)
-        got = b"".join([chunk async for chunk in KubeletLogs(tokens).stream(pod, node, opts)])
+        kubelet = KubeletClient(pki.kubelet_client_cert, pki.kubelet_client_key)
+        got = b"".join([chunk async for chunk in kubelet.stream(pod, node, opts)])
         assert got == b"two\nthr"
         assert asked[0]["since_time"] == since and asked[0]["limit_bytes"] == 7
     finally:
@@ -231,12 +233,13 @@ async def test_unreachable_agent_is_a_go_worded_503(tmp_path: Path) -> None:
     with socket.socket() as s:  # a port nothing listens on once this socket is closed
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    tokens = TokenFile(tmp_path / "tokens.json", admin="a", nodes={"n1": "t"})
+    pki = ensure_pki(tmp_path / "pki", ["127.0.0.1"])
     node = {"metadata": {"name": "n1"}, "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
                                                    "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}
     pod = {"metadata": {"name": "p", "namespace": "d", "uid": "u"}, "spec": {"nodeName": "n1"}}
     with pytest.raises(ServiceUnavailable) as exc:
-        async for _ in KubeletLogs(tokens).stream(pod, node, LogOptions(container="c")):
+        async for _ in KubeletClient(pki.kubelet_client_cert, pki.kubelet_client_key).stream(
+                pod, node, LogOptions(container="c")):
             pass
     assert exc.value.message == (f'cannot reach the agent of node "n1": Get "https://127.0.0.1:{port}/containerLogs/'
                                  f'd/p/c": dial tcp 127.0.0.1:{port}: connect: connection refused')
