@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, OCIRuntime
+from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, OCIRuntime, StdinMode
 from podfleet.runtime.streamed_process import StreamedProcess
 
 
@@ -172,6 +172,25 @@ async def check_exec_stream_refusals(h: OCIHarness) -> None:
         await h.runtime.delete("c-noexe")
 
 
+async def check_attach_with_stdin_once(h: OCIHarness) -> None:
+    spec = h.sleeper()
+    spec["process"]["args"] = ["cat"]
+    await h.runtime.run("c-attach", h.work / "bundles" / "c-attach", spec, h.work / "logs" / "c-attach" / "0.log",
+                        stdin=StdinMode.ONCE)
+    attached = await h.runtime.attach("c-attach")
+    try:
+        await attached.write_stdin(b"hello\n")
+        async with asyncio.timeout(10):
+            assert await attached.read() == (1, b"hello\n")  # cat's answer, on stdout
+        attached.close_stdin()  # stdinOnce: the container's stdin closes with it, and cat ends
+        assert (await _until_stopped(h.runtime, "c-attach")).exit_code == 0
+        with pytest.raises(ContainerRuntimeError):
+            await h.runtime.attach("c-attach")  # no longer running
+    finally:
+        attached.close()
+        await h.runtime.delete("c-attach")
+
+
 async def check_unknown_container(h: OCIHarness) -> None:
     assert await h.runtime.state("c-never") is None
     await h.runtime.delete("c-never")
@@ -179,4 +198,4 @@ async def check_unknown_container(h: OCIHarness) -> None:
 
 CHECKS = [check_run_state_kill_delete, check_create_then_start, check_signals_after_the_end_are_no_error,
           check_exec_in_a_running_container, check_unknown_container, check_exec_stream_pipes,
-          check_exec_stream_terminal, check_exec_stream_kill, check_exec_stream_refusals]
+          check_exec_stream_terminal, check_exec_stream_kill, check_exec_stream_refusals, check_attach_with_stdin_once]

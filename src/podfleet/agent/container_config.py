@@ -16,6 +16,7 @@ from typing import Any
 from podfleet.agent.etc_files import EtcFiles
 from podfleet.agent.volumes import BindMount
 from podfleet.api.quantity import millicores, to_bytes
+from podfleet.runtime.interface import StdinMode
 from podfleet.runtime.spec import ContainerConfig, Mount
 
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
@@ -107,6 +108,13 @@ def stop_signal(image_config: dict[str, Any]) -> int:
         return int(signal.SIGTERM)
 
 
+def stdin_mode(container: dict[str, Any]) -> StdinMode:
+    """What attached clients may do with the container's stdin (`stdin`, `stdinOnce`)."""
+    if not container.get("stdin"):
+        return StdinMode.NONE
+    return StdinMode.ONCE if container.get("stdinOnce") else StdinMode.OPEN
+
+
 def build_container_config(*, pod: dict[str, Any], container: dict[str, Any], image_config: dict[str, Any],
                            rootfs: Path, etc: EtcFiles, mounts: list[BindMount], netns: str | None,
                            ipcns: str | None, utsns: str | None, pod_ips: list[str], node_ip: str,
@@ -135,4 +143,5 @@ def build_container_config(*, pod: dict[str, Any], container: dict[str, Any], im
                      "io.kubernetes.pod.name": pod["metadata"]["name"],
                      "io.kubernetes.pod.namespace": pod["metadata"].get("namespace", ""),
                      "io.kubernetes.container.name": container["name"]},
+        terminal=bool(container.get("tty")),
     )

@@ -14,7 +14,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from podfleet.agent.container_config import ConfigError, build_container_config, stop_signal
+from podfleet.agent.container_config import ConfigError, build_container_config, stdin_mode, stop_signal
 from podfleet.agent.image_puller import ImagePuller, PullFailed
 from podfleet.agent.node_config import NodeConfig
 from podfleet.agent.records import ContainerRecord, ContainerRecords, attempt_after_logs, container_id
@@ -82,7 +82,7 @@ class ContainerRunner:
                 stop_signal(image.config)))
             # Created and started in one runtime call: nothing happens between the two here.
             await self.oci_runtime.run(cid, self.node.runtime_dir / "bundles" / cid, build_spec(cfg),
-                                       log_dir / f"{attempt}.log", rootfs.mount)
+                                       log_dir / f"{attempt}.log", rootfs.mount, stdin_mode(c))
         except (ConfigError, VolumeError, SandboxError) as e:
             await self._discard(uid, cid)
             self.events.emit(pod, WARNING, "Failed", f"Error: {e}")

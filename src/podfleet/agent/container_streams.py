@@ -1,5 +1,5 @@
-"""Finding what `kubectl exec` and `port-forward` reach on this node: a pod's running container, its
-network namespace.
+"""Finding what `kubectl exec`, `attach` and `port-forward` reach on this node: a pod's running
+container, its network namespace.
 
 Found through the container records (the latest attempt of the named container) and the pod's
 sandbox, as `ContainerLogs` finds log files. Errors read as kubelet's do, since kubectl shows them.
@@ -13,7 +13,7 @@ from podfleet.agent.records import ContainerRecord, ContainerRecords
 from podfleet.agent.sandboxes.interface import PodSandboxes
 from podfleet.api.errors import BadRequest, NotFound
 from podfleet.network import dial
-from podfleet.runtime.interface import ContainerRuntimeError, OCIRuntime
+from podfleet.runtime.interface import Attachment, ContainerRuntimeError, OCIRuntime
 from podfleet.runtime.streamed_process import StreamedProcess
 
 
@@ -45,6 +45,13 @@ class ContainerStreams:
             return await self.oci_runtime.exec_stream(rec.id, argv, terminal=terminal, stdin=stdin, size=size)
         except ContainerRuntimeError as e:
             raise BadRequest(f'unable to exec in container "{container}" of pod "{pod}": {e}') from None
+
+    async def attach(self, namespace: str, pod: str, container: str, *, pod_uid: str = "") -> Attachment:
+        rec = self._latest(namespace, pod, container, pod_uid)
+        try:
+            return await self.oci_runtime.attach(rec.id)
+        except ContainerRuntimeError as e:
+            raise BadRequest(f'unable to attach to container "{container}" of pod "{pod}": {e}') from None
 
     async def dial(self, namespace: str, pod: str, port: int, *, pod_uid: str = "",
                    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import WSMsgType, web
 
@@ -44,7 +45,7 @@ async def run_exec_session(ws: web.WebSocketResponse, proc: StreamedProcess, *, 
     if not proc.terminal:
         outputs.append(asyncio.create_task(pump(proc.read_stderr, channels.STDERR if stderr else None),
                                            name="exec-stderr"))
-    inputs = asyncio.create_task(_read_client(ws, proc, v5), name="exec-stdin")
+    inputs = asyncio.create_task(read_client_input(ws, proc, v5), name="exec-stdin")
     exited = asyncio.create_task(proc.wait(), name="exec-wait")
     try:
         done, _ = await asyncio.wait({inputs, exited}, return_when=asyncio.FIRST_COMPLETED)
@@ -70,7 +71,17 @@ async def run_exec_session(ws: web.WebSocketResponse, proc: StreamedProcess, *, 
         await ws.close()
 
 
-async def _read_client(ws: web.WebSocketResponse, proc: StreamedProcess, v5: bool) -> None:
+class StdinSink(Protocol):
+    """Where a client's input goes: an exec'd process or an attached container."""
+
+    async def write_stdin(self, data: bytes) -> None: ...
+
+    def close_stdin(self) -> None: ...
+
+    def resize(self, width: int, height: int) -> None: ...
+
+
+async def read_client_input(ws: web.WebSocketResponse, proc: StdinSink, v5: bool) -> None:
     """Until the client closes: stdin, resizes, v5 stream closes. Returns when the socket ends."""
     async for msg in ws:
         if msg.type == WSMsgType.BINARY:

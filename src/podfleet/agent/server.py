@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from podfleet.agent.attach_session import run_attach_session
 from podfleet.agent.container_streams import ContainerStreams
 from podfleet.agent.exec_session import run_exec_session
 from podfleet.agent.port_forward import run_channel_port_forward, run_spdy_port_forward
@@ -117,6 +118,7 @@ class AgentServer:
         app = web.Application(middlewares=[_api_errors])
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
         app.router.add_route("*", "/exec/{namespace}/{pod}/{container}", self._exec)
+        app.router.add_route("*", "/attach/{namespace}/{pod}/{container}", self._attach)
         app.router.add_route("*", "/portForward/{namespace}/{pod}", self._port_forward)
         app.router.add_get("/stats/summary", self._summary)
         app.router.add_get("/healthz", self._healthz)
@@ -171,8 +173,7 @@ class AgentServer:
         argv = q.getall("command", [])
         if not argv:
             raise BadRequest("you must specify at least 1 command")
-        stdin, stdout, stderr, tty = _flag(q, "input") or _flag(q, "stdin"), _flag(q, "output") or _flag(
-            q, "stdout"), _flag(q, "error") or _flag(q, "stderr"), _flag(q, "tty")
+        stdin, stdout, stderr, tty = _flag(q, "stdin"), _flag(q, "stdout"), _flag(q, "stderr"), _flag(q, "tty")
         if not (stdin or stdout or stderr):
             raise BadRequest("you must specify at least 1 of stdin, stdout, stderr")
         ws, _ = await self._upgrade(request, channels.EXEC_PROTOCOLS)
@@ -188,6 +189,28 @@ class AgentServer:
                 await ws.close()
                 return ws
             await run_exec_session(ws, proc, stdout=stdout, stderr=stderr and not tty)
+        finally:
+            self._sessions.discard(ws)
+        return ws
+
+    async def _attach(self, request: web.Request) -> web.StreamResponse:
+        mi, q = request.match_info, request.query
+        stdin, stdout, stderr, tty = _flag(q, "stdin"), _flag(q, "stdout"), _flag(q, "stderr"), _flag(q, "tty")
+        if not (stdin or stdout or stderr):
+            raise BadRequest("you must specify at least 1 of stdin, stdout, stderr")
+        ws, _ = await self._upgrade(request, channels.EXEC_PROTOCOLS)
+        streams = self._streams()
+        await ws.prepare(request)
+        self._sessions.add(ws)
+        try:
+            try:
+                attached = await streams.attach(mi["namespace"], mi["pod"], mi["container"],
+                                                pod_uid=q.get("podUID", ""))
+            except APIError as e:
+                await ws.send_bytes(channels.status_message(e.to_status()))
+                await ws.close()
+                return ws
+            await run_attach_session(ws, attached, stdin=stdin, stdout=stdout, stderr=stderr and not tty)
         finally:
             self._sessions.discard(ws)
         return ws

@@ -6,12 +6,13 @@ stdio, terminal and exit codes behave as the real runtime's do.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from podfleet.clock import Clock, RealClock
 from podfleet.mounts import Mount
-from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
+from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult, StdinMode
 from podfleet.runtime.streamed_process import StreamedProcess
 
 
@@ -25,16 +26,18 @@ class FakeRuntime:
         self.fail_create: dict[str, str] = {}  # container id prefix -> error message
         self.exit_on_term = True
         self.execs: list[tuple[str, list[str]]] = []  # streamed execs: (container id, argv)
+        self.stdin: dict[str, StdinMode] = {}
         self._pid = 1000
 
     async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
-                     rootfs_mount: Mount | None = None) -> int:
+                     rootfs_mount: Mount | None = None, stdin: StdinMode = StdinMode.NONE) -> int:
         for prefix, msg in self.fail_create.items():
             if container_id.startswith(prefix):
                 raise ContainerRuntimeError(msg)
         self._pid += 1
         self.containers[container_id] = ContainerState(container_id, "created", self._pid)
         self.specs[container_id] = spec
+        self.stdin[container_id] = stdin
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.touch()
         return self._pid
@@ -45,8 +48,8 @@ class FakeRuntime:
         st.started_at = self.clock.now()
 
     async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
-                  rootfs_mount: Mount | None = None) -> int:
-        pid = await self.create(container_id, bundle, spec, log_path, rootfs_mount)
+                  rootfs_mount: Mount | None = None, stdin: StdinMode = StdinMode.NONE) -> int:
+        pid = await self.create(container_id, bundle, spec, log_path, rootfs_mount, stdin)
         await self.start(container_id)
         return pid
 
@@ -87,3 +90,42 @@ class FakeRuntime:
             return await StreamedProcess.start(argv, terminal=terminal, stdin=stdin, size=size)
         except OSError as e:  # as runc reports a missing executable
             raise ContainerRuntimeError(f'exec: "{argv[0]}": {e.strerror}') from None
+
+    async def attach(self, container_id: str) -> FakeAttachment:
+        st = self.containers.get(container_id)
+        if st is None or st.status != "running":
+            raise ContainerRuntimeError(f'container not found ("{container_id}")' if st is None
+                                        else "cannot attach to a container that is not running")
+        return FakeAttachment(self, container_id)
+
+
+class FakeAttachment:
+    """Every container of the fake behaves as `cat` does for an attached client: stdin comes back on
+    stdout; a stdin closed for good (stdinOnce) ends the container, with code 0."""
+
+    def __init__(self, runtime: FakeRuntime, container_id: str) -> None:
+        self.runtime, self.container_id = runtime, container_id
+        self.sizes: list[tuple[int, int]] = []
+        self._out: asyncio.Queue[bytes] = asyncio.Queue()
+        self._closed = False
+
+    async def read(self) -> tuple[int, bytes]:
+        data = await self._out.get()
+        return (1, data) if data else (0, b"")
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self.runtime.stdin.get(self.container_id, StdinMode.NONE) is not StdinMode.NONE and data:
+            self._out.put_nowait(data)
+
+    def close_stdin(self) -> None:
+        if self.runtime.stdin.get(self.container_id) is StdinMode.ONCE:
+            self.runtime.exit(self.container_id, 0)
+            self._out.put_nowait(b"")
+
+    def resize(self, width: int, height: int) -> None:
+        self.sizes.append((width, height))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.close_stdin()

@@ -36,7 +36,8 @@ from typing import Any
 from podfleet import mounts, procs
 from podfleet.files import write_atomic
 from podfleet.mounts import Mount
-from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult
+from podfleet.runtime.attach import ConmonAttachment
+from podfleet.runtime.interface import ContainerRuntimeError, ContainerState, ExecResult, StdinMode
 from podfleet.runtime.streamed_process import StreamedProcess
 
 log = logging.getLogger("podfleet.runtime")
@@ -103,25 +104,26 @@ class ConmonRuntime:
         return self.meta / cid
 
     async def create(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
-                     rootfs_mount: Mount | None = None) -> int:
-        return await self._conmon(container_id, bundle, spec, log_path, self.runtime_path, rootfs_mount)
+                     rootfs_mount: Mount | None = None, stdin: StdinMode = StdinMode.NONE) -> int:
+        return await self._conmon(container_id, bundle, spec, log_path, self.runtime_path, rootfs_mount, stdin)
 
     async def run(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
-                  rootfs_mount: Mount | None = None) -> int:
+                  rootfs_mount: Mount | None = None, stdin: StdinMode = StdinMode.NONE) -> int:
         if self.run_detached is None:
-            pid = await self.create(container_id, bundle, spec, log_path, rootfs_mount)
+            pid = await self.create(container_id, bundle, spec, log_path, rootfs_mount, stdin)
             try:
                 await self.start(container_id)
             except ContainerRuntimeError:
                 await self.delete(container_id)
                 raise
             return pid
-        pid = await self._conmon(container_id, bundle, spec, log_path, str(self.run_detached), rootfs_mount)
+        pid = await self._conmon(container_id, bundle, spec, log_path, str(self.run_detached), rootfs_mount,
+                                 stdin)
         self._mark_started(container_id)
         return pid
 
     async def _conmon(self, container_id: str, bundle: Path, spec: dict[str, Any], log_path: Path,
-                      runtime: str, rootfs_mount: Mount | None) -> int:
+                      runtime: str, rootfs_mount: Mount | None, stdin: StdinMode) -> int:
         self._running.pop(container_id, None)  # a container of the same id before this one
         bundle.mkdir(parents=True, exist_ok=True)
         (bundle / "config.json").write_text(json.dumps(spec))
@@ -138,6 +140,12 @@ class ConmonRuntime:
                 "-p", str(cdir / "pidfile"), "--conmon-pidfile", str(cdir / "conmon.pid"),
                 "--exit-dir", str(self.exits), "-l", f"k8s-file:{log_path}", "--log-level", "warning",
                 "--socket-dir-path", str(self.socks), "--runtime-arg", f"--root={self.root}", "--syslog"]
+        if (spec.get("process") or {}).get("terminal"):
+            argv.append("--terminal")
+        if stdin is not StdinMode.NONE:
+            argv.append("--stdin")
+        if stdin is StdinMode.OPEN:
+            argv.append("--leave-stdin-open")
         # conmon starts in its own session (it outlives us); `w` is handed to it and closed here.
         conmon = asyncio.ensure_future(procs.run(argv, env={**self._env, "_OCI_SYNCPIPE": str(w)}, pass_fds=(w,),
                                                  new_session=True, capture=False, timeout=60,
@@ -186,6 +194,8 @@ class ConmonRuntime:
             shutil.rmtree((cdir / "bundle").read_text().strip(), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             (self.exits / container_id).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (self.socks / container_id).unlink()  # conmon's link to the bundle, for its attach socket
         shutil.rmtree(cdir, ignore_errors=True)
 
     async def state(self, container_id: str) -> ContainerState | None:
@@ -296,6 +306,17 @@ class ConmonRuntime:
         except OSError as e:
             shutil.rmtree(session, ignore_errors=True)
             raise ContainerRuntimeError(f"cannot start {self.runtime_path}: {e}") from None
+
+    async def attach(self, container_id: str) -> ConmonAttachment:
+        st = await self.state(container_id)
+        if st is None or st.status != "running":
+            raise ContainerRuntimeError(f'container not found ("{container_id}")' if st is None
+                                        else "cannot attach to a container that is not running")
+        bundle = Path((self._cdir(container_id) / "bundle").read_text().strip())
+        try:
+            return await ConmonAttachment.connect(self.socks / container_id, bundle / "ctl")
+        except OSError as e:
+            raise ContainerRuntimeError(f"cannot attach to container {container_id}: {e}") from None
 
     def exited_containers(self) -> set[str]:
         try:

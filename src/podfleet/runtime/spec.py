@@ -54,6 +54,7 @@ class ContainerConfig:
     memory_bytes: int | None = None
     nofile: int = 1048576
     annotations: dict[str, str] = field(default_factory=dict)
+    terminal: bool = False  # the process gets a pseudo-terminal (a container's `tty`)
 
 
 def _cap(name: str) -> str:
@@ -138,7 +139,7 @@ def build_spec(cfg: ContainerConfig) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": False,
+            "terminal": cfg.terminal,
             "user": {"uid": cfg.uid, "gid": cfg.gid, **({"additionalGids": cfg.additional_gids}
                                                          if cfg.additional_gids else {})},
             "args": cfg.args,

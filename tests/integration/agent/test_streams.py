@@ -226,3 +226,42 @@ def test_top_shows_a_busy_pod_above_an_idle_one(cluster: Cluster, web: str) -> N
     by_container = cluster.kubectl("top", "pod", web, "--containers", "--no-headers").stdout
     assert {line.split()[1] for line in by_container.splitlines()} == {"main", "side"}
     cluster.kubectl("delete", "pod", "burn", "--wait=false")
+
+
+def test_run_it_rm_is_interactive_and_removes_the_pod(cluster: Cluster) -> None:
+    child = pexpect.spawn(kubectl_binary(), ["run", "-it", "--rm", "interactive", f"--image={IMAGE}",
+                                             "--restart=Never", "--", "sh"],
+                          env=_env(cluster), encoding="utf-8", timeout=60, dimensions=(30, 100))
+    try:
+        child.expect("try pressing enter")
+        child.sendline("")
+        child.expect("# ")
+        child.sendline("stty size; echo attached-$((6*7))")
+        child.expect("30 100")  # the pod's own terminal (tty: true), sized as ours
+        child.expect("attached-42")
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    cluster.wait_for(lambda: "interactive" not in cluster.kubectl("get", "pods", "-o", "name").stdout, 30,
+                     "the pod removed (--rm)")
+
+
+def test_attach_streams_a_running_containers_output(cluster: Cluster) -> None:
+    cluster.kubectl("run", "ticker", f"--image={IMAGE}", "--restart=Never", "--",
+                    "sh", "-c", "i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.2; done")
+    cluster.wait_ready("ticker")
+    proc = subprocess.Popen([kubectl_binary(), "attach", "ticker"], env=_env(cluster), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert all(line.startswith("tick-") for line in lines), lines
+        numbers = [int(line.strip().split("-")[1]) for line in lines]
+        assert numbers == sorted(numbers) and numbers[0] > 0  # live output, in order
+    finally:
+        proc.kill()
+        proc.wait()
+    assert cluster.pod("ticker")["status"]["phase"] == "Running"  # detaching leaves it running
+    cluster.kubectl("delete", "pod", "ticker", "--wait=false")

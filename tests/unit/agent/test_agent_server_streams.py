@@ -20,6 +20,7 @@ from podfleet.agent.sandboxes.fake import FakePodSandboxes
 from podfleet.agent.server import AgentServer
 from podfleet.pki import KUBELET_CLIENT_NAME, ensure_pki, issue_client_cert
 from podfleet.runtime.fake import FakeRuntime
+from podfleet.runtime.interface import StdinMode
 from podfleet.streams import channels
 
 # On the host's network: port-forward dials the test's own listeners
@@ -195,3 +196,19 @@ async def test_channel_port_forward_and_a_closed_port(node: Node) -> None:
                 got[channel] = got.get(channel, b"") + data
         assert b"connection refused" in got[3]
         await ws.close()
+
+
+async def test_attach_joins_the_containers_stdio_and_stdin_once_ends_it(node: Node) -> None:
+    node.runtime.stdin["cid-1"] = StdinMode.ONCE
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(node.url("/attach/d/p/c"), params={"stdin": "1", "stdout": "1", "tty": "1"},
+                                   protocols=[channels.V5], ssl=node.ssl)
+        await ws.send_bytes(channels.frame(channels.RESIZE, b'{"Width":100,"Height":40}'))
+        await ws.send_bytes(channels.frame(channels.STDIN, b"typed"))
+        async with asyncio.timeout(10):
+            assert channels.parse((await ws.receive()).data) == (channels.STDOUT, b"typed")  # the fake's `cat`
+        await ws.send_bytes(channels.frame(channels.CLOSE, bytes((channels.STDIN,))))
+        got = await _until_closed(ws)
+    assert json.loads(got[channels.ERROR]) == channels.success_status()  # the container's output ended
+    st = await node.runtime.state("cid-1")
+    assert st is not None and st.status == "stopped"
