@@ -236,9 +236,14 @@ def test_run_it_rm_is_interactive_and_removes_the_pod(cluster: Cluster) -> None:
         child.expect("try pressing enter")
         child.sendline("")
         child.expect("# ")
-        child.sendline("stty size; echo attached-$((6*7))")
-        child.expect("30 100")  # the pod's own terminal (tty: true), sized as ours
-        child.expect("attached-42")
+        # kubectl sizes the terminal one larger, then right (to make programs redraw): ask until settled
+        for _ in range(50):
+            child.sendline("stty size; echo attached-$((6*7))")
+            child.expect("attached-42")
+            if "30 100" in child.before:  # the pod's own terminal (tty: true), sized as ours
+                break
+        else:
+            raise AssertionError(f"terminal never sized 30x100: {child.before!r}")
         child.sendline("exit")
         child.expect(pexpect.EOF)
     finally:
@@ -265,3 +270,30 @@ def test_attach_streams_a_running_containers_output(cluster: Cluster) -> None:
         proc.wait()
     assert cluster.pod("ticker")["status"]["phase"] == "Running"  # detaching leaves it running
     cluster.kubectl("delete", "pod", "ticker", "--wait=false")
+
+
+def test_debug_target_sees_the_containers_processes_and_copy_to(cluster: Cluster, web: str) -> None:
+    child = pexpect.spawn(kubectl_binary(), ["debug", "-it", web, f"--image={IMAGE}", "--target=main",
+                                             "--container=dbg", "--", "sh"],
+                          env=_env(cluster), encoding="utf-8", timeout=60)
+    try:
+        child.expect("try pressing enter")
+        child.sendline("")
+        child.expect("# ")
+        child.sendline("ps")
+        child.expect("httpd -f -p 8080")  # main's process, from the debug container (its PID namespace)
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    def ended() -> list[dict[str, Any]] | None:
+        statuses = cluster.pod(web)["status"].get("ephemeralContainerStatuses") or []
+        return statuses if statuses and "terminated" in statuses[0]["state"] else None
+
+    assert cluster.wait_for(ended, 30, "the debug container's end in its status")[0]["name"] == "dbg"
+    assert cluster.pod(web)["status"]["phase"] == "Running"  # the pod itself goes on
+    cluster.kubectl("debug", web, "--copy-to=into-copy", f"--image={IMAGE}", "--container=extra", "--",
+                    "sleep", "1000")
+    copy = cluster.wait_ready("into-copy")
+    assert [c["name"] for c in copy["spec"]["containers"]] == ["main", "side", "extra"]
+    cluster.kubectl("delete", "pod", "into-copy", "--wait=false")
