@@ -71,6 +71,8 @@ class ContainerRunner:
             pidns = None
             if (pod.get("spec") or {}).get("shareProcessNamespace"):
                 pidns = await self.sandboxes.pid_namespace(uid)
+            elif c.get("targetContainerName"):
+                pidns = await self._target_pid_namespace(uid, c["targetContainerName"])
             cfg = build_container_config(
                 pod=pod, container=c, image_config=image.config, rootfs=rootfs.path, etc=sandbox.etc, mounts=mounts,
                 netns=sandbox.netns or None, ipcns=sandbox.ipcns or None, utsns=sandbox.utsns or None,
@@ -93,6 +95,15 @@ class ContainerRunner:
             raise StartFailed("CreateContainerError" if attempt == 0 else "RunContainerError", str(e)) from e
         self.events.emit(pod, NORMAL, "Created", f"Created container {name}")
         self.events.emit(pod, NORMAL, "Started", f"Started container {name}")
+
+    async def _target_pid_namespace(self, uid: str, target: str) -> str:
+        """The PID namespace of the running container an ephemeral container targets (`kubectl debug
+        --target`), so it sees that container's processes."""
+        recs = [r for r in self.records.containers(uid) if r.name == target]
+        st = await self.oci_runtime.state(max(recs, key=lambda r: r.attempt).id) if recs else None
+        if st is None or st.status != "running" or st.pid <= 0:
+            raise ConfigError(f'target container "{target}" is not running')
+        return f"/proc/{st.pid}/ns/pid"
 
     async def _discard(self, uid: str, cid: str) -> None:
         with contextlib.suppress(Exception):

@@ -67,7 +67,8 @@ class PodActionsExecutor:
                 self.events.emit(pod, NORMAL, "SandboxChanged",
                                  "Pod sandbox changed, it will be killed and re-created.")
                 await self.sandboxes.remove(uid)
-        if not (actions.create_sandbox or actions.to_kill or actions.init_to_start or actions.to_start):
+        if not (actions.create_sandbox or actions.to_kill or actions.init_to_start or actions.to_start
+                or actions.ephemeral_to_start):
             return actions.requeue_after
         sandbox = self.sandboxes.inspect(uid)
         try:
@@ -88,6 +89,7 @@ class PodActionsExecutor:
                 await self.runner.stop(by_id[k.id], grace_seconds(pod))
         started = [await self._start(pod, s, sandbox, volume_paths) for s in actions.init_to_start]
         started += await asyncio.gather(*(self._start(pod, s, sandbox, volume_paths) for s in actions.to_start))
+        started += [await self._start(pod, s, sandbox, volume_paths) for s in actions.ephemeral_to_start]
         # New containers are not in this sync's view of the pod; their probes start with the next
         # sync, once the processes have had a moment to open their ports.
         return FIRST_PROBES_AFTER if all(started) else RETRY_SOON
@@ -96,7 +98,7 @@ class PodActionsExecutor:
                      volume_paths: dict[str, Path]) -> bool:
         uid = pod["metadata"]["uid"]
         spec = pod.get("spec") or {}
-        group = spec.get("initContainers") if todo.init else spec.get("containers")
+        group = spec.get("ephemeralContainers" if todo.ephemeral else "initContainers" if todo.init else "containers")
         c = next(c for c in group or [] if c["name"] == todo.name)
         waiting = self.waiting_of(uid)
         key = backoff_key(uid, todo.name)

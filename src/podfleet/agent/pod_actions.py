@@ -54,6 +54,7 @@ class ContainerToStart:
     attempt: int
     reason: str  # new | restart | changed | unhealthy | sandbox
     reset_backoff: bool = False  # it ran long enough: earlier crashes are forgiven
+    ephemeral: bool = False  # added to the running pod (`kubectl debug`); started once, never again
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class PodActions:
     to_kill: list[ContainerToKill] = field(default_factory=list)  # before anything starts
     init_to_start: list[ContainerToStart] = field(default_factory=list)  # at most one: they go in order
     to_start: list[ContainerToStart] = field(default_factory=list)  # app containers, together
+    ephemeral_to_start: list[ContainerToStart] = field(default_factory=list)  # after the app containers
     waiting: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (reason, message)
     requeue_after: float | None = None  # seconds until the decision may change without an event
 
@@ -247,14 +249,24 @@ class _Decider:
             # Every app container is done for good: so is the pod, sidecars or not.
             self.actions.kill_pod, self.actions.kill_reason = True, "Completed"
 
+    def ephemeral_containers(self) -> None:
+        """kubelet starts an ephemeral container once, in a running pod, and never restarts it."""
+        if self.actions.create_sandbox or self.actions.kill_pod:
+            return
+        for c in self.spec.get("ephemeralContainers") or []:
+            if c.get("name") not in self.obs.containers:
+                self.actions.ephemeral_to_start.append(ContainerToStart(c["name"], False, 0, "new", ephemeral=True))
+
     def decide(self) -> PodActions:
         if self.deadline() or not self.sandbox():
             return self.actions
         if self.init_containers():
             self.app_containers()
+            self.ephemeral_containers()
         if self.actions.kill_pod and not self.actions.create_sandbox:
             # The pod is done: nothing starts again, not even a sidecar that was due a restart.
             self.actions.init_to_start, self.actions.to_start, self.actions.waiting = [], [], {}
+            self.actions.ephemeral_to_start = []
         return self.actions
 
 
@@ -264,10 +276,10 @@ def compute_pod_actions(pod: Mapping[str, Any], observed: ObservedPod) -> PodAct
 
 def termination_order(pod: Mapping[str, Any], names: set[str]) -> list[list[str]]:
     """The order a pod's containers named in `names` are stopped in: app containers (and regular
-    init containers) together, then the native sidecars one by one, last declared first."""
+    init and ephemeral containers) together, then the native sidecars one by one, last declared first."""
     spec = pod.get("spec") or {}
     inits = list(spec.get("initContainers") or [])
-    first = [c["name"] for c in [*inits, *(spec.get("containers") or [])]
+    first = [c["name"] for c in [*inits, *(spec.get("containers") or []), *(spec.get("ephemeralContainers") or [])]
              if not is_sidecar(c) and c["name"] in names]
     stages = [first] if first else []
     stages += [[c["name"]] for c in reversed(inits) if is_sidecar(c) and c["name"] in names]

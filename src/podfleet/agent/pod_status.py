@@ -234,6 +234,10 @@ def compute_pod_status(pod: dict[str, Any], view: PodView, now: dt.datetime) -> 
                               "qosClass": old_status.get("qosClass", "BestEffort")}
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
+    ephemeral = spec.get("ephemeralContainers") or []
+    if ephemeral:  # never ready, and not part of the pod's readiness or phase
+        status["ephemeralContainerStatuses"] = [
+            container_status(c, view, False, "ContainerCreating") | {"ready": False} for c in ephemeral]
     if view.host_ip:
         status["hostIP"] = view.host_ip
         status["hostIPs"] = [{"ip": view.host_ip}]

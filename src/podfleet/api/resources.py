@@ -58,7 +58,7 @@ class ResourceType:
 
 NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize"))
 PODS = ResourceType("", "v1", "Pod", "pods", True, ("po",), ("status", "binding", "log", "eviction", "exec", "attach",
-                                                              "portforward"),
+                                                              "portforward", "ephemeralcontainers"),
                     ("all",))
 NODES = ResourceType("", "v1", "Node", "nodes", False, ("no",), ("status",))
 EVENTS = ResourceType("", "v1", "Event", "events", True, ("ev",))

@@ -49,6 +49,7 @@ from podfleet.api.validation_common import (
 )
 from podfleet.api.validation_pod import (
     pod_spec_warnings,
+    validate_ephemeral_containers_update,
     validate_pod_spec,
     validate_pod_status,
     validate_pod_update,
@@ -304,8 +305,12 @@ def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) 
     causes = validate_metadata(rt, new)
     kind = rt.kind
     if kind == "Pod":
-        # validate_pod_update carries the metadata update rules too.
-        causes += validate_pod_spec("spec", new.get("spec")) + validate_pod_update(new, old)
+        # validate_pod_update carries the metadata update rules too. Ephemeral containers are added
+        # through their subresource only (validate_pod_update keeps them as they were).
+        spec = new.get("spec")
+        if isinstance(spec, dict):
+            spec = {k: v for k, v in spec.items() if k != "ephemeralContainers"}
+        causes += validate_pod_spec("spec", spec) + validate_pod_update(new, old)
         return _dedupe(causes)
     causes += validate_metadata_update(new, old) + _kind_specific(rt, new)
     if kind in ("Deployment", "ReplicaSet") and rt.group == "apps":
@@ -323,6 +328,11 @@ def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) 
     elif kind == "Service":
         causes += validate_service_update(new, old)
     return _dedupe(causes)
+
+
+def validate_ephemeral_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """Causes for a write to a pod's `/ephemeralcontainers` subresource."""
+    return _dedupe(validate_metadata_update(new, old) + validate_ephemeral_containers_update(new, old))
 
 
 def validate_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:

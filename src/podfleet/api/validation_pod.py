@@ -21,6 +21,7 @@ from podfleet.api.validation_common import (
     is_dns1123_subdomain,
     is_int,
     is_ip,
+    not_found,
     not_supported,
     qualified_name,
     required,
@@ -388,4 +389,37 @@ def validate_pod_status(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]
     for i, cond in enumerate(status.get("conditions") or []):
         if not cond.get("type"):
             causes.append(required(f"status.conditions[{i}].type"))
+    return causes
+
+
+def validate_ephemeral_containers_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """A write to `pods/ephemeralcontainers` (ValidatePodEphemeralContainersUpdate): containers may
+    only be added — each valid as an ephemeral container, named uniquely in the pod, targeting one of
+    its containers — and those already there stay exactly as they are."""
+    spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    ephemeral, before = spec.get("ephemeralContainers") or [], old_spec.get("ephemeralContainers") or []
+    field = "spec.ephemeralContainers"
+    if not isinstance(ephemeral, list):
+        return [bad(field, ephemeral, "must be a list")]
+    causes: list[Cause] = []
+    by_name = {c.get("name"): c for c in ephemeral if isinstance(c, dict)}
+    for c in before:
+        kept = by_name.get(c.get("name"))
+        if kept is None:
+            causes.append(forbidden(field, f'existing ephemeral containers "{c.get("name")}" may not be removed'))
+        elif kept != c:
+            causes.append(forbidden(f"{field}[{c.get('name')}]",
+                                    f'existing ephemeral containers "{c.get("name")}" may not be changed'))
+    regular = [c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or []]
+    seen = set(regular)
+    for i, c in enumerate(ephemeral):
+        causes += validate_container(f"{field}[{i}]", c, ephemeral=True)
+        if not isinstance(c, dict):
+            continue
+        if c.get("name") in seen:
+            causes.append(duplicate(f"{field}[{i}].name", c.get("name")))
+        seen.add(c.get("name"))
+        target = c.get("targetContainerName")
+        if target and target not in regular:
+            causes.append(not_found(f"{field}[{i}].targetContainerName", target))
     return causes

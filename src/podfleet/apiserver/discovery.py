@@ -25,6 +25,7 @@ _SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "exec": ("create", "get"),
     "attach": ("create", "get"),
     "portforward": ("create", "get"),
+    "ephemeralcontainers": ("get", "patch", "update"),
 }
 _SUBRESOURCE_KIND = {"exec": ("PodExecOptions", "", ""), "attach": ("PodAttachOptions", "", ""),
                      "portforward": ("PodPortForwardOptions", "", ""),

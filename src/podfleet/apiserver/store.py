@@ -355,6 +355,10 @@ class Store:
             new = strategy.prepare_for_status_update(new, old)
             defaults.apply_defaults(rt, new)
             causes = validation.validate_status_update(rt, new, old)
+        elif subresource == "ephemeralcontainers" and isinstance(strategy, strategies.PodStrategy):
+            new = strategy.prepare_for_ephemeral_update(new, old)
+            defaults.apply_defaults(rt, new)
+            causes = validation.validate_ephemeral_update(new, old)
         else:
             strategy.prepare_for_update(new, old)
             defaults.apply_defaults(rt, new)

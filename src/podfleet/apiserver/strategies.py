@@ -147,6 +147,13 @@ class PodStrategy(Strategy):
         """Once its containers are gone too: the node agent deletes it with grace 0 then."""
         return int(obj["metadata"].get("deletionGracePeriodSeconds") or 0) == 0
 
+    def prepare_for_ephemeral_update(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        """A write to `/ephemeralcontainers`: only `spec.ephemeralContainers` changes."""
+        result = clone(old)
+        result["spec"]["ephemeralContainers"] = clone((new.get("spec") or {}).get("ephemeralContainers") or [])
+        result["metadata"]["resourceVersion"] = (new.get("metadata") or {}).get("resourceVersion", "")
+        return result
+
 
 class NamespaceStrategy(Strategy):
     def prepare_for_create(self, obj: dict[str, Any]) -> None:

@@ -26,7 +26,8 @@ def ago(seconds: float) -> dt.datetime:
 
 
 def pod(apps: tuple[str, ...] = ("main",), inits: tuple[str, ...] = (), sidecars: tuple[str, ...] = (),
-        policy: str = "Always", deadline: int | None = None, image: str = "busybox:1") -> dict[str, Any]:
+        policy: str = "Always", deadline: int | None = None, image: str = "busybox:1",
+        ephemeral: tuple[str, ...] = ()) -> dict[str, Any]:
     """Init containers are `inits` then `sidecars` unless a name is prefixed with `s:` in `inits`
     (a sidecar in that position)."""
     def init(n: str) -> dict[str, Any]:
@@ -40,6 +41,8 @@ def pod(apps: tuple[str, ...] = ("main",), inits: tuple[str, ...] = (), sidecars
         "containers": [{"name": n, "image": image} for n in apps]}
     if deadline is not None:
         spec["activeDeadlineSeconds"] = deadline
+    if ephemeral:
+        spec["ephemeralContainers"] = [{"name": n, "image": image} for n in ephemeral]
     return {"metadata": {"name": "p", "namespace": "default", "uid": "u1"}, "spec": spec}
 
 
@@ -76,6 +79,7 @@ class Want:
     waiting: dict[str, str] = field(default_factory=dict)  # name -> reason
     requeue: float | None = None
     failure: str = ""
+    ephemeral: list[str] = field(default_factory=list)
 
 
 def summary(a: PodActions) -> Want:
@@ -83,7 +87,7 @@ def summary(a: PodActions) -> Want:
                 [f"{s.name}@{s.attempt}" for s in a.init_to_start], sorted(f"{s.name}@{s.attempt}" for s in a.to_start),
                 {n: r for n, (r, _) in a.waiting.items()},
                 None if a.requeue_after is None else round(a.requeue_after, 3),
-                a.pod_failure[0] if a.pod_failure else "")
+                a.pod_failure[0] if a.pod_failure else "", [s.name for s in a.ephemeral_to_start])
 
 
 CASES: list[tuple[str, dict[str, Any], ObservedPod, Want]] = [
@@ -217,6 +221,15 @@ CASES: list[tuple[str, dict[str, Any], ObservedPod, Want]] = [
                                                                 init=["i1@1"])),
     ("sandbox lost in a Never pod that ran: killed, no new sandbox", pod(policy="Never"),
      observed(running("main"), ready=False), Want(kill_pod="SandboxChanged")),
+    # --- ephemeral containers (kubectl debug)
+    ("ephemeral container added to a running pod: started", pod(ephemeral=("dbg",)),
+     observed(running("main")), Want(ephemeral=["dbg"])),
+    ("ephemeral container that exited: never started again", pod(ephemeral=("dbg",)),
+     observed(running("main"), exited("dbg", 1)), Want()),
+    ("ephemeral container while the pod initializes: waits", pod(inits=("i1",), ephemeral=("dbg",)),
+     observed(running("i1")), Want()),
+    ("ephemeral container in a pod that completed: not started", pod(policy="Never", ephemeral=("dbg",)),
+     observed(exited("main", 0)), Want(kill_pod="Completed")),
 ]
 
 
