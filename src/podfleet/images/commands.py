@@ -1,17 +1,20 @@
 """`podfleet images load|import|ls|rm|pull`: manage a node's image store from the shell.
 
 `register(subparsers)` adds the command group; `--data-dir` (the node's state directory, the store
-lives in `<data-dir>/images`) is accepted before or after the subcommand.
+lives in `<data-dir>/images`) is accepted before or after the subcommand. `pull` shows its progress
+(progress.py): live bars on a terminal, a line per finished layer otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 from pathlib import Path
 
 from podfleet.images.interface import Image, ImageError
+from podfleet.images.progress import PullDisplay
 from podfleet.images.registry import basic_credentials
 from podfleet.images.store import OverlayImageStore
 
@@ -59,7 +62,9 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"Imported image: {img.ref} ({_short_id(img)})")
     elif cmd == "pull":
         creds = basic_credentials(args.creds) if args.creds else None
-        img = await store.ensure(args.ref, "Always", creds)
+        display = PullDisplay(sys.stdout, sys.stdout.isatty(), shutil.get_terminal_size().columns)
+        async with display:
+            img = await store.ensure(args.ref, "Always", creds, progress=display.update)
         print(f"Pulled image: {img.ref} ({img.repo_digest})")
     elif cmd == "rm":
         for ref in args.refs:

@@ -4,7 +4,8 @@ It keeps the real store's observable rules — pull policies and their error rea
 normalized like Docker, removal refused while a container uses the image — without network,
 overlayfs or root. A "remote" side (`add_remote`) says what a pull would find; `pulls` records
 every registry contact; `fail_pulls` injects errors. `mount_rootfs` makes a plain directory with
-the image's files so code under test can look inside.
+the image's files so code under test can look inside. A pull reports progress through the real
+PullTracker, `pull_chunk` bytes a step, awaiting `pull_pause` (say a FakeClock's sleep) after each.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +33,13 @@ from podfleet.images.interface import (
     Images,
     InvalidImageName,
     PreparedRootfs,
+    ProgressCallback,
     PullPolicy,
     RegistryError,
     RootfsError,
 )
 from podfleet.images.reference import Reference, parse_reference
+from podfleet.images.tracking import PullTracker
 
 
 def _digest(*parts: Any) -> str:
@@ -45,6 +50,12 @@ def _digest(*parts: Any) -> str:
 class _Entry:
     config: dict[str, Any]
     files: dict[str, str] = field(default_factory=dict)
+    layer_sizes: tuple[int, ...] = ()  # what a pull transfers (default: one layer, the files' bytes)
+
+    @property
+    def blobs(self) -> list[tuple[str, int]]:
+        sizes = self.layer_sizes or (sum(len(v.encode()) for v in self.files.values()),)
+        return [(_digest("blob", self.files, i, size), size) for i, size in enumerate(sizes)]
 
     @property
     def image_id(self) -> str:
@@ -66,7 +77,7 @@ _Named = list[tuple[str, dict[str, Any]]]
 
 
 class FakeImageStore:
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.root = root or Path(tempfile.mkdtemp(prefix="fake-images-"))
         self.local: dict[str, _Entry] = {}  # reference key → image
         self.remote: dict[str, _Entry] = {}
@@ -74,12 +85,16 @@ class FakeImageStore:
         self.fail_pulls: dict[str, ImageError] = {}  # reference key → error raised on pull
         self.mounts: dict[str, tuple[Path, str]] = {}  # container id → (rootfs, manifest digest)
         self.pull_delay = 0.0
+        self.pull_chunk = 1 << 20
+        self.pull_pause: Callable[[], Awaitable[None]] | None = None
+        self.monotonic = monotonic  # the progress tracker's time (a FakeClock's, to throttle by fake time)
 
     # ------------------------------------------------------------------ test set-up
-    def add_remote(self, ref: str, config: dict[str, Any] | None = None, files: dict[str, str] | None = None) -> str:
+    def add_remote(self, ref: str, config: dict[str, Any] | None = None, files: dict[str, str] | None = None,
+                   layer_sizes: Sequence[int] = ()) -> str:
         """Make `ref` pullable; returns its manifest digest (`name@digest` pulls work too)."""
         r = _parse(ref)
-        entry = _Entry(dict(config or {"Cmd": ["sh"]}), dict(files or {}))
+        entry = _Entry(dict(config or {"Cmd": ["sh"]}), dict(files or {}), tuple(layer_sizes))
         self.remote[r.key] = entry
         self.remote[f"{r.name}@{entry.manifest}"] = entry
         return entry.manifest
@@ -115,7 +130,7 @@ class FakeImageStore:
         return [self._image(k, e) for k, e in sorted(self.local.items())]
 
     async def ensure(self, ref: str, policy: PullPolicy | str = PullPolicy.IF_NOT_PRESENT,
-                     credentials: Credentials | None = None) -> Image:
+                     credentials: Credentials | None = None, *, progress: ProgressCallback | None = None) -> Image:
         try:
             pull_policy = PullPolicy(policy or PullPolicy.IF_NOT_PRESENT)
         except ValueError as e:
@@ -136,8 +151,30 @@ class FakeImageStore:
         entry = self.remote.get(r.key)
         if entry is None:
             raise RegistryError(f"{r}: manifest unknown: not found")
+        await self._transfer(entry, progress)
         self._tag(r, entry)
         return self._image(str(r), entry)
+
+    async def _transfer(self, entry: _Entry, progress: ProgressCallback | None) -> None:
+        """Walk the layers as a download would; all of them are present if the image is."""
+        began = self.monotonic()
+        tracker = PullTracker(entry.blobs, progress or (lambda p: None), began=began, monotonic=self.monotonic)
+        present = any(e.manifest == entry.manifest for e in self.local.values())
+        try:
+            for i, (_, size) in enumerate(entry.blobs):
+                if present:
+                    tracker.present(i)
+                    continue
+                done = 0
+                tracker.fetched(i, done)
+                while done < size:
+                    done = min(size, done + max(1, self.pull_chunk))
+                    tracker.fetched(i, done)
+                    if self.pull_pause is not None:
+                        await self.pull_pause()
+                tracker.done(i)
+        finally:
+            tracker.close()
 
     async def import_rootfs(self, tar_path: Path, ref: str) -> Image:
         r = _parse(ref)

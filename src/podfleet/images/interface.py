@@ -10,7 +10,7 @@ Errors carry the kubelet waiting reason they map to (ErrImagePull, ErrImageNever
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -166,6 +166,51 @@ class Image:
         return own[0] if own else f"{name}@{self.manifest_digest}"
 
 
+class LayerState(StrEnum):
+    """Where one layer of a pull stands."""
+
+    WAITING = "waiting"  # queued behind other downloads
+    DOWNLOADING = "downloading"
+    UNPACKING = "unpacking"  # every byte is here; being unpacked
+    DONE = "done"
+    PRESENT = "present"  # already on the node: nothing fetched
+
+
+@dataclass(frozen=True)
+class LayerProgress:
+    """One manifest layer: its blob digest, bytes fetched and its size from the manifest (0: unknown)."""
+
+    digest: str
+    state: LayerState
+    bytes_done: int
+    bytes_total: int
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (LayerState.DONE, LayerState.PRESENT)
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    """A snapshot of a pull: `layer` is the one that just changed, `layers` all of them (manifest order).
+    The byte counts cover the layers to fetch; layers already present count in neither."""
+
+    layer: LayerProgress
+    layers: tuple[LayerProgress, ...]
+    bytes_done: int
+    bytes_total: int
+    elapsed: float  # seconds since the pull began
+
+    @property
+    def finished(self) -> bool:
+        return all(layer.finished for layer in self.layers)
+
+
+# Called on the event loop, at most every ~100 ms per layer plus on each layer's start and end:
+# it must be cheap and must not block (no I/O); keep the snapshot and act on it elsewhere.
+ProgressCallback = Callable[[PullProgress], None]
+
+
 @runtime_checkable
 class ImageStore(Protocol):
     """The node's images and the per-container root filesystems made from them."""
@@ -179,8 +224,9 @@ class ImageStore(Protocol):
         ...
 
     async def ensure(self, ref: str, policy: PullPolicy | str = PullPolicy.IF_NOT_PRESENT,
-                     credentials: Credentials | None = None) -> Image:
-        """The image for `ref` under a pull policy, pulling it when the policy says so."""
+                     credentials: Credentials | None = None, *, progress: ProgressCallback | None = None) -> Image:
+        """The image for `ref` under a pull policy, pulling it when the policy says so. `progress` hears
+        about a pull as it runs (also one this call joined); it is never called when no pull happens."""
         ...
 
     async def load(self, archive: Path) -> Images:

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -185,10 +186,11 @@ class RegistryClient:
             raise DigestMismatch(f"{self.ref}: blob digest mismatch: expected {digest}, got {got}")
         return raw
 
-    async def blob(self, digest: str, dest: Path) -> int:
+    async def blob(self, digest: str, dest: Path, progress: Callable[[int], None] | None = None) -> int:
         """Download a blob to `dest` (atomically), verifying its digest; returns its size.
 
-        On any failure — network, HTTP status, wrong digest — nothing is left behind.
+        On any failure — network, HTTP status, wrong digest — nothing is left behind. `progress` hears
+        the bytes received so far: 0 once the registry answers, then after every chunk.
         """
         fd, tmp_name = await asyncio.to_thread(tempfile.mkstemp, prefix=".tmp-", dir=dest.parent)
         tmp = Path(tmp_name)
@@ -206,10 +208,14 @@ class RegistryClient:
                 if resp.status != 200:
                     raise self._status_error(resp.status, f"blob {digest}")
                 buf = bytearray()
+                if progress is not None:
+                    progress(0)
                 try:
                     async for chunk in resp.content.iter_chunked(1 << 16):
                         buf += chunk
                         size += len(chunk)
+                        if progress is not None:
+                            progress(size)
                         if len(buf) >= _FLUSH:
                             await asyncio.to_thread(flush, bytes(buf))
                             buf.clear()

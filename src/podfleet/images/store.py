@@ -9,8 +9,9 @@ Layout under the store directory (normally `<data_dir>/images`):
   index.lock, gc.lock    flock files: index writers; content writers (shared) vs garbage collection
 
 Concurrency: pulls of one reference share one flight, blob downloads and layer unpacks are shared
-by digest across all pulls, and everything that creates content holds `gc.lock` shared so garbage
-collection (exclusive, best effort) can never delete a layer that is about to be registered.
+by digest across all pulls (and so is their progress, see tracking.py), and everything that creates
+content holds `gc.lock` shared so garbage collection (exclusive, best effort) can never delete a
+layer that is about to be registered.
 All blocking work runs in worker threads or subprocesses; `get` reads an in-memory index copy.
 """
 
@@ -41,7 +42,9 @@ from podfleet.images.interface import (
     Images,
     InvalidImageName,
     PreparedRootfs,
+    ProgressCallback,
     PullPolicy,
+    PullProgress,
     RegistryError,
 )
 from podfleet.images.layers import diff_id_of
@@ -59,6 +62,7 @@ from podfleet.images.manifest import (
 from podfleet.images.reference import Reference, parse_reference
 from podfleet.images.registry import RegistryClient
 from podfleet.images.rootfs import RootfsManager
+from podfleet.images.tracking import Listeners, PullTracker
 
 __all__ = ["ImageError", "OverlayImageStore"]
 
@@ -83,6 +87,8 @@ class OverlayImageStore:
         self.max_parallel_downloads = max_parallel_downloads
         self._gc_lock_path = root / "gc.lock"
         self._flights: dict[Hashable, asyncio.Future[Any]] = {}
+        self._pull_listeners: Listeners[PullProgress] = Listeners()  # by pull flight key
+        self._blob_listeners: Listeners[int] = Listeners()  # bytes so far, by blob digest
         self.registry_requests = 0  # manifests fetched: lets tests see whether a registry was contacted
 
     # ------------------------------------------------------------------ coordination
@@ -176,7 +182,7 @@ class OverlayImageStore:
 
     # ------------------------------------------------------------------ pull
     async def ensure(self, ref: str, policy: PullPolicy | str = PullPolicy.IF_NOT_PRESENT,
-                     credentials: Credentials | None = None) -> Image:
+                     credentials: Credentials | None = None, *, progress: ProgressCallback | None = None) -> Image:
         try:
             pull_policy = PullPolicy(policy or PullPolicy.IF_NOT_PRESENT)
         except ValueError as e:
@@ -192,10 +198,13 @@ class OverlayImageStore:
             return have
         if have is not None and pull_policy is PullPolicy.IF_NOT_PRESENT:
             return have
-        image: Image = await self._once(("pull", parsed.key, credentials), lambda: self._pull(parsed, credentials))
+        key = ("pull", parsed.key, credentials)
+        with self._pull_listeners.listening(key, progress):
+            image: Image = await self._once(key, lambda: self._pull(parsed, credentials, key))
         return image if image.ref == str(parsed) else self.get(ref) or image
 
-    async def _pull(self, ref: Reference, credentials: Credentials | None) -> Image:
+    async def _pull(self, ref: Reference, credentials: Credentials | None, key: Hashable) -> Image:
+        began = time.monotonic()
         try:
             async with self._content(), RegistryClient(ref, credentials) as client:
                 self.registry_requests += 1
@@ -210,10 +219,17 @@ class OverlayImageStore:
                     raise InvalidManifest(f"{ref}: an image index inside an image index is not supported")
                 keys = list(dict.fromkeys([ref.key, f"{ref.name}@{top}", f"{ref.name}@{digest}"]))
                 record = self.index.snapshot().images.get(digest)
-                if record is None or not await asyncio.to_thread(self._complete, record):
-                    record = await self._fetch(client, digest, raw, doc, extra)
-                else:
-                    record = ImageRecord(**{**record.__dict__, "extra": sorted(set(record.extra) | set(extra))})
+                tracker = PullTracker([(d.digest, d.size) for d in doc.layers],
+                                      lambda p: self._pull_listeners.publish(key, p), began=began)
+                try:
+                    if record is None or not await asyncio.to_thread(self._complete, record):
+                        record = await self._fetch(client, digest, raw, doc, extra, tracker)
+                    else:
+                        for i in range(len(doc.layers)):
+                            tracker.present(i)
+                        record = ImageRecord(**{**record.__dict__, "extra": sorted(set(record.extra) | set(extra))})
+                finally:
+                    tracker.close()
                 return await asyncio.to_thread(self._register, keys, record, str(ref))
         except ImageError:
             raise
@@ -223,7 +239,7 @@ class OverlayImageStore:
             raise InvalidManifest(f"{ref}: {e}") from e
 
     async def _fetch(self, client: RegistryClient, digest: str, raw: bytes, doc: Manifest,
-                     extra: list[str]) -> ImageRecord:
+                     extra: list[str], tracker: PullTracker) -> ImageRecord:
         """Everything the manifest names that we do not have yet: config, blobs, unpacked layers."""
         await asyncio.to_thread(self.blobs.put, raw, digest)
         cfg_digest = doc.config.digest
@@ -239,22 +255,27 @@ class OverlayImageStore:
         ids = diff_ids(config, len(doc.layers))
         sem = asyncio.Semaphore(self.max_parallel_downloads)
 
-        async def layer(desc: Descriptor, diff_id: str) -> None:
+        async def layer(i: int, desc: Descriptor, diff_id: str) -> None:
             if await asyncio.to_thread(self.layers.has, diff_id):
+                tracker.present(i)
                 return
 
             async def download() -> None:
                 async with sem:
-                    await client.blob(desc.digest, self.blobs.path(desc.digest))
+                    await client.blob(desc.digest, self.blobs.path(desc.digest),
+                                      lambda n: self._blob_listeners.publish(desc.digest, n))
 
             if not await asyncio.to_thread(self.blobs.has, desc.digest):
-                await self._once(("blob", desc.digest), download)
+                with self._blob_listeners.listening(desc.digest, lambda n: tracker.fetched(i, n)):
+                    await self._once(("blob", desc.digest), download)
+            tracker.unpacking(i)
             blob = self.blobs.path(desc.digest)
             await self._once(("layer", diff_id), lambda: asyncio.to_thread(self.layers.unpack, blob, diff_id))
+            tracker.done(i)
 
         # Every layer runs to its end even when one fails: what did verify is kept for the retry,
         # and nothing is still being written behind the caller's back when the error reaches it.
-        results = await asyncio.gather(*(layer(d, i) for d, i in zip(doc.layers, ids, strict=True)),
+        results = await asyncio.gather(*(layer(n, d, i) for n, (d, i) in enumerate(zip(doc.layers, ids, strict=True))),
                                        return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):

@@ -14,7 +14,7 @@ import pytest
 from image_helpers import FakeRegistry, ImageSpec, layer_tar, oci_layout_archive
 from image_helpers import layer_blob as layer
 from podfleet.images.fake import FakeImageStore
-from podfleet.images.interface import ImageError, ImageStore
+from podfleet.images.interface import ImageError, ImageStore, LayerState, PullProgress
 from podfleet.images.store import OverlayImageStore
 
 
@@ -78,6 +78,30 @@ async def test_pull_policies_and_reasons(h: Harness) -> None:
             await h.store.ensure(bad, "IfNotPresent")
         assert e.value.reason == reason
     assert h.store.get("Busybox") is None and h.store.get("nothing.local/x:1") is None
+
+
+async def test_pull_progress(h: Harness) -> None:
+    """Each layer goes waiting → downloading from 0 → done with all its bytes, and the pull ends finished;
+    a pull that finds every layer present says so; no pull, no calls."""
+    ref = await h.publish("progress:1", {"etc/data": "x" * 200_000}, {"Cmd": ["sh"]})
+    seen: list[PullProgress] = []
+    await h.store.ensure(ref, "IfNotPresent", progress=seen.append)
+    assert seen and seen[-1].finished and all(not p.finished for p in seen[:-1])
+    digests = [layer.digest for layer in seen[-1].layers]
+    for digest in digests:
+        mine = [p.layer for p in seen if p.layer.digest == digest]
+        assert (mine[0].state, mine[0].bytes_done) == (LayerState.DOWNLOADING, 0)
+        assert mine[-1].state is LayerState.DONE and mine[-1].bytes_done == mine[-1].bytes_total > 0
+        assert [la.bytes_done for la in mine] == sorted(la.bytes_done for la in mine)
+    last = seen[-1]
+    assert last.bytes_done == last.bytes_total == sum(layer.bytes_total for layer in last.layers)
+    assert [p.elapsed for p in seen] == sorted(p.elapsed for p in seen)
+    seen.clear()
+    await h.store.ensure(ref, "IfNotPresent", progress=seen.append)
+    assert seen == []
+    await h.store.ensure(ref, "Always", progress=seen.append)
+    assert [la.digest for la in seen[-1].layers] == digests and seen[-1].finished
+    assert {la.state for la in seen[-1].layers} == {LayerState.PRESENT} and seen[-1].bytes_total == 0
 
 
 async def test_import_list_and_remove(h: Harness, tmp_path: Path) -> None:
