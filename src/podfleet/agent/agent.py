@@ -18,6 +18,7 @@ from typing import Any
 from podfleet.agent.container_streams import ContainerStreams
 from podfleet.agent.node_status import NodeInfo, NodeStatusReporter
 from podfleet.agent.pod_workers import PodSyncer, PodWorkers
+from podfleet.agent.prometheus import AgentMetrics
 from podfleet.agent.resource_stats import ResourceStats
 from podfleet.agent.server import AgentServer, LogSource
 from podfleet.agent.status_manager import StatusManager
@@ -37,6 +38,7 @@ OrphanCleaner = Callable[[set[str]], Awaitable[None]]  # removes what pods not i
 class Agent:
     def __init__(self, client: Client, info: NodeInfo, pods: PodSyncer, status: StatusManager, *,
                  logs: LogSource, streams: ContainerStreams | None, stats: ResourceStats | None,
+                 metrics: AgentMetrics | None,
                  orphans: OrphanCleaner, wakeups: PodWakeups,
                  client_ca: bytes = b"",
                  clock: Clock | None = None, resync_seconds: float = 10.0, lease_interval: float = 10.0,
@@ -52,7 +54,8 @@ class Agent:
         self.informer.add_handler(self._on_pod_event)
         self.orphan_interval = orphan_interval
         self.server = AgentServer(address=info.address, port=info.kubelet_port, client_ca=client_ca, logs=logs,
-                                  streams=streams, stats=stats, cert_dir=info.data_dir / "pki") if serve else None
+                                  streams=streams, stats=stats, metrics=metrics,
+                                  cert_dir=info.data_dir / "pki") if serve else None
         self._tasks: list[asyncio.Task[None]] = []
 
     def _on_pod_event(self, type_: str, pod: dict[str, Any], old: dict[str, Any] | None) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from podfleet.agent.container_config import ConfigError, build_container_config, stdin_mode, stop_signal
 from podfleet.agent.image_puller import ImagePuller, PullFailed
 from podfleet.agent.node_config import NodeConfig
+from podfleet.agent.prometheus import AgentMetrics
 from podfleet.agent.records import ContainerRecord, ContainerRecords, attempt_after_logs, container_id
 from podfleet.agent.sandboxes.interface import PodSandboxes, Sandbox, SandboxError
 from podfleet.agent.volumes import VolumeError, VolumeManager
@@ -40,8 +41,9 @@ class StartFailed(Exception):
 class ContainerRunner:
     def __init__(self, *, node: NodeConfig, oci_runtime: OCIRuntime, images: ImageStore, puller: ImagePuller,
                  records: ContainerRecords, sandboxes: PodSandboxes, volumes: VolumeManager,
-                 events: EventRecorder, clock: Clock) -> None:
+                 events: EventRecorder, clock: Clock, metrics: AgentMetrics) -> None:
         self.node = node
+        self.metrics = metrics
         self.oci_runtime = oci_runtime
         self.images = images
         self.puller = puller
@@ -55,10 +57,13 @@ class ContainerRunner:
                     attempt: int, init: bool, previous_reason: str = "") -> None:
         m = pod["metadata"]
         uid, name = m["uid"], c["name"]
+        began = self.clock.monotonic()
         try:
             image = await self.puller.pull(pod, c, previous_reason)
         except PullFailed as e:
             raise StartFailed(e.reason, str(e)) from e
+        finally:
+            self.metrics.waited_for_image(uid, self.clock.monotonic() - began)
         log_dir = self.records.log_dir(uid, name)
         if attempt == 0:  # logs of an earlier life whose records went with a reboot: number on, as kubelet does
             attempt = await asyncio.to_thread(attempt_after_logs, log_dir)

@@ -87,8 +87,9 @@ class PodManager:
                 continue
             c = probed[name]
             ports = {p["name"]: int(p["containerPort"]) for p in c.get("ports") or [] if p.get("name")}
+            m = pod["metadata"]
             self.probes.ensure(c, ProbeTarget(uid, name, cur.id, sandbox.ips[0] if sandbox.ips else "127.0.0.1",
-                                              ports, self._exec_in(cur.id)))
+                                              ports, self._exec_in(cur.id), m["name"], m.get("namespace", "")))
 
     def _exec_in(self, cid: str) -> Any:
         async def exec_fn(argv: list[str], timeout: float) -> int:

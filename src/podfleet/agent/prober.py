@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from podfleet.agent.prometheus import AgentMetrics
 from podfleet.clock import Clock, RealClock
 
 log = logging.getLogger("podfleet.agent.prober")
@@ -35,6 +36,8 @@ class ProbeTarget:
     pod_ip: str
     ports: dict[str, int]  # named container ports
     exec_fn: ExecFn
+    pod: str = ""  # namespace and name, for the metrics' labels
+    namespace: str = ""
 
 
 def _port(value: Any, ports: dict[str, int]) -> int:
@@ -122,7 +125,7 @@ async def run_probe(probe: dict[str, Any], target: ProbeTarget) -> tuple[bool, s
 
 class ProbeWorker:
     def __init__(self, kind: str, probe: dict[str, Any], target: ProbeTarget, on_change: ChangeFn,
-                 clock: Clock, started: asyncio.Event | None = None) -> None:
+                 clock: Clock, started: asyncio.Event | None = None, metrics: AgentMetrics | None = None) -> None:
         """`started`: set once the container's startup probe passed; liveness and readiness probes
         wait for it (kubelet runs neither before), a startup probe sets it."""
         self.kind = kind  # liveness | readiness | startup
@@ -131,6 +134,7 @@ class ProbeWorker:
         self.target = target
         self.on_change = on_change
         self.clock = clock
+        self.metrics = metrics
         # Readiness starts failed, liveness passing, startup unknown (not started until it passes).
         self.result: bool | None = {"readiness": False, "liveness": True}.get(kind)
         self.last_message = ""
@@ -155,6 +159,9 @@ class ProbeWorker:
         while True:
             ok, msg = await run_probe(p, self.target)
             self.last_message = msg
+            if self.metrics is not None:
+                t = self.target
+                self.metrics.probed(self.kind.capitalize(), ok, t.container, t.pod, t.namespace)
             if ok:
                 streak_ok, streak_bad = streak_ok + 1, 0
             else:
@@ -177,9 +184,10 @@ class ProbeWorker:
 class ProbeManager:
     """Holds the probe workers of every running container instance on the node."""
 
-    def __init__(self, on_change: ChangeFn, clock: Clock | None = None) -> None:
+    def __init__(self, on_change: ChangeFn, clock: Clock | None = None, metrics: AgentMetrics | None = None) -> None:
         self.on_change = on_change
         self.clock = clock or RealClock()
+        self.metrics = metrics
         self._workers: dict[tuple[str, str], list[ProbeWorker]] = {}  # (uid, container id) -> workers
 
     def ensure(self, container_spec: dict[str, Any], target: ProbeTarget) -> None:
@@ -193,7 +201,7 @@ class ProbeManager:
                             ("readiness", "readinessProbe")):
             probe = container_spec.get(field)
             if probe:
-                w = ProbeWorker(kind, probe, target, self.on_change, self.clock, started)
+                w = ProbeWorker(kind, probe, target, self.on_change, self.clock, started, self.metrics)
                 w.start()
                 workers.append(w)
         self._workers[key] = workers

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from podfleet.agent.attach_session import run_attach_session
 from podfleet.agent.container_streams import ContainerStreams
 from podfleet.agent.exec_session import run_exec_session
 from podfleet.agent.port_forward import run_channel_port_forward, run_spdy_port_forward
+from podfleet.agent.prometheus import AgentMetrics
 from podfleet.agent.resource_stats import ResourceStats
 from podfleet.api.errors import APIError, BadRequest, Forbidden, NotFound, Unauthorized
 from podfleet.api.params import optional_bool, optional_int, optional_time
@@ -98,12 +100,13 @@ def _flag(q: Any, name: str) -> bool:
 
 class AgentServer:
     def __init__(self, *, address: str, port: int, client_ca: bytes, logs: LogSource, streams: ContainerStreams | None,
-                 stats: ResourceStats | None, cert_dir: Path) -> None:
+                 stats: ResourceStats | None, metrics: AgentMetrics | None, cert_dir: Path) -> None:
         self.address, self.port = address, port
         self.client_ca = client_ca
         self.logs = logs
         self.streams = streams
         self.stats = stats
+        self.metrics = metrics
         self.cert_dir = cert_dir
         self._runner: web.AppRunner | None = None
         self._sessions: set[web.WebSocketResponse] = set()
@@ -121,6 +124,7 @@ class AgentServer:
         app.router.add_route("*", "/attach/{namespace}/{pod}/{container}", self._attach)
         app.router.add_route("*", "/portForward/{namespace}/{pod}", self._port_forward)
         app.router.add_get("/stats/summary", self._summary)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
@@ -145,6 +149,11 @@ class AgentServer:
         if self.stats is None:
             raise NotFound("this node agent does not serve resource usage")
         return web.json_response(await asyncio.to_thread(self.stats.summary))
+
+    async def _metrics(self, request: web.Request) -> web.StreamResponse:
+        if self.metrics is None:
+            raise NotFound("this node agent does not serve metrics")
+        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _logs(self, request: web.Request) -> web.StreamResponse:
         mi = request.match_info

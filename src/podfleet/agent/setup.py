@@ -100,7 +100,7 @@ class NodeAgent:
         info = NodeInfo(cfg.node_name, cfg.node_ip, kubelet_port=cfg.port, max_pods=cfg.max_pods,
                         pod_cidr=cfg.pod_cidr, labels=dict(cfg.labels or {}), data_dir=data)
         self.agent = Agent(client, info, parts.pods, self.status, logs=parts.logs.logs, streams=parts.streams,
-                           stats=parts.stats,
+                           stats=parts.stats, metrics=parts.metrics,
                            orphans=parts.orphans.remove_all_but, wakeups=self.wakeups, client_ca=cluster_ca,
                            resync_seconds=cfg.resync_seconds, lease_interval=cfg.lease_interval)
         self.pleg = PLEG(self.oci_runtime.exited_containers, self._on_exit)

@@ -51,6 +51,18 @@ class StatusManager:
     def last_status(self, uid: str) -> dict[str, Any] | None:
         return self._sent.get(uid)
 
+    def counts(self) -> tuple[int, dict[str, int]]:
+        """(pods Running, containers by state) in the statuses last written: what the metrics show."""
+        pods, containers = 0, {"running": 0, "created": 0, "exited": 0, "unknown": 0}
+        state_of = {"running": "running", "waiting": "created", "terminated": "exited"}
+        for status in self._sent.values():
+            pods += status.get("phase") == "Running"
+            for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
+                for cs in status.get(key) or []:
+                    state = next(iter(cs.get("state") or {}), "")
+                    containers[state_of.get(state, "unknown")] += 1
+        return pods, containers
+
     def set_pod_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
         m = pod["metadata"]
         uid = m["uid"]

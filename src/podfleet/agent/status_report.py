@@ -12,17 +12,21 @@ from typing import Any
 from podfleet.agent.observe import pod_start_time
 from podfleet.agent.pod_status import ContainerInstance, PodView, compute_pod_status, is_sidecar
 from podfleet.agent.prober import ProbeManager
+from podfleet.agent.prometheus import AgentMetrics
 from podfleet.agent.sandboxes.interface import Sandbox
 from podfleet.agent.status_manager import StatusManager
+from podfleet.api.meta import parse_time
 from podfleet.clock import Clock
 
 
 class StatusReporter:
-    def __init__(self, status: StatusManager, probes: ProbeManager, node_ip: str, clock: Clock) -> None:
+    def __init__(self, status: StatusManager, probes: ProbeManager, node_ip: str, clock: Clock,
+                 metrics: AgentMetrics) -> None:
         self.status = status
         self.probes = probes
         self.node_ip = node_ip
         self.clock = clock
+        self.metrics = metrics
 
     def report(self, pod: dict[str, Any], instances: list[ContainerInstance], sandbox: Sandbox | None,
                waiting: dict[str, tuple[str, str]], failure: tuple[str, str] | None = None) -> None:
@@ -47,4 +51,10 @@ class StatusReporter:
                        start_time=pod_start_time(base, sandbox) or self.clock.now())
         if failure is not None:
             view.phase, (view.reason, view.message) = "Failed", failure
-        self.status.set_pod_status(pod, compute_pod_status(base, view, self.clock.now()))
+        now = self.clock.now()
+        status = compute_pod_status(base, view, now)
+        if status.get("phase") == "Running" and (base.get("status") or {}).get("phase") != "Running":
+            created = parse_time(pod["metadata"].get("creationTimestamp", ""))
+            if created is not None:  # the first report of it running: how long it took to start
+                self.metrics.pod_running(uid, created, now)
+        self.status.set_pod_status(pod, status)

@@ -17,6 +17,7 @@ from podfleet.agent.orphans import OrphanCleanup
 from podfleet.agent.pod_cleanup import PodCleanup
 from podfleet.agent.pod_manager import PodManager
 from podfleet.agent.prober import ProbeManager
+from podfleet.agent.prometheus import AgentMetrics
 from podfleet.agent.records import ContainerRecords
 from podfleet.agent.resource_stats import ResourceStats
 from podfleet.agent.sandboxes.interface import PodSandboxes
@@ -39,6 +40,7 @@ class PodParts:
     streams: ContainerStreams
     stats: ResourceStats
     orphans: OrphanCleanup
+    metrics: AgentMetrics
 
 
 def build_pod_parts(*, node: NodeConfig, client: Client, oci_runtime: OCIRuntime, sandboxes: PodSandboxes,
@@ -47,17 +49,19 @@ def build_pod_parts(*, node: NodeConfig, client: Client, oci_runtime: OCIRuntime
     records = ContainerRecords(node.runtime_dir / "pods", node.data_dir / "pods")
     volumes = VolumeManager(node.data_dir / "pods", client)
     backoff = Backoff(node.backoff_base, node.backoff_cap, node.backoff_reset)
-    probes = ProbeManager(lambda uid, _container, _kind, _ok: wakeups.notify(uid), clock)
+    metrics = AgentMetrics()
+    metrics.watch_counts(status.counts)
+    probes = ProbeManager(lambda uid, _container, _kind, _ok: wakeups.notify(uid), clock, metrics)
     runner = ContainerRunner(node=node, oci_runtime=oci_runtime, images=images,
-                             puller=ImagePuller(images, client, events, clock), records=records,
-                             sandboxes=sandboxes, volumes=volumes, events=events, clock=clock)
+                             puller=ImagePuller(images, client, events, clock, metrics), records=records,
+                             sandboxes=sandboxes, volumes=volumes, events=events, clock=clock, metrics=metrics)
     executor = PodActionsExecutor(sandboxes=sandboxes, runner=runner, volumes=volumes, records=records,
                                   backoff=backoff, probes=probes, events=events, clock=clock)
     cleanup = PodCleanup(node=node, records=records, sandboxes=sandboxes, oci_runtime=oci_runtime, images=images,
                          volumes=volumes)
     pods = PodManager(records=records, sandboxes=sandboxes, oci_runtime=oci_runtime, executor=executor,
-                      reporter=StatusReporter(status, probes, node.ip, clock), probes=probes, backoff=backoff,
+                      reporter=StatusReporter(status, probes, node.ip, clock, metrics), probes=probes, backoff=backoff,
                       status=status, cleanup=cleanup, clock=clock)
     return PodParts(records, pods, ContainerLogs(records, oci_runtime, clock),
                     ContainerStreams(records, oci_runtime, sandboxes), ResourceStats(node, records),
-                    OrphanCleanup(records, sandboxes, runner, cleanup))
+                    OrphanCleanup(records, sandboxes, runner, cleanup), metrics)

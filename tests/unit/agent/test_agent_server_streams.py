@@ -56,7 +56,8 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     await sandboxes.create(POD)
     await runtime.run("cid-1", tmp_path / "b", {}, tmp_path / "log")
     server = AgentServer(address="127.0.0.1", port=0, client_ca=pki.ca_pem(), logs=_no_logs,
-                         streams=ContainerStreams(records, runtime, sandboxes), stats=None, cert_dir=tmp_path)
+                         streams=ContainerStreams(records, runtime, sandboxes), stats=None, metrics=None,
+                         cert_dir=tmp_path)
     await server.start()
     try:
         yield Node(server, runtime, _client_ssl(pki.kubelet_client_cert, pki.kubelet_client_key), tmp_path)

@@ -205,6 +205,7 @@ async def test_since_time_and_limit_bytes_reach_the_log_reader(tmp_path: Path) -
 
     pki = ensure_pki(tmp_path / "pki", ["127.0.0.1"])
     server = AgentServer(address="127.0.0.1", port=0, client_ca=pki.ca_pem(), logs=source, streams=None, stats=None,
+                         metrics=None,
                          cert_dir=tmp_path)
     await server.start()
     try:
