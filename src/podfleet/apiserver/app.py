@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from podfleet.api.errors import (
     APIError,
@@ -60,10 +62,11 @@ from podfleet.apiserver.metrics_api import SCRAPE_INTERVAL, ResourceMetrics
 from podfleet.apiserver.negotiation import decode_body, encode_response, parse_accept, read_body
 from podfleet.apiserver.nodelogs import NodeLogs
 from podfleet.apiserver.podstreams import PodStreams
+from podfleet.apiserver.prometheus import CONTENT_TYPE_LATEST, APIServerMetrics, current_series
 from podfleet.apiserver.rbac.authorizer import RBACAuthorizer
 from podfleet.apiserver.rbac.guard import EscalationGuard
 from podfleet.apiserver.reviews import Reviews
-from podfleet.apiserver.routing import CONNECT_SUBRESOURCES, parse_resource_path, watch_requested
+from podfleet.apiserver.routing import CONNECT_SUBRESOURCES, RequestInfo, parse_resource_path, watch_requested
 from podfleet.apiserver.service_alloc import DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, ServiceAllocator
 from podfleet.apiserver.serviceaccount_tokens import ServiceAccountTokenAuthenticator, SigningKey, TokenIssuer
 from podfleet.apiserver.store import Store
@@ -73,11 +76,13 @@ from podfleet.clock import Clock, RealClock
 from podfleet.kubeconfig import build_kubeconfig, write_kubeconfig
 from podfleet.pki import PKI, default_hosts, ensure_pki
 from podfleet.storage.factory import open_storage
+from podfleet.storage.instrumented import InstrumentedStorage
 from podfleet.storage.interface import Storage
 from podfleet.tasks import cancel_and_wait
 
 log = logging.getLogger("podfleet.apiserver")
 _PUBLIC = ("/healthz", "/livez", "/readyz", "/version")
+_METRICS_PATH = "/metrics"
 _OPENID_CONFIGURATION, _JWKS = "/.well-known/openid-configuration", "/openid/v1/jwks"
 # Connections the kernel queues before the server accepts them; a storm beyond it gets its SYNs
 # dropped (and retried by the clients) instead of piling up.
@@ -122,7 +127,11 @@ class APIServer:
                  authorizer: Authorizer | None = None) -> None:
         self.config = config
         self.clock = clock or RealClock()
-        self.storage = storage or open_storage(config.resolved_storage_url())
+        # This server's Prometheus registry (not the process-wide default: a process may run several
+        # servers), served at /metrics; every storage call is timed into it.
+        self.metrics_registry = CollectorRegistry()
+        self.storage_backend = storage or open_storage(config.resolved_storage_url())
+        self.storage: Storage = InstrumentedStorage(self.storage_backend, self.metrics_registry)
         self.store = Store(self.storage, self.clock,
                            default_toleration_seconds=config.default_toleration_seconds,
                            service_allocator=ServiceAllocator(self.storage, config.service_cluster_ip_range,
@@ -149,6 +158,7 @@ class APIServer:
         self.pod_streams = PodStreams(self.store, kubelet)
         self.resource_metrics = ResourceMetrics(self.store, kubelet, self.clock, config.metric_resolution)
         self.inflight = InflightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight)
+        self.metrics = APIServerMetrics(self.inflight, self.metrics_registry)
         self.pki: PKI | None = None
         self._runner: web.AppRunner | None = None
         self.listener: GuardedListener | None = None
@@ -194,7 +204,7 @@ class APIServer:
         await ensure_kubernetes_service(self.store, self.config.advertise_address, self.port)
         self.write_admin_kubeconfig()
         self.resource_metrics.start()
-        compact = getattr(self.storage, "run_compactor", None)
+        compact = getattr(self.storage_backend, "run_compactor", None)
         if compact is not None and self.config.compact_interval > 0:
             self._tasks.append(asyncio.create_task(compact(self.config.compact_interval)))
         log.info("API server listening", extra={"url": self.url, "kubeconfig": str(self.kubeconfig_path),
@@ -235,18 +245,28 @@ class APIServer:
     # ------------------------------------------------------------------ HTTP
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Every error as a Status, and every request counted and timed once with its final code (0
+        when the client went away before an answer, as kube-apiserver reports a response never written)."""
+        started = time.perf_counter()
+        series_token = current_series.set(None)
+        code = 0
         try:
             resp: web.StreamResponse = await handler(request)
+            code = resp.status
             return resp
         except APIError as e:
             if e.code >= 500:
                 log.error("request failed", extra={"method": request.method, "path": request.path,
                                                    "error": str(e)})
+            code = e.code
             return _status_response(e)
         except web.HTTPException as e:
             if e.status < 400:
+                code = e.status
                 raise
-            return _status_response(_http_exception_error(request, e))
+            err = _http_exception_error(request, e)
+            code = err.code
+            return _status_response(err)
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception:
@@ -255,7 +275,14 @@ class APIServer:
             request_id = uuid.uuid4().hex
             log.exception("unhandled error", extra={"method": request.method, "path": request.path,
                                                     "request_id": request_id})
+            code = 500
             return _status_response(InternalError(f"Internal error occurred: request {request_id}"))
+        finally:
+            series = current_series.get()
+            current_series.reset(series_token)
+            if series is None:  # not a resource request, or failed before its resource was known
+                series = self.metrics.nonresource_series(request.method, "/" + request.path.strip("/"), code)
+            series.observe(code, time.perf_counter() - started)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.path.strip("/")
@@ -280,14 +307,18 @@ class APIServer:
                                       parts: list[str]) -> web.StreamResponse:
         if not parts:
             self._authorize_nonresource(request, user, path)
-            return encode_response({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
-                                              "/version", "/openapi/v2", "/openapi/v3"]})
+            return encode_response({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/metrics",
+                                              "/readyz", "/version", "/openapi/v2", "/openapi/v3"]})
         if parts[0] == "openapi":
             self._authorize_nonresource(request, user, path)
             return openapi.handle(request, parts)
         if (parts[0] == "api" and len(parts) <= 2) or (parts[0] == "apis" and len(parts) <= 3):
             # discovery documents are non-resource requests (system:discovery grants them)
             self._authorize_nonresource(request, user, path)
+        if path == _METRICS_PATH:
+            # Prometheus' scrape: system:monitoring (and cluster-admin) may `get` it
+            self._authorize_nonresource(request, user, path)
+            return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
         if parts[0] == "api":
             if len(parts) == 1:
                 return encode_response(discovery.core_versions(f"{self.config.advertise_address}:{self.port}"))
@@ -327,6 +358,9 @@ class APIServer:
             raise MethodNotAllowed(f"method {request.method} is not allowed")
         watch = watch_requested(request.query)
         info = parse_resource_path(parts, request.method, watch)
+        series = self.metrics.resource_series(request.method, info, parts[1], request.content_type,
+                                              request.query_string)
+        current_series.set(series)  # counted by `_errors` with its final code, 429 included
         # A namespace's own requests are in that namespace (kube-apiserver's RequestInfo), so a
         # RoleBinding there can grant reading it.
         namespace = info.name if info.resource is NAMESPACES else info.namespace
@@ -340,21 +374,29 @@ class APIServer:
                 # PUT or PATCH on a collection (/api/v1/secrets, /api/v1/namespaces/ns/pods): Kubernetes
                 # serves neither verb there
                 raise MethodNotAllowed("the server does not allow this method on the requested resource")
-            if info.resource in CREATE_ONLY:
-                if info.verb != "create" or info.name:
-                    raise MethodNotAllowed("the server does not allow this method on the requested resource")
-                return await self.reviews.handle(request, info, user)
-            if info.resource is SERVICEACCOUNTS and info.subresource == "token":
-                if info.verb != "create":
-                    raise MethodNotAllowed("the server does not allow this method on the requested resource")
-                body = await decode_body(await read_body(request), request.content_type)
-                issued = await create_token(self.store, self.token_issuer, info.namespace, info.name, body)
-                return encode_response(issued, 201, parse_accept(request.headers.get("Accept", "")))
-            if info.resource in METRICS:
-                return await self.resource_metrics.handle(request, info)
-            if info.resource is PODS and info.subresource in CONNECT_SUBRESOURCES:
-                return await self.pod_streams.handle(request, info)
-            return await self.handlers.handle(request, info, user)
+            if not series.long_running:
+                return await self._serve_resource(request, user, info)
+            with series.open():  # watches and streams: apiserver_longrunning_requests while open
+                return await self._serve_resource(request, user, info)
+
+    async def _serve_resource(self, request: web.Request, user: UserInfo,
+                              info: RequestInfo) -> web.StreamResponse:
+        """An admitted, authorized resource request, to the handler of its resource and subresource."""
+        if info.resource in CREATE_ONLY:
+            if info.verb != "create" or info.name:
+                raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            return await self.reviews.handle(request, info, user)
+        if info.resource is SERVICEACCOUNTS and info.subresource == "token":
+            if info.verb != "create":
+                raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            body = await decode_body(await read_body(request), request.content_type)
+            issued = await create_token(self.store, self.token_issuer, info.namespace, info.name, body)
+            return encode_response(issued, 201, parse_accept(request.headers.get("Accept", "")))
+        if info.resource in METRICS:
+            return await self.resource_metrics.handle(request, info)
+        if info.resource is PODS and info.subresource in CONNECT_SUBRESOURCES:
+            return await self.pod_streams.handle(request, info)
+        return await self.handlers.handle(request, info, user)
 
 
 # The methods the API serves (HEAD is answered as GET by aiohttp's router; every other method is
