@@ -60,7 +60,7 @@ NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", False, ("ns",), (
 PODS = ResourceType("", "v1", "Pod", "pods", True, ("po",), ("status", "binding", "log", "eviction", "exec", "attach",
                                                               "portforward", "ephemeralcontainers"),
                     ("all",))
-NODES = ResourceType("", "v1", "Node", "nodes", False, ("no",), ("status",))
+NODES = ResourceType("", "v1", "Node", "nodes", False, ("no",), ("status", "proxy"))
 EVENTS = ResourceType("", "v1", "Event", "events", True, ("ev",))
 SECRETS = ResourceType("", "v1", "Secret", "secrets", True)
 CONFIGMAPS = ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",))

@@ -26,7 +26,7 @@ from podfleet.api.errors import (
     RequestEntityTooLarge,
     from_status,
 )
-from podfleet.api.resources import CREATE_ONLY, METRICS, NAMESPACES, PODS, SERVICEACCOUNTS
+from podfleet.api.resources import CREATE_ONLY, METRICS, NAMESPACES, NODES, PODS, SERVICEACCOUNTS
 from podfleet.apiserver import discovery, impersonation, openapi
 from podfleet.apiserver.auth import (
     Authenticator,
@@ -83,6 +83,7 @@ from podfleet.tasks import cancel_and_wait
 log = logging.getLogger("podfleet.apiserver")
 _PUBLIC = ("/healthz", "/livez", "/readyz", "/version")
 _METRICS_PATH = "/metrics"
+_NODE_PROXY_PATHS = ("/metrics", "/stats/summary", "/healthz")
 _OPENID_CONFIGURATION, _JWKS = "/.well-known/openid-configuration", "/openid/v1/jwks"
 # Connections the kernel queues before the server accepts them; a storm beyond it gets its SYNs
 # dropped (and retried by the clients) instead of piling up.
@@ -155,6 +156,7 @@ class APIServer:
         pki_dir = config.data_dir / "pki"
         kubelet = KubeletClient(pki_dir / "apiserver-kubelet-client.crt", pki_dir / "apiserver-kubelet-client.key")
         self.handlers = ResourceHandlers(self.store, self.clock, node_logs or kubelet)
+        self.kubelet = kubelet
         self.pod_streams = PodStreams(self.store, kubelet)
         self.resource_metrics = ResourceMetrics(self.store, kubelet, self.clock, config.metric_resolution)
         self.inflight = InflightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight)
@@ -396,7 +398,21 @@ class APIServer:
             return await self.resource_metrics.handle(request, info)
         if info.resource is PODS and info.subresource in CONNECT_SUBRESOURCES:
             return await self.pod_streams.handle(request, info)
+        if info.resource is NODES and info.subresource == "proxy":
+            return await self._node_proxy(request, info)
         return await self.handlers.handle(request, info, user)
+
+    async def _node_proxy(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        """`nodes/<name>/proxy/<path>`: a read of the node agent's own endpoints (its metrics, usage
+        summary, health), as kube-apiserver proxies to kubelets; authorized as `nodes/proxy`."""
+        if request.method != "GET":
+            raise MethodNotAllowed(f"method {request.method} is not allowed on nodes/proxy")
+        path = "/" + request.path.split("/proxy", 1)[1].lstrip("/")
+        if path not in _NODE_PROXY_PATHS:
+            raise NotFound(f"the node agent serves {', '.join(_NODE_PROXY_PATHS)} through the proxy")
+        node = await self.store.get(NODES, "", info.name)
+        content_type, body = await self.kubelet.get(node, path)
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 # The methods the API serves (HEAD is answered as GET by aiohttp's router; every other method is

@@ -26,9 +26,10 @@ _SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "attach": ("create", "get"),
     "portforward": ("create", "get"),
     "ephemeralcontainers": ("get", "patch", "update"),
+    "proxy": ("get",),
 }
-_SUBRESOURCE_KIND = {"exec": ("PodExecOptions", "", ""), "attach": ("PodAttachOptions", "", ""),
-                     "portforward": ("PodPortForwardOptions", "", ""),
+_SUBRESOURCE_KIND = {"proxy": ("NodeProxyOptions", "", ""), "exec": ("PodExecOptions", "", ""),
+                     "attach": ("PodAttachOptions", "", ""), "portforward": ("PodPortForwardOptions", "", ""),
                      "binding": ("Binding", "", "v1"), "eviction": ("Eviction", "policy", "v1"),
                      "scale": ("Scale", "autoscaling", "v1"), "token": ("TokenRequest", "authentication.k8s.io", "v1")}
 

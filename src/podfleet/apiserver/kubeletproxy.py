@@ -99,8 +99,8 @@ class KubeletClient:
         except aiohttp.ClientError as e:
             raise ServiceUnavailable(f'cannot reach the agent of node "{node_name}": {_dial_error(url, e)}') from None
 
-    async def get_json(self, node: dict[str, Any], path: str, timeout: float = 10.0) -> Any:
-        """A JSON document from the node's agent (its resource summary); APIError when it cannot answer."""
+    async def get(self, node: dict[str, Any], path: str, timeout: float = 10.0) -> tuple[str, bytes]:
+        """(content type, body) of a GET of `path` on the node's agent; its refusal as an APIError."""
         url = self._url(node, {"metadata": {"name": ""}, "spec": {}}, path)
         name = node["metadata"]["name"]
         try:
@@ -109,12 +109,19 @@ class KubeletClient:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise from_status(resp.status, _status_body(raw))
-                return json.loads(raw)
+                return resp.headers.get("Content-Type", "application/octet-stream"), raw
         except (aiohttp.ClientError, TimeoutError) as e:
             why = _dial_error(url, e) if isinstance(e, aiohttp.ClientError) else f'Get "{url}": timeout'
             raise ServiceUnavailable(f'cannot reach the agent of node "{name}": {why}') from None
+
+    async def get_json(self, node: dict[str, Any], path: str, timeout: float = 10.0) -> Any:
+        """A JSON document from the node's agent (its resource summary)."""
+        _, raw = await self.get(node, path, timeout)
+        try:
+            return json.loads(raw)
         except ValueError:
-            raise ServiceUnavailable(f'the agent of node "{name}" answered {path} with no JSON') from None
+            raise ServiceUnavailable(f'the agent of node "{node["metadata"]["name"]}" answered {path} with no JSON'
+                                     ) from None
 
     async def open_session(self, pod: dict[str, Any], node: dict[str, Any] | None, path: str,
                            query: Mapping[str, str] | list[tuple[str, str]], protocols: list[str]) -> AgentSession:

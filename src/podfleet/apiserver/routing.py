@@ -65,7 +65,7 @@ def parse_resource_path(parts: list[str], method: str, watch: bool) -> RequestIn
         raise NotFound("the server could not find the requested resource")
     name = rest[1] if len(rest) > 1 else ""
     subresource = rest[2] if len(rest) > 2 else ""
-    if len(rest) > 3 or (subresource and subresource not in rt.subresources):
+    if (len(rest) > 3 and subresource != "proxy") or (subresource and subresource not in rt.subresources):
         raise NotFound("the server could not find the requested resource")
     if rt.namespaced and name and not namespace:
         raise NotFound("the server could not find the requested resource")

@@ -20,6 +20,7 @@ from typing import Any
 import pexpect
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from cluster_helpers import IMAGE, Cluster, running_cluster
 from server_helpers import free_port, kubectl_binary
@@ -297,3 +298,17 @@ def test_debug_target_sees_the_containers_processes_and_copy_to(cluster: Cluster
     copy = cluster.wait_ready("into-copy")
     assert [c["name"] for c in copy["spec"]["containers"]] == ["main", "side", "extra"]
     cluster.kubectl("delete", "pod", "into-copy", "--wait=false")
+
+
+def test_node_metrics_through_the_api_servers_node_proxy(cluster: Cluster, web: str) -> None:
+    text = cluster.kubectl("get", "--raw", "/api/v1/nodes/node-1/proxy/metrics").stdout
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    starts = [s for s in families["kubelet_pod_start_duration_seconds"].samples if s.name.endswith("_count")]
+    assert starts and starts[0].value >= 1  # the pods started in this module, creation to running
+    running = [s.value for s in families["kubelet_running_pods"].samples]
+    assert running and running[0] >= 1
+    summary = json.loads(cluster.kubectl("get", "--raw", "/api/v1/nodes/node-1/proxy/stats/summary").stdout)
+    assert summary["node"]["nodeName"] == "node-1"
+    assert any(p["podRef"]["name"] == web for p in summary["pods"])
+    res = cluster.kubectl("get", "--raw", "/api/v1/nodes/node-1/proxy/configz", check=False)
+    assert res.returncode != 0 and "(NotFound)" in res.stderr  # only the agent's read endpoints are proxied
