@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import socket
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from podfleet.api.params import (
     resource_version,
 )
 from podfleet.api.resources import DEPLOYMENTS, NAMESPACES, NODES, PODS
-from podfleet.apiserver.kubeletproxy import KubeletClient
+from podfleet.apiserver.kubeletproxy import CONNECT_TIMEOUT, KubeletClient
 from podfleet.apiserver.nodelogs import LogOptions
 from podfleet.apiserver.pods import _log_options
 from podfleet.apiserver.routing import parse_resource_path, watch_requested
@@ -244,3 +245,19 @@ async def test_unreachable_agent_is_a_go_worded_503(tmp_path: Path) -> None:
             pass
     assert exc.value.message == (f'cannot reach the agent of node "n1": Get "https://127.0.0.1:{port}/containerLogs/'
                                  f'd/p/c": dial tcp 127.0.0.1:{port}: connect: connection refused')
+
+
+async def test_a_stream_to_a_node_that_is_down_is_a_503_within_seconds(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pki = ensure_pki(tmp_path / "pki", ["127.0.0.1"])
+    node = {"metadata": {"name": "n1"}, "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                                                   "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}
+    pod = {"metadata": {"name": "p", "namespace": "d", "uid": "u"}, "spec": {"nodeName": "n1"}}
+    kubelet = KubeletClient(pki.kubelet_client_cert, pki.kubelet_client_key)
+    with pytest.raises(ServiceUnavailable) as exc:
+        async with asyncio.timeout(CONNECT_TIMEOUT + 5):
+            await kubelet.open_session(pod, node, "/exec/d/p/c", [("command", "true")], ["v5.channel.k8s.io"])
+    assert exc.value.message.startswith('cannot reach the agent of node "n1": ') and "connection refused" in (
+        exc.value.message)
