@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from podfleet.agent import termination_message
 from podfleet.agent.container_config import ConfigError, build_container_config, stdin_mode, stop_signal
 from podfleet.agent.image_puller import ImagePuller, PullFailed
 from podfleet.agent.node_config import NodeConfig
@@ -73,6 +74,10 @@ class ContainerRunner:
         try:
             rootfs = await self.images.prepare_rootfs(cid, image)  # mounted by the runtime, in its namespace
             mounts = self.volumes.mounts_for(c, volume_paths)
+            message_mount, message_record = await asyncio.to_thread(
+                termination_message.prepare, c, self.records.pod_dir(uid) / "containers" / name, attempt)
+            if message_mount is not None:
+                mounts.append(message_mount)
             pidns = None
             if (pod.get("spec") or {}).get("shareProcessNamespace"):
                 pidns = await self.sandboxes.pid_namespace(uid)
@@ -86,7 +91,7 @@ class ContainerRunner:
             self.records.save(ContainerRecord(
                 cid, uid, m.get("namespace", ""), m["name"], name, attempt, init, c.get("image", ""), image.ref,
                 image.repo_digest, str(log_dir / f"{attempt}.log"), rfc3339(self.clock.now()), sandbox.id,
-                stop_signal(image.config)))
+                stop_signal(image.config), message_record))
             # Created and started in one runtime call: nothing happens between the two here.
             await self.oci_runtime.run(cid, self.node.runtime_dir / "bundles" / cid, build_spec(cfg),
                                        log_dir / f"{attempt}.log", rootfs.mount, stdin_mode(c))

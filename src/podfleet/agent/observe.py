@@ -4,6 +4,7 @@ decision (pod_actions.py) reads, and the `ContainerInstance`s the status computa
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -11,8 +12,9 @@ from podfleet.agent.backoff import Backoff
 from podfleet.agent.pod_actions import ObservedContainer, ObservedPod
 from podfleet.agent.pod_status import ContainerInstance
 from podfleet.agent.prober import ProbeManager
-from podfleet.agent.records import ContainerRecords
+from podfleet.agent.records import ContainerRecord, ContainerRecords
 from podfleet.agent.sandboxes.interface import Sandbox
+from podfleet.agent.termination_message import MESSAGE_KEY, read_message
 from podfleet.api.meta import parse_time
 from podfleet.runtime.interface import OCIRuntime
 
@@ -31,13 +33,22 @@ async def container_instances(records: ContainerRecords, oci_runtime: OCIRuntime
             code, started, finished = st.exit_code, st.started_at, st.finished_at
             if state == "exited" and code is None:
                 code = 137
-        reason = ""
+        reason = message = ""
         if state == "exited":
             reason = "Completed" if code == 0 else ("OOMKilled" if rec.extra.get("oom") else "Error")
+            message = await exited_message(rec, code)
         out.append(ContainerInstance(rec.id, rec.name, rec.attempt, rec.init, rec.image, rec.image_id, state,
-                                     code, reason, "", parse_time(rec.created_at), started, finished,
+                                     code, reason, message, parse_time(rec.created_at), started, finished,
                                      rec.spec_image, rec.sandbox_id))
     return out
+
+
+async def exited_message(rec: ContainerRecord, code: int | None) -> str:
+    """Read once per exited container and kept on its record in memory: it cannot change any more."""
+    cached = rec.extra.get(MESSAGE_KEY)
+    if cached is None:
+        cached = rec.extra[MESSAGE_KEY] = await asyncio.to_thread(read_message, rec, code)
+    return cached
 
 
 def backoff_key(uid: str, name: str) -> str:
