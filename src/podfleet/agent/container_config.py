@@ -98,8 +98,10 @@ def _lookup(path: Path, name: str, id_field: int, gid_field: int) -> tuple[int, 
     raise ConfigError(f"unable to find user {name}: no matching entries in {path.name} file")
 
 
-def stop_signal(image_config: dict[str, Any]) -> int:
-    sig = str(image_config.get("StopSignal") or "SIGTERM").upper()
+def stop_signal(image_config: dict[str, Any], container: dict[str, Any] | None = None) -> int:
+    """The container's `lifecycle.stopSignal`, else its image's StopSignal, else SIGTERM."""
+    chosen = ((container or {}).get("lifecycle") or {}).get("stopSignal")
+    sig = str(chosen or image_config.get("StopSignal") or "SIGTERM").upper()
     if sig.isdigit():
         return int(sig)
     try:

@@ -17,7 +17,9 @@ from typing import Any
 from podfleet.agent import termination_message
 from podfleet.agent.container_config import ConfigError, build_container_config, stdin_mode, stop_signal
 from podfleet.agent.image_puller import ImagePuller, PullFailed
+from podfleet.agent.lifecycle_hooks import MIN_GRACE_AFTER_PRE_STOP, POST_START_TIMEOUT, run_hook
 from podfleet.agent.node_config import NodeConfig
+from podfleet.agent.prober import ProbeTarget
 from podfleet.agent.prometheus import AgentMetrics
 from podfleet.agent.records import ContainerRecord, ContainerRecords, attempt_after_logs, container_id
 from podfleet.agent.sandboxes.interface import PodSandboxes, Sandbox, SandboxError
@@ -91,7 +93,7 @@ class ContainerRunner:
             self.records.save(ContainerRecord(
                 cid, uid, m.get("namespace", ""), m["name"], name, attempt, init, c.get("image", ""), image.ref,
                 image.repo_digest, str(log_dir / f"{attempt}.log"), rfc3339(self.clock.now()), sandbox.id,
-                stop_signal(image.config), message_record))
+                stop_signal(image.config, c), message_record))
             # Created and started in one runtime call: nothing happens between the two here.
             await self.oci_runtime.run(cid, self.node.runtime_dir / "bundles" / cid, build_spec(cfg),
                                        log_dir / f"{attempt}.log", rootfs.mount, stdin_mode(c))
@@ -105,6 +107,15 @@ class ContainerRunner:
             raise StartFailed("CreateContainerError" if attempt == 0 else "RunContainerError", str(e)) from e
         self.events.emit(pod, NORMAL, "Created", f"Created container {name}")
         self.events.emit(pod, NORMAL, "Started", f"Started container {name}")
+        post_start = (c.get("lifecycle") or {}).get("postStart")
+        if post_start:
+            why = await run_hook(post_start, self._hook_target(pod, c, cid, sandbox.ips), self.clock,
+                                 POST_START_TIMEOUT)
+            if why is not None:
+                self.events.emit(pod, WARNING, "FailedPostStartHook", why)
+                rec = next(r for r in self.records.containers(uid) if r.id == cid)
+                await self.stop(rec, grace_seconds(pod))
+                raise StartFailed("PostStartHookError", why)
 
     async def _target_pid_namespace(self, uid: str, target: str) -> str:
         """The PID namespace of the running container an ephemeral container targets (`kubectl debug
@@ -140,11 +151,45 @@ class ContainerRunner:
             await asyncio.sleep(STOP_POLL)
         return True
 
-    async def stop(self, rec: ContainerRecord, grace: float) -> None:
-        """The image's StopSignal (SIGTERM by default), the grace period, then SIGKILL."""
+    def _hook_target(self, pod: dict[str, Any], c: dict[str, Any], cid: str, ips: Any) -> ProbeTarget:
+        m = pod["metadata"]
+        ports = {p["name"]: int(p["containerPort"]) for p in c.get("ports") or [] if p.get("name")}
+
+        async def exec_fn(argv: list[str], timeout: float) -> int:
+            return (await self.oci_runtime.exec_sync(cid, argv, timeout)).exit_code
+        return ProbeTarget(m["uid"], c["name"], cid, ips[0] if ips else "127.0.0.1", ports, exec_fn, m["name"],
+                           m.get("namespace", ""))
+
+    async def stop(self, rec: ContainerRecord, grace: float, pod: dict[str, Any] | None = None) -> None:
+        """The container's preStop hook (with `pod`), its stop signal (the image's StopSignal or
+        SIGTERM), the rest of the grace period, then SIGKILL."""
         if not await self.running(rec.id):
             return
+        spec = _container_spec(pod, rec.name) if pod is not None else None
+        pre_stop = ((spec or {}).get("lifecycle") or {}).get("preStop")
+        if pod is not None and spec is not None and pre_stop and grace > 0:
+            began = self.clock.monotonic()
+            sandbox = self.sandboxes.inspect(pod["metadata"]["uid"])
+            why = await run_hook(pre_stop, self._hook_target(pod, spec, rec.id, sandbox.ips if sandbox else ()),
+                                 self.clock, grace)
+            if why is not None:
+                self.events.emit(pod, WARNING, "FailedPreStopHook", why)
+            grace = max(grace - (self.clock.monotonic() - began), MIN_GRACE_AFTER_PRE_STOP)
         await self.oci_runtime.kill(rec.id, rec.stop_signal or int(signal.SIGTERM))
         if not await self._stopped_within(rec.id, grace):
             await self.oci_runtime.kill(rec.id, int(signal.SIGKILL))
             await self._stopped_within(rec.id, AFTER_KILL)
+
+
+def _container_spec(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
+    spec = pod.get("spec") or {}
+    for key in ("containers", "initContainers", "ephemeralContainers"):
+        for c in spec.get(key) or []:
+            if c.get("name") == name:
+                return dict(c)
+    return None
+
+
+def grace_seconds(pod: dict[str, Any]) -> int:
+    """The pod's terminationGracePeriodSeconds (30 when unset)."""
+    return int((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30) or 0)

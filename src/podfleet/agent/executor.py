@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from podfleet.agent.backoff import Backoff
-from podfleet.agent.container_runner import ContainerRunner, StartFailed
+from podfleet.agent.container_runner import ContainerRunner, StartFailed, grace_seconds
 from podfleet.agent.observe import backoff_key
 from podfleet.agent.pod_actions import ContainerToStart, PodActions, termination_order
 from podfleet.agent.prober import ProbeManager
@@ -26,10 +26,6 @@ from podfleet.clock import Clock
 RETRY_SOON = 2.0  # seconds before a failed step (sandbox, volume, image, start) is tried again
 FIRST_PROBES_AFTER = 0.1  # seconds from starting containers to the sync that starts their probes
 RESTART_COUNTS = ("restart", "unhealthy")  # starts that count towards CrashLoopBackOff
-
-
-def grace_seconds(pod: dict[str, Any]) -> int:
-    return int((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30) or 0)
 
 
 class PodActionsExecutor:
@@ -86,7 +82,7 @@ class PodActionsExecutor:
             self.events.emit(pod, NORMAL, "Killing", k.message)
             self.probes.remove_container(uid, k.name)
             if k.id in by_id:
-                await self.runner.stop(by_id[k.id], grace_seconds(pod))
+                await self.runner.stop(by_id[k.id], grace_seconds(pod), pod)
         started = [await self._start(pod, s, sandbox, volume_paths) for s in actions.init_to_start]
         started += await asyncio.gather(*(self._start(pod, s, sandbox, volume_paths) for s in actions.to_start))
         started += [await self._start(pod, s, sandbox, volume_paths) for s in actions.ephemeral_to_start]
@@ -126,6 +122,6 @@ class PodActionsExecutor:
             for name in stage:
                 self.events.emit(pod, NORMAL, "Killing", f"Stopping container {name}")
             left = max(deadline - self.clock.monotonic(), 0.0)
-            await asyncio.gather(*(self.runner.stop(latest[name], left) for name in stage))
+            await asyncio.gather(*(self.runner.stop(latest[name], left, pod) for name in stage))
         leftovers = [r for r in recs if r.name not in latest or latest[r.name] is not r]
         await asyncio.gather(*(self.runner.stop(r, 0) for r in leftovers))  # older attempts, still running

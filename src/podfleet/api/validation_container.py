@@ -7,6 +7,7 @@ pod templates all share it.
 from __future__ import annotations
 
 import re
+import signal
 from fractions import Fraction
 from typing import Any
 
@@ -289,6 +290,10 @@ def _probe(field: str, probe: Any, kind: str) -> list[Cause]:
     return causes
 
 
+# The signals a container may be stopped with (`lifecycle.stopSignal`): Linux's, by name.
+STOP_SIGNALS = frozenset(s.name for s in signal.Signals if s.name.startswith("SIG") and not s.name.startswith("SIG_"))
+
+
 def _lifecycle(field: str, lifecycle: Any) -> list[Cause]:
     if not isinstance(lifecycle, dict):
         return []
@@ -296,6 +301,9 @@ def _lifecycle(field: str, lifecycle: Any) -> list[Cause]:
     for hook in ("postStart", "preStop"):
         if isinstance(lifecycle.get(hook), dict):
             causes += _handler(f"{field}.{hook}", lifecycle[hook], ("exec", "httpGet", "tcpSocket", "sleep"))
+    sig = lifecycle.get("stopSignal")
+    if sig is not None and sig not in STOP_SIGNALS:
+        causes.append(not_supported(f"{field}.stopSignal", sig, sorted(STOP_SIGNALS)))
     return causes
 
 
