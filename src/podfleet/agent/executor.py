@@ -15,7 +15,7 @@ from typing import Any
 from podfleet.agent.backoff import Backoff
 from podfleet.agent.container_runner import ContainerRunner, StartFailed, grace_seconds
 from podfleet.agent.observe import backoff_key
-from podfleet.agent.pod_actions import ContainerToStart, PodActions, termination_order
+from podfleet.agent.pod_actions import ContainerToKill, ContainerToStart, PodActions, termination_order
 from podfleet.agent.prober import ProbeManager
 from podfleet.agent.records import ContainerRecords
 from podfleet.agent.sandboxes.interface import PodSandboxes, Sandbox, SandboxError
@@ -26,6 +26,19 @@ from podfleet.clock import Clock
 RETRY_SOON = 2.0  # seconds before a failed step (sandbox, volume, image, start) is tried again
 FIRST_PROBES_AFTER = 0.1  # seconds from starting containers to the sync that starts their probes
 RESTART_COUNTS = ("restart", "unhealthy")  # starts that count towards CrashLoopBackOff
+
+
+def kill_grace(pod: dict[str, Any], kill: ContainerToKill) -> int:
+    """The grace period of one kill: a failed probe's own terminationGracePeriodSeconds when set
+    (kubelet's ProbeTerminationGracePeriod), else the pod's."""
+    if kill.probe:
+        for key in ("containers", "initContainers"):
+            for c in (pod.get("spec") or {}).get(key) or []:
+                if c.get("name") == kill.name:
+                    tgp = (c.get(f"{kill.probe}Probe") or {}).get("terminationGracePeriodSeconds")
+                    if isinstance(tgp, int) and not isinstance(tgp, bool) and tgp > 0:
+                        return tgp
+    return grace_seconds(pod)
 
 
 class PodActionsExecutor:
@@ -82,7 +95,7 @@ class PodActionsExecutor:
             self.events.emit(pod, NORMAL, "Killing", k.message)
             self.probes.remove_container(uid, k.name)
             if k.id in by_id:
-                await self.runner.stop(by_id[k.id], grace_seconds(pod), pod)
+                await self.runner.stop(by_id[k.id], kill_grace(pod, k), pod)
         started = [await self._start(pod, s, sandbox, volume_paths) for s in actions.init_to_start]
         started += await asyncio.gather(*(self._start(pod, s, sandbox, volume_paths) for s in actions.to_start))
         started += [await self._start(pod, s, sandbox, volume_paths) for s in actions.ephemeral_to_start]

@@ -64,6 +64,7 @@ class ContainerToKill:
     id: str
     reason: str  # Unhealthy | DefinitionChanged | Created
     message: str
+    probe: str = ""  # the probe that failed (Unhealthy): its terminationGracePeriodSeconds, if set, applies
 
 
 @dataclass
@@ -120,8 +121,8 @@ class _Decider:
         todo = ContainerToStart(c["name"], init, self.next_attempt(c["name"]), reason, reset)
         (self.actions.init_to_start if init else self.actions.to_start).append(todo)
 
-    def kill(self, cur: ObservedContainer, init: bool, reason: str, message: str) -> None:
-        self.actions.to_kill.append(ContainerToKill(cur.name, init, cur.id, reason, message))
+    def kill(self, cur: ObservedContainer, init: bool, reason: str, message: str, probe: str = "") -> None:
+        self.actions.to_kill.append(ContainerToKill(cur.name, init, cur.id, reason, message, probe))
 
     def restart_after_exit(self, c: Mapping[str, Any], cur: ObservedContainer, init: bool) -> bool:
         """Start it again unless CrashLoopBackOff holds it back; True when it starts now."""
@@ -148,7 +149,7 @@ class _Decider:
             return False
         probe = "startup" if why.lower().startswith("startup") else "liveness"
         message = f"Container {cur.name} failed {probe} probe" + (", will be restarted" if restart else "")
-        self.kill(cur, init, "Unhealthy", message)
+        self.kill(cur, init, "Unhealthy", message, probe)
         if restart:
             self.start(c, init, "unhealthy")
         return True

@@ -28,3 +28,14 @@ def test_stop_signal_from_the_container_over_the_image() -> None:
     assert stop_signal({"StopSignal": "SIGQUIT"}) == 3
     assert stop_signal({"StopSignal": "SIGQUIT"}, {"lifecycle": {"stopSignal": "SIGUSR1"}}) == 10
     assert stop_signal({}, {}) == 15
+
+
+def test_a_failed_probes_own_grace_period_wins() -> None:
+    from podfleet.agent.executor import kill_grace
+    from podfleet.agent.pod_actions import ContainerToKill
+
+    pod = {"spec": {"terminationGracePeriodSeconds": 60, "containers": [
+        {"name": "main", "livenessProbe": {"terminationGracePeriodSeconds": 3}, "startupProbe": {}}]}}
+    assert kill_grace(pod, ContainerToKill("main", False, "c", "Unhealthy", "", "liveness")) == 3
+    assert kill_grace(pod, ContainerToKill("main", False, "c", "Unhealthy", "", "startup")) == 60
+    assert kill_grace(pod, ContainerToKill("main", False, "c", "DefinitionChanged", "")) == 60
