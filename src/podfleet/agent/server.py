@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,21 @@ async def _api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 def _flag(q: Any, name: str) -> bool:
     return bool(optional_bool(q, name))
+
+
+@dataclass(frozen=True)
+class _Stdio:
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    tty: bool
+
+
+def _stdio(q: Any) -> _Stdio:
+    stdio = _Stdio(_flag(q, "stdin"), _flag(q, "stdout"), _flag(q, "stderr"), _flag(q, "tty"))
+    if not (stdio.stdin or stdio.stdout or stdio.stderr):
+        raise BadRequest("you must specify at least 1 of stdin, stdout, stderr")
+    return stdio
 
 
 class AgentServer:
@@ -182,44 +198,38 @@ class AgentServer:
         argv = q.getall("command", [])
         if not argv:
             raise BadRequest("you must specify at least 1 command")
-        stdin, stdout, stderr, tty = _flag(q, "stdin"), _flag(q, "stdout"), _flag(q, "stderr"), _flag(q, "tty")
-        if not (stdin or stdout or stderr):
-            raise BadRequest("you must specify at least 1 of stdin, stdout, stderr")
-        ws, _ = await self._upgrade(request, channels.EXEC_PROTOCOLS)
-        streams = self._streams()
-        await ws.prepare(request)
-        self._sessions.add(ws)
-        try:
-            try:
-                proc = await streams.exec(mi["namespace"], mi["pod"], mi["container"], argv,
-                                          pod_uid=q.get("podUID", ""), terminal=tty, stdin=stdin)
-            except APIError as e:  # after the upgrade, as kubelet's: on the error channel
-                await ws.send_bytes(channels.status_message(e.to_status()))
-                await ws.close()
-                return ws
-            await run_exec_session(ws, proc, stdout=stdout, stderr=stderr and not tty)
-        finally:
-            self._sessions.discard(ws)
-        return ws
+        stdio = _stdio(q)
+
+        async def session(ws: web.WebSocketResponse, streams: ContainerStreams) -> None:
+            proc = await streams.exec(mi["namespace"], mi["pod"], mi["container"], argv, pod_uid=q.get("podUID", ""),
+                                      terminal=stdio.tty, stdin=stdio.stdin)
+            await run_exec_session(ws, proc, stdout=stdio.stdout, stderr=stdio.stderr and not stdio.tty)
+        return await self._stdio_session(request, session)
 
     async def _attach(self, request: web.Request) -> web.StreamResponse:
         mi, q = request.match_info, request.query
-        stdin, stdout, stderr, tty = _flag(q, "stdin"), _flag(q, "stdout"), _flag(q, "stderr"), _flag(q, "tty")
-        if not (stdin or stdout or stderr):
-            raise BadRequest("you must specify at least 1 of stdin, stdout, stderr")
+        stdio = _stdio(q)
+
+        async def session(ws: web.WebSocketResponse, streams: ContainerStreams) -> None:
+            attached = await streams.attach(mi["namespace"], mi["pod"], mi["container"], pod_uid=q.get("podUID", ""))
+            await run_attach_session(ws, attached, stdin=stdio.stdin, stdout=stdio.stdout,
+                                     stderr=stdio.stderr and not stdio.tty)
+        return await self._stdio_session(request, session)
+
+    async def _stdio_session(self, request: web.Request,
+                             session: Callable[[web.WebSocketResponse, ContainerStreams], Awaitable[None]],
+                             ) -> web.StreamResponse:
+        """Upgrade, then run the session; what fails after the upgrade goes to the client as a
+        Status on the error channel, as kubelet reports it."""
         ws, _ = await self._upgrade(request, channels.EXEC_PROTOCOLS)
         streams = self._streams()
         await ws.prepare(request)
         self._sessions.add(ws)
         try:
-            try:
-                attached = await streams.attach(mi["namespace"], mi["pod"], mi["container"],
-                                                pod_uid=q.get("podUID", ""))
-            except APIError as e:
-                await ws.send_bytes(channels.status_message(e.to_status()))
-                await ws.close()
-                return ws
-            await run_attach_session(ws, attached, stdin=stdin, stdout=stdout, stderr=stderr and not tty)
+            await session(ws, streams)
+        except APIError as e:
+            await ws.send_bytes(channels.status_message(e.to_status()))
+            await ws.close()
         finally:
             self._sessions.discard(ws)
         return ws

@@ -12,7 +12,8 @@ It only delegates: the semantics, errors and typing of the wrapped storage are u
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -30,6 +31,7 @@ from podfleet.storage.interface import (
 STORAGE_BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0,
                    10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 _REGISTRY_ROOT = "/registry/"
+T = TypeVar("T")
 # Outcomes a caller asked to be told about, not failures of the store: not counted as errors (etcd
 # answers them as a successful transaction whose comparison failed).
 _EXPECTED = (KeyExists, KeyNotFound, RevisionMismatch)
@@ -103,70 +105,35 @@ class InstrumentedStorage:
         await self.inner.close()
 
     async def current_revision(self) -> int:
-        started = time.perf_counter()
-        try:
-            return await self.inner.current_revision()
-        except BaseException as e:
-            self._revision.failed("", e)
-            raise
-        finally:
-            self._revision.done("", started)
+        return await self._timed(self._revision, "", self.inner.current_revision())
 
     async def get(self, key: str, revision: int = 0) -> KeyValue | None:
-        type_ = key_type(key)
-        started = time.perf_counter()
-        try:
-            return await self.inner.get(key, revision)
-        except BaseException as e:
-            self._get.failed(type_, e)
-            raise
-        finally:
-            self._get.done(type_, started)
+        return await self._timed(self._get, key_type(key), self.inner.get(key, revision))
 
     async def list(self, prefix: str, *, revision: int = 0, limit: int = 0,
                    start_after: str = "") -> ListResult:
-        type_ = key_type(prefix)
-        started = time.perf_counter()
-        try:
-            return await self.inner.list(prefix, revision=revision, limit=limit, start_after=start_after)
-        except BaseException as e:
-            self._list.failed(type_, e)
-            raise
-        finally:
-            self._list.done(type_, started)
+        return await self._timed(self._list, key_type(prefix),
+                                 self.inner.list(prefix, revision=revision, limit=limit, start_after=start_after))
 
     async def create(self, key: str, value: bytes) -> KeyValue:
-        type_ = key_type(key)
-        started = time.perf_counter()
-        try:
-            return await self.inner.create(key, value)
-        except BaseException as e:
-            self._create.failed(type_, e)
-            raise
-        finally:
-            self._create.done(type_, started)
+        return await self._timed(self._create, key_type(key), self.inner.create(key, value))
 
     async def update(self, key: str, value: bytes, expected_revision: int = 0) -> KeyValue:
-        type_ = key_type(key)
-        started = time.perf_counter()
-        try:
-            return await self.inner.update(key, value, expected_revision)
-        except BaseException as e:
-            self._update.failed(type_, e)
-            raise
-        finally:
-            self._update.done(type_, started)
+        return await self._timed(self._update, key_type(key), self.inner.update(key, value, expected_revision))
 
     async def delete(self, key: str, expected_revision: int = 0) -> KeyValue:
-        type_ = key_type(key)
+        return await self._timed(self._delete, key_type(key), self.inner.delete(key, expected_revision))
+
+    @staticmethod
+    async def _timed(op: _Operation, type_: str, call: Awaitable[T]) -> T:
         started = time.perf_counter()
         try:
-            return await self.inner.delete(key, expected_revision)
+            return await call
         except BaseException as e:
-            self._delete.failed(type_, e)
+            op.failed(type_, e)
             raise
         finally:
-            self._delete.done(type_, started)
+            op.done(type_, started)
 
     def watch(self, prefix: str, revision: int) -> AsyncIterator[WatchEvent]:
         # The backend's own iterator is returned as it is: no extra frame on every event of every watch.
@@ -174,11 +141,4 @@ class InstrumentedStorage:
         return self.inner.watch(prefix, revision)
 
     async def compact(self, revision: int) -> None:
-        started = time.perf_counter()
-        try:
-            await self.inner.compact(revision)
-        except BaseException as e:
-            self._compact.failed("", e)
-            raise
-        finally:
-            self._compact.done("", started)
+        await self._timed(self._compact, "", self.inner.compact(revision))

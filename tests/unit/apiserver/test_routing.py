@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +232,17 @@ def test_watch_parameter_is_a_go_bool() -> None:
         watch_requested({"watch": "yes"})
 
 
-async def test_unreachable_agent_is_a_go_worded_503(tmp_path: Path) -> None:
+@dataclass
+class DownNode:
+    """A node whose agent port nothing listens on, a pod on it and the server's kubelet client."""
+    port: int
+    node: dict[str, Any]
+    pod: dict[str, Any]
+    kubelet: KubeletClient
+
+
+@pytest.fixture
+def down(tmp_path: Path) -> DownNode:
     with socket.socket() as s:  # a port nothing listens on once this socket is closed
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -239,25 +250,22 @@ async def test_unreachable_agent_is_a_go_worded_503(tmp_path: Path) -> None:
     node = {"metadata": {"name": "n1"}, "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
                                                    "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}
     pod = {"metadata": {"name": "p", "namespace": "d", "uid": "u"}, "spec": {"nodeName": "n1"}}
+    return DownNode(port, node, pod, KubeletClient(pki.kubelet_client_cert, pki.kubelet_client_key))
+
+
+async def test_unreachable_agent_is_a_go_worded_503(down: DownNode) -> None:
     with pytest.raises(ServiceUnavailable) as exc:
-        async for _ in KubeletClient(pki.kubelet_client_cert, pki.kubelet_client_key).stream(
-                pod, node, LogOptions(container="c")):
+        async for _ in down.kubelet.stream(down.pod, down.node, LogOptions(container="c")):
             pass
+    port = down.port
     assert exc.value.message == (f'cannot reach the agent of node "n1": Get "https://127.0.0.1:{port}/containerLogs/'
                                  f'd/p/c": dial tcp 127.0.0.1:{port}: connect: connection refused')
 
 
-async def test_a_stream_to_a_node_that_is_down_is_a_503_within_seconds(tmp_path: Path) -> None:
-    with socket.socket() as s:  # a port nothing listens on once this socket is closed
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    pki = ensure_pki(tmp_path / "pki", ["127.0.0.1"])
-    node = {"metadata": {"name": "n1"}, "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                                                   "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}
-    pod = {"metadata": {"name": "p", "namespace": "d", "uid": "u"}, "spec": {"nodeName": "n1"}}
-    kubelet = KubeletClient(pki.kubelet_client_cert, pki.kubelet_client_key)
+async def test_a_stream_to_a_node_that_is_down_is_a_503_within_seconds(down: DownNode) -> None:
     with pytest.raises(ServiceUnavailable) as exc:
         async with asyncio.timeout(CONNECT_TIMEOUT + 5):
-            await kubelet.open_session(pod, node, "/exec/d/p/c", [("command", "true")], ["v5.channel.k8s.io"])
+            await down.kubelet.open_session(down.pod, down.node, "/exec/d/p/c", [("command", "true")],
+                                            ["v5.channel.k8s.io"])
     assert exc.value.message.startswith('cannot reach the agent of node "n1": ') and "connection refused" in (
         exc.value.message)
