@@ -2,8 +2,10 @@
 
 It writes core/v1 Events about an object (involvedObject, reason, message, type, source) and, as
 Kubernetes' event correlator does, folds repeats of the same event into one object by bumping
-`count` and `lastTimestamp` instead of creating a new Event each time. Recording is best effort:
-a failed write is logged, never raised into the caller's reconcile loop.
+`count` and `lastTimestamp` instead of creating a new Event each time; and once an object has had
+10 events of the same type and reason with different messages within 10 minutes (progress, say),
+further ones go into one event "(combined from similar events): <latest message>". Recording is
+best effort: a failed write is logged, never raised into the caller's reconcile loop.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def involved_object(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 MAX_PENDING = 1000
+AGGREGATE_AFTER = 10  # client-go's EventAggregator: similar events (other messages) before combining
+AGGREGATE_WINDOW = 600.0  # seconds over which they are counted
+COMBINED = "(combined from similar events): "
 
 
 class EventRecorder:
@@ -47,6 +52,8 @@ class EventRecorder:
         self.clock = clock or RealClock()
         # correlation key -> (event namespace, event name, count)
         self._seen: OrderedDict[tuple[str, ...], tuple[str, str, int]] = OrderedDict()
+        # similar key (the correlation key without the message) -> (window start, messages seen)
+        self._similar: OrderedDict[tuple[str, ...], tuple[float, set[str]]] = OrderedDict()
         self._pending: set[asyncio.Task[Any]] = set()
         self.dropped = 0
         self._lock = asyncio.Lock()
@@ -71,8 +78,11 @@ class EventRecorder:
                      message: str) -> dict[str, Any] | None:
         ref = involved_object(obj)
         namespace = ref.get("namespace") or "default"
-        key = (self.component, self.host, ref["kind"], namespace, ref["name"], str(ref.get("uid", "")),
-               type_, reason, message)
+        similar = (self.component, self.host, ref["kind"], namespace, ref["name"], str(ref.get("uid", "")),
+                   type_, reason)
+        key = (*similar, message)
+        if self._aggregate(similar, message):
+            key, message = (*similar, COMBINED), COMBINED + message
         now = rfc3339(self.clock.now())
         async with self._lock:
             try:
@@ -81,7 +91,7 @@ class EventRecorder:
                     ev_ns, ev_name, count = seen
                     try:
                         out = await self.client.patch(
-                            EVENTS, ev_name, {"count": count + 1, "lastTimestamp": now}, ev_ns)
+                            EVENTS, ev_name, {"count": count + 1, "lastTimestamp": now, "message": message}, ev_ns)
                         self._remember(key, ev_ns, ev_name, count + 1)
                         return out
                     except NotFound:
@@ -102,6 +112,19 @@ class EventRecorder:
             except (APIError, OSError) as e:
                 log.warning("could not record event", extra={"reason": reason, "error": str(e)})
                 return None
+
+    def _aggregate(self, similar: tuple[str, ...], message: str) -> bool:
+        """Whether this event goes into its object's combined event (too many similar ones lately)."""
+        now = self.clock.monotonic()
+        start, messages = self._similar.get(similar, (now, set()))
+        if now - start > AGGREGATE_WINDOW:
+            start, messages = now, set()
+        messages.add(message)
+        self._similar[similar] = (start, messages)
+        self._similar.move_to_end(similar)
+        while len(self._similar) > _CACHE_SIZE:
+            self._similar.popitem(last=False)
+        return len(messages) >= AGGREGATE_AFTER
 
     def _remember(self, key: tuple[str, ...], ns: str, name: str, count: int) -> None:
         self._seen[key] = (ns, name, count)
