@@ -8,14 +8,16 @@ image's; the user comes from securityContext or the image's `User`. Every contai
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 from pathlib import Path
 from typing import Any
 
+from podfleet.agent.env_sources import Sources
 from podfleet.agent.etc_files import EtcFiles
 from podfleet.agent.volumes import BindMount
-from podfleet.api.quantity import millicores, to_bytes
+from podfleet.api.quantity import millicores, parse_quantity, to_bytes
 from podfleet.runtime.interface import StdinMode
 from podfleet.runtime.spec import ContainerConfig, Mount
 
@@ -46,27 +48,90 @@ def expand(value: str, env: dict[str, str]) -> str:
 
 
 def environment(container: dict[str, Any], image_config: dict[str, Any], pod: dict[str, Any],
-                pod_ips: list[str], node_ip: str) -> dict[str, str]:
+                pod_ips: list[str], node_ip: str, sources: Sources | None = None) -> dict[str, str]:
+    """The container's environment, in kubelet's order: the image's, HOSTNAME, `envFrom`, then `env`
+    (each value's `$(VAR)` expanded from what came before). `sources`: the ConfigMaps and Secrets it
+    names (env_sources.fetch); a missing one that is not optional is a ConfigError."""
+    sources = sources or {}
     env: dict[str, str] = {}
     for item in image_config.get("Env") or []:
         k, _, v = str(item).partition("=")
         env[k] = v
     env.setdefault("HOSTNAME", (pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"])
+    namespace = pod["metadata"].get("namespace", "")
+    for src in container.get("envFrom") or []:
+        kind, ref = ("ConfigMap", src.get("configMapRef")) if src.get("configMapRef") else (
+            "Secret", src.get("secretRef") or {})
+        data = sources.get((kind, str(ref.get("name") or "")))
+        if data is None:
+            if not ref.get("optional"):
+                raise ConfigError(f'{kind.lower()} "{ref.get("name")}" not found')
+            continue
+        prefix = str(src.get("prefix") or "")
+        for key, item in data.items():
+            if ENV_NAME.fullmatch(prefix + key):  # kubelet skips keys that are no variable names
+                env[prefix + key] = item
     for e in container.get("env") or []:
         name = e["name"]
         if "value" in e or "valueFrom" not in e:
             env[name] = expand(str(e.get("value", "")), env)
             continue
-        ref = (e.get("valueFrom") or {}).get("fieldRef") or {}
-        path = ref.get("fieldPath", "")
-        meta, spec = pod["metadata"], pod.get("spec") or {}
-        values = {"metadata.name": meta["name"], "metadata.namespace": meta.get("namespace", ""),
-                  "metadata.uid": meta.get("uid", ""), "spec.nodeName": spec.get("nodeName", ""),
-                  "spec.serviceAccountName": spec.get("serviceAccountName", ""),
-                  "status.podIP": pod_ips[0] if pod_ips else "", "status.hostIP": node_ip}
-        if path in values:
-            env[name] = values[path]
+        found = _value_from(e.get("valueFrom") or {}, container, pod, pod_ips, node_ip, sources, namespace)
+        if found is not None:
+            env[name] = found
     return env
+
+
+ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+
+
+def _value_from(vf: dict[str, Any], container: dict[str, Any], pod: dict[str, Any], pod_ips: list[str],
+                node_ip: str, sources: Sources, namespace: str) -> str | None:
+    for kind, key in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+        ref = vf.get(key)
+        if ref:
+            data = sources.get((kind, str(ref.get("name") or "")))
+            if data is None:
+                if ref.get("optional"):
+                    return None
+                raise ConfigError(f'{kind.lower()} "{ref.get("name")}" not found')
+            if ref.get("key") not in data:
+                if ref.get("optional"):
+                    return None
+                raise ConfigError(f"couldn't find key {ref.get('key')} in {kind} {namespace}/{ref.get('name')}")
+            return data[ref["key"]]
+    if vf.get("resourceFieldRef"):
+        return _resource_field(vf["resourceFieldRef"], container, pod)
+    path = str((vf.get("fieldRef") or {}).get("fieldPath", ""))
+    meta, spec = pod["metadata"], pod.get("spec") or {}
+    for prefix, mapping in (("metadata.labels['", meta.get("labels") or {}),
+                            ("metadata.annotations['", meta.get("annotations") or {})):
+        if path.startswith(prefix) and path.endswith("']"):
+            return str(mapping.get(path[len(prefix):-2], ""))
+    values = {"metadata.name": meta["name"], "metadata.namespace": meta.get("namespace", ""),
+              "metadata.uid": meta.get("uid", ""), "spec.nodeName": spec.get("nodeName", ""),
+              "spec.serviceAccountName": spec.get("serviceAccountName", ""),
+              "status.podIP": pod_ips[0] if pod_ips else "", "status.podIPs": ",".join(pod_ips),
+              "status.hostIP": node_ip, "status.hostIPs": node_ip}
+    return values.get(path)
+
+
+def _resource_field(ref: dict[str, Any], container: dict[str, Any], pod: dict[str, Any]) -> str:
+    """`limits.cpu`, `requests.memory`, ... of the named container (this one by default), divided by
+    the divisor and rounded up, as kubelet's ExtractContainerResourceValue; a limit not set reads as
+    the node's allocatable, which podfleet leaves unbounded — reported as the request, or 0."""
+    name = ref.get("containerName") or container.get("name")
+    target = next((c for key in ("containers", "initContainers") for c in (pod.get("spec") or {}).get(key) or []
+                   if c.get("name") == name), container)
+    kind, _, resource = str(ref.get("resource", "")).partition(".")
+    resources = target.get("resources") or {}
+    value = (resources.get(kind) or {}).get(resource)
+    if value is None and kind == "limits":
+        value = (resources.get("requests") or {}).get(resource)
+    divisor = parse_quantity(ref.get("divisor") or "1")
+    if value is None or divisor <= 0:
+        return "0"
+    return str(math.ceil(parse_quantity(value) / divisor))
 
 
 def _user(container: dict[str, Any], pod: dict[str, Any], image_config: dict[str, Any],
@@ -120,8 +185,9 @@ def stdin_mode(container: dict[str, Any]) -> StdinMode:
 def build_container_config(*, pod: dict[str, Any], container: dict[str, Any], image_config: dict[str, Any],
                            rootfs: Path, etc: EtcFiles, mounts: list[BindMount], netns: str | None,
                            ipcns: str | None, utsns: str | None, pod_ips: list[str], node_ip: str,
-                           cgroup_parent: str, container_id: str, pidns: str | None = None) -> ContainerConfig:
-    env = environment(container, image_config, pod, pod_ips, node_ip)
+                           cgroup_parent: str, container_id: str, pidns: str | None = None,
+                           sources: Sources | None = None) -> ContainerConfig:
+    env = environment(container, image_config, pod, pod_ips, node_ip, sources)
     argv = command_line(container, image_config, env)
     uid, gid = _user(container, pod, image_config, rootfs)
     sc = container.get("securityContext") or {}

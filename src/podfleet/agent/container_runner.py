@@ -14,7 +14,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from podfleet.agent import termination_message
+from podfleet.agent import env_sources, termination_message
 from podfleet.agent.container_config import ConfigError, build_container_config, stdin_mode, stop_signal
 from podfleet.agent.image_puller import ImagePuller, PullFailed
 from podfleet.agent.lifecycle_hooks import MIN_GRACE_AFTER_PRE_STOP, POST_START_TIMEOUT, run_hook
@@ -24,8 +24,10 @@ from podfleet.agent.prometheus import AgentMetrics
 from podfleet.agent.records import ContainerRecord, ContainerRecords, attempt_after_logs, container_id
 from podfleet.agent.sandboxes.interface import PodSandboxes, Sandbox, SandboxError
 from podfleet.agent.volumes import VolumeError, VolumeManager
+from podfleet.api.errors import APIError
 from podfleet.api.meta import rfc3339
 from podfleet.client.events import NORMAL, WARNING, EventRecorder
+from podfleet.client.interface import Client
 from podfleet.clock import Clock
 from podfleet.images.interface import ImageError, ImageStore
 from podfleet.runtime.interface import ContainerRuntimeError, OCIRuntime
@@ -42,10 +44,12 @@ class StartFailed(Exception):
 
 
 class ContainerRunner:
-    def __init__(self, *, node: NodeConfig, oci_runtime: OCIRuntime, images: ImageStore, puller: ImagePuller,
+    def __init__(self, *, node: NodeConfig, client: Client, oci_runtime: OCIRuntime, images: ImageStore,
+                 puller: ImagePuller,
                  records: ContainerRecords, sandboxes: PodSandboxes, volumes: VolumeManager,
                  events: EventRecorder, clock: Clock, metrics: AgentMetrics) -> None:
         self.node = node
+        self.client = client
         self.metrics = metrics
         self.oci_runtime = oci_runtime
         self.images = images
@@ -85,11 +89,12 @@ class ContainerRunner:
                 pidns = await self.sandboxes.pid_namespace(uid)
             elif c.get("targetContainerName"):
                 pidns = await self._target_pid_namespace(uid, c["targetContainerName"])
+            sources = await env_sources.fetch(self.client, pod, c) if env_sources.referenced(c) else None
             cfg = build_container_config(
                 pod=pod, container=c, image_config=image.config, rootfs=rootfs.path, etc=sandbox.etc, mounts=mounts,
                 netns=sandbox.netns or None, ipcns=sandbox.ipcns or None, utsns=sandbox.utsns or None,
                 pod_ips=list(sandbox.ips), node_ip=self.node.ip, cgroup_parent=self.node.pod_cgroup(uid),
-                container_id=cid, pidns=pidns)
+                container_id=cid, pidns=pidns, sources=sources)
             self.records.save(ContainerRecord(
                 cid, uid, m.get("namespace", ""), m["name"], name, attempt, init, c.get("image", ""), image.ref,
                 image.repo_digest, str(log_dir / f"{attempt}.log"), rfc3339(self.clock.now()), sandbox.id,
@@ -97,7 +102,7 @@ class ContainerRunner:
             # Created and started in one runtime call: nothing happens between the two here.
             await self.oci_runtime.run(cid, self.node.runtime_dir / "bundles" / cid, build_spec(cfg),
                                        log_dir / f"{attempt}.log", rootfs.mount, stdin_mode(c))
-        except (ConfigError, VolumeError, SandboxError) as e:
+        except (ConfigError, VolumeError, SandboxError, APIError) as e:
             await self._discard(uid, cid)
             self.events.emit(pod, WARNING, "Failed", f"Error: {e}")
             raise StartFailed("CreateContainerConfigError", str(e)) from e

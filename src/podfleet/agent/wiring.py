@@ -52,7 +52,7 @@ def build_pod_parts(*, node: NodeConfig, client: Client, oci_runtime: OCIRuntime
     metrics = AgentMetrics()
     metrics.watch_counts(status.counts)
     probes = ProbeManager(lambda uid, _container, _kind, _ok: wakeups.notify(uid), clock, metrics)
-    runner = ContainerRunner(node=node, oci_runtime=oci_runtime, images=images,
+    runner = ContainerRunner(node=node, client=client, oci_runtime=oci_runtime, images=images,
                              puller=ImagePuller(images, client, events, clock, metrics), records=records,
                              sandboxes=sandboxes, volumes=volumes, events=events, clock=clock, metrics=metrics)
     executor = PodActionsExecutor(sandboxes=sandboxes, runner=runner, volumes=volumes, records=records,
