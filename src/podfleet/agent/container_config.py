@@ -16,12 +16,11 @@ from typing import Any
 
 from podfleet.agent.env_sources import Sources
 from podfleet.agent.etc_files import EtcFiles
+from podfleet.agent.expansion import expand
 from podfleet.agent.volumes import BindMount
 from podfleet.api.quantity import millicores, parse_quantity, to_bytes
 from podfleet.runtime.interface import StdinMode
 from podfleet.runtime.spec import ContainerConfig, Mount
-
-_VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
 class ConfigError(Exception):
@@ -41,10 +40,6 @@ def command_line(container: dict[str, Any], image_config: dict[str, Any], env: d
     if not argv:
         raise ConfigError("no command specified: the container has no command and the image no Entrypoint/Cmd")
     return [expand(a, env) for a in argv]
-
-
-def expand(value: str, env: dict[str, str]) -> str:
-    return _VAR_REF.sub(lambda m: env.get(m.group(1), m.group(0)), value)
 
 
 def environment(container: dict[str, Any], image_config: dict[str, Any], pod: dict[str, Any],
@@ -134,6 +129,10 @@ def _resource_field(ref: dict[str, Any], container: dict[str, Any], pod: dict[st
     return str(math.ceil(parse_quantity(value) / divisor))
 
 
+# mountPropagation as runc's mount options
+_PROPAGATION = {"HostToContainer": ["rslave"], "Bidirectional": ["rshared"], "None": ["rprivate"]}
+
+
 def _user(container: dict[str, Any], pod: dict[str, Any], image_config: dict[str, Any],
           rootfs: Path) -> tuple[int, int]:
     sc = {**((pod.get("spec") or {}).get("securityContext") or {}), **(container.get("securityContext") or {})}
@@ -190,16 +189,24 @@ def build_container_config(*, pod: dict[str, Any], container: dict[str, Any], im
     env = environment(container, image_config, pod, pod_ips, node_ip, sources)
     argv = command_line(container, image_config, env)
     uid, gid = _user(container, pod, image_config, rootfs)
+    pod_sc = (pod.get("spec") or {}).get("securityContext") or {}
     sc = container.get("securityContext") or {}
+    if uid == 0 and {**pod_sc, **sc}.get("runAsNonRoot"):
+        m = pod["metadata"]
+        raise ConfigError(f'container has runAsNonRoot and image will run as root (pod: "{m["name"]}_'
+                          f'{m.get("namespace", "")}({m.get("uid", "")})", container: {container["name"]})')
     caps = sc.get("capabilities") or {}
     limits = (container.get("resources") or {}).get("limits") or {}
     requests = (container.get("resources") or {}).get("requests") or {}
     all_mounts = [Mount(str(etc.hosts), "/etc/hosts"), Mount(str(etc.hostname), "/etc/hostname"),
                   Mount(str(etc.resolv_conf), "/etc/resolv.conf")]
-    all_mounts += [Mount(str(m.source), m.destination, m.readonly) for m in mounts]
+    all_mounts += [Mount(str(m.source), m.destination, m.readonly, options=_PROPAGATION.get(m.propagation, []))
+                   for m in mounts]
+    propagations = {m.propagation for m in mounts}
     return ContainerConfig(
         rootfs=str(rootfs), args=argv, env=[f"{k}={v}" for k, v in env.items()],
         cwd=container.get("workingDir") or image_config.get("WorkingDir") or "/", uid=uid, gid=gid,
+        additional_gids=[int(g) for g in pod_sc.get("supplementalGroups") or []],
         mounts=all_mounts, netns=netns, ipcns=ipcns, utsns=utsns, pidns=pidns,
         cap_add=list(caps.get("add") or []), cap_drop=list(caps.get("drop") or []),
         privileged=bool(sc.get("privileged")), readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")),
@@ -212,4 +219,8 @@ def build_container_config(*, pod: dict[str, Any], container: dict[str, Any], im
                      "io.kubernetes.pod.namespace": pod["metadata"].get("namespace", ""),
                      "io.kubernetes.container.name": container["name"]},
         terminal=bool(container.get("tty")),
+        no_new_privileges=sc.get("allowPrivilegeEscalation") is False,
+        # the container's root must propagate too for its mounts to (kubelet's rootfs propagation)
+        rootfs_propagation="rshared" if "Bidirectional" in propagations else (
+            "rslave" if "HostToContainer" in propagations else ""),
     )

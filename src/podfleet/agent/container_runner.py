@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from podfleet.agent import env_sources, termination_message
-from podfleet.agent.container_config import ConfigError, build_container_config, stdin_mode, stop_signal
+from podfleet.agent.container_config import (
+    ConfigError,
+    build_container_config,
+    environment,
+    stdin_mode,
+    stop_signal,
+)
 from podfleet.agent.image_puller import ImagePuller, PullFailed
 from podfleet.agent.lifecycle_hooks import MIN_GRACE_AFTER_PRE_STOP, POST_START_TIMEOUT, run_hook
 from podfleet.agent.node_config import NodeConfig
@@ -79,7 +85,11 @@ class ContainerRunner:
             await self.oci_runtime.delete(cid)  # a half-made attempt from a crash
         try:
             rootfs = await self.images.prepare_rootfs(cid, image)  # mounted by the runtime, in its namespace
-            mounts = self.volumes.mounts_for(c, volume_paths)
+            sources = await env_sources.fetch(self.client, pod, c) if env_sources.referenced(c) else None
+            env = None
+            if any(vm.get("subPathExpr") for vm in c.get("volumeMounts") or []):
+                env = environment(c, image.config, pod, list(sandbox.ips), self.node.ip, sources)
+            mounts = self.volumes.mounts_for(c, volume_paths, env)
             message_mount, message_record = await asyncio.to_thread(
                 termination_message.prepare, c, self.records.pod_dir(uid) / "containers" / name, attempt)
             if message_mount is not None:
@@ -89,7 +99,6 @@ class ContainerRunner:
                 pidns = await self.sandboxes.pid_namespace(uid)
             elif c.get("targetContainerName"):
                 pidns = await self._target_pid_namespace(uid, c["targetContainerName"])
-            sources = await env_sources.fetch(self.client, pod, c) if env_sources.referenced(c) else None
             cfg = build_container_config(
                 pod=pod, container=c, image_config=image.config, rootfs=rootfs.path, etc=sandbox.etc, mounts=mounts,
                 netns=sandbox.netns or None, ipcns=sandbox.ipcns or None, utsns=sandbox.utsns or None,

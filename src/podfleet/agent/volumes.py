@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from podfleet import procs
+from podfleet.agent.expansion import expand
 from podfleet.api.errors import APIError
 from podfleet.api.resources import CONFIGMAPS, SECRETS
 from podfleet.client.interface import Client
@@ -35,6 +36,7 @@ class BindMount:
     source: Path
     destination: str
     readonly: bool = False
+    propagation: str = ""  # the volumeMount's mountPropagation (None when empty)
 
 
 _HOSTPATH_TYPES = {"", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
@@ -169,21 +171,26 @@ class VolumeManager:
         return Path(target)
 
     @staticmethod
-    def mounts_for(container: dict[str, Any], volumes: dict[str, Path]) -> list[BindMount]:
-        """Bind mounts for one container's volumeMounts (subPath resolved, created when missing)."""
+    def mounts_for(container: dict[str, Any], volumes: dict[str, Path],
+                   env: dict[str, str] | None = None) -> list[BindMount]:
+        """Bind mounts for one container's volumeMounts (subPath, or subPathExpr expanded from the
+        container's `env`, resolved and created when missing)."""
         mounts = []
         for vm in container.get("volumeMounts") or []:
             src = volumes.get(vm["name"])
             if src is None:
                 raise VolumeError(f'volume "{vm["name"]}" is not set up')
             sub = vm.get("subPath") or ""
+            if vm.get("subPathExpr"):
+                sub = expand(str(vm["subPathExpr"]), env or {})
             if sub:
                 if sub.startswith("/") or ".." in PurePosixPath(sub).parts:
                     raise VolumeError(f"invalid subPath {sub!r}")
                 src = src / sub
                 if not src.exists():
                     src.mkdir(parents=True, exist_ok=True, mode=0o777)
-            mounts.append(BindMount(src, vm["mountPath"], bool(vm.get("readOnly"))))
+            mounts.append(BindMount(src, vm["mountPath"], bool(vm.get("readOnly")),
+                                    str(vm.get("mountPropagation") or "")))
         return mounts
 
     async def teardown(self, uid: str) -> None:

@@ -8,13 +8,25 @@ CAP_SYS_RESOURCE to raise them).
 
 from __future__ import annotations
 
+import functools
 import resource
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
                 "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
                 "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+# Every capability Linux has, by number (0 to CAP_CHECKPOINT_RESTORE, 40): what `add: [ALL]` and
+# privileged grant, as far as the agent's own bounding set allows.
+ALL_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+            "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+            "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+            "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+            "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+            "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+            "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+            "CAP_CHECKPOINT_RESTORE")
 MASKED_PATHS = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
@@ -55,6 +67,8 @@ class ContainerConfig:
     nofile: int = 1048576
     annotations: dict[str, str] = field(default_factory=dict)
     terminal: bool = False  # the process gets a pseudo-terminal (a container's `tty`)
+    no_new_privileges: bool = False  # `allowPrivilegeEscalation: false`
+    rootfs_propagation: str = ""  # rslave / rshared when a mount propagates (mountPropagation)
 
 
 def _cap(name: str) -> str:
@@ -63,9 +77,10 @@ def _cap(name: str) -> str:
 
 
 def capabilities(cfg: ContainerConfig) -> list[str]:
-    if cfg.privileged:
-        return sorted({*DEFAULT_CAPS, "CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_RESOURCE",
-                       "CAP_SYS_TIME", "CAP_IPC_LOCK", "CAP_SYS_MODULE"})
+    """Docker's defaults, less `drop`, plus `add`; `ALL` in either means every capability, and a
+    privileged container has them all (as CRI runtimes do)."""
+    if cfg.privileged or "CAP_ALL" in {_cap(c) for c in cfg.cap_add}:
+        return granted_caps()
     drop = {_cap(c) for c in cfg.cap_drop}
     if "CAP_ALL" in drop:
         base: list[str] = []
@@ -75,6 +90,18 @@ def capabilities(cfg: ContainerConfig) -> list[str]:
         if _cap(c) not in base:
             base.append(_cap(c))
     return base
+
+
+@functools.cache
+def granted_caps() -> list[str]:
+    """Every capability this process may hand on (its bounding set): a container can have no more,
+    and runc fails asking for one outside it (a node without CAP_SYS_RESOURCE, say)."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+        bounding = int(fields["CapBnd"].strip(), 16)
+    except (OSError, KeyError, ValueError):
+        return list(ALL_CAPS)
+    return [name for number, name in enumerate(ALL_CAPS) if bounding >> number & 1]
 
 
 def _rlimits(wanted_nofile: int) -> list[dict[str, Any]]:
@@ -124,6 +151,8 @@ def build_spec(cfg: ContainerConfig) -> dict[str, Any]:
     }
     if cfg.cgroups_path:
         linux["cgroupsPath"] = cfg.cgroups_path
+    if cfg.rootfs_propagation:
+        linux["rootfsPropagation"] = cfg.rootfs_propagation
     res: dict[str, Any] = {}
     if cfg.memory_bytes:
         res["memory"] = {"limit": cfg.memory_bytes}
@@ -147,7 +176,7 @@ def build_spec(cfg: ContainerConfig) -> dict[str, Any]:
             "cwd": cfg.cwd or "/",
             "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
             "rlimits": _rlimits(cfg.nofile),
-            "noNewPrivileges": False,
+            "noNewPrivileges": cfg.no_new_privileges,
         },
         "root": {"path": cfg.rootfs, "readonly": cfg.readonly_rootfs},
         "mounts": _mounts(cfg),

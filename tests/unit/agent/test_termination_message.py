@@ -20,7 +20,8 @@ def _cri(lines: list[str]) -> bytes:
 
 def test_the_file_is_mounted_per_attempt_and_read_up_to_4096_bytes(tmp_path: Path) -> None:
     mount, extra = tm.prepare({"terminationMessagePath": "/dev/termination-log"}, tmp_path / "main", 2)
-    assert mount is not None and mount.destination == "/dev/termination-log" and mount.source.name == "2.termination-log"
+    assert mount is not None and mount.destination == "/dev/termination-log"
+    assert mount.source.name == "2.termination-log"
     assert mount.source.stat().st_mode & 0o777 == 0o666 and extra[tm.POLICY_KEY] == "File"
     mount.source.write_bytes(b"x" * 5000)
     assert tm.read_message(_rec(tmp_path, extra), 1) == "x" * 4096
