@@ -118,7 +118,8 @@ def _mounts(cfg: ContainerConfig) -> list[dict[str, Any]]:
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", *([] if cfg.privileged else ["ro"])]},  # privileged: writable
     ]
     has_shm = any(m.destination == "/dev/shm" for m in cfg.mounts)
     if not has_shm:

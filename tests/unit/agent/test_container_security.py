@@ -64,3 +64,9 @@ def test_sub_path_expr_expands_the_environment(tmp_path: Path) -> None:
                                                          "subPathExpr": "$(POD_NAME)"}]},
                                       {"v": vol}, {"POD_NAME": "web-0"})
     assert mounts[0].source == vol / "web-0" and (vol / "web-0").is_dir()
+
+
+def test_privileged_gets_a_writable_sys(tmp_path: Path) -> None:
+    def sys_options(container: dict[str, Any]) -> list[str]:
+        return next(m["options"] for m in _config(tmp_path, container)["mounts"] if m["destination"] == "/sys")
+    assert "ro" in sys_options({}) and "ro" not in sys_options({"securityContext": {"privileged": True}})
