@@ -31,6 +31,7 @@ from podfleet.api.validation_common import (
 )
 from podfleet.api.validation_container import validate_container, validate_resources
 from podfleet.api.validation_scheduling import validate_affinity, validate_tolerations
+from podfleet.api.validation_unsupported import validate_unsupported, validate_unsupported_container
 from podfleet.api.validation_volume import validate_volume_mounts, validate_volumes
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
@@ -236,6 +237,8 @@ def validate_pod_spec(field: str, spec: Any, *, template: bool = False) -> list[
         causes.append(not_supported(f"{field}.os.name", os_name, ["linux", "windows"]))
     if spec.get("overhead"):
         causes += validate_resources(field, {"limits": spec["overhead"]})
+    if not causes:  # Kubernetes' own causes come alone, word for word; then the fields podfleet would ignore
+        causes = validate_unsupported(field, spec)
     return [_rename_overhead(c, field) for c in causes]
 
 
@@ -416,6 +419,7 @@ def validate_ephemeral_containers_update(new: dict[str, Any], old: dict[str, Any
         causes += validate_container(f"{field}[{i}]", c, ephemeral=True)
         if not isinstance(c, dict):
             continue
+        causes += validate_unsupported_container(f"{field}[{i}]", c)
         if c.get("name") in seen:
             causes.append(duplicate(f"{field}[{i}].name", c.get("name")))
         seen.add(c.get("name"))

@@ -26,6 +26,10 @@ from podfleet.scheduler.plugins import default_plugins
 log = logging.getLogger("podfleet.scheduler")
 
 
+def _gated(pod: Obj) -> bool:
+    return bool((pod.get("spec") or {}).get("schedulingGates"))
+
+
 def _active(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
@@ -57,9 +61,11 @@ class Scheduler:
 
     # ------------------------------------------------------------------ cache
     def _wants(self, pod: Obj) -> bool:
+        """Unbound, alive, ours and not held back by scheduling gates (which may only be removed:
+        the update that removes the last one queues it)."""
         spec, meta = pod.get("spec") or {}, pod.get("metadata") or {}
         return (not spec.get("nodeName") and not meta.get("deletionTimestamp") and _active(pod)
-                and spec.get("schedulerName", "default-scheduler") == self.name)
+                and spec.get("schedulerName", "default-scheduler") == self.name and not spec.get("schedulingGates"))
 
     def _on_pod(self, type_: str, pod: Obj, old: Obj | None) -> None:
         key = object_key(pod)
@@ -85,6 +91,10 @@ class Scheduler:
             elif node in self.nodes and (pod.get("metadata") or {}).get("deletionTimestamp"):
                 self.nodes[node].terminating(key, pod)
             return
+        if _gated(pod) and type_ == "ADDED" and not node:
+            task = asyncio.get_running_loop().create_task(self._report_gated(pod))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if self._wants(pod) and key not in self.assigned:
             if key in self.unschedulable:
                 self.unschedulable[key] = pod
@@ -195,12 +205,22 @@ class Scheduler:
         self.last_message.pop(key, None)
         self.events.emit(pod, NORMAL, "Scheduled", f"Successfully assigned {m.get('namespace')}/{m['name']} to {node}")
 
+    async def _report_gated(self, pod: Obj) -> None:
+        """As kube-scheduler: `kubectl get pod` shows SchedulingGated from this condition."""
+        if any(c.get("type") == "PodScheduled" for c in (pod.get("status") or {}).get("conditions") or []):
+            return
+        await self._set_scheduled_condition(pod, "SchedulingGated",
+                                            "Scheduling is blocked due to non-empty scheduling gates")
+
     async def _report_unschedulable(self, pod: Obj, message: str) -> None:
+        await self._set_scheduled_condition(pod, "Unschedulable", message)
+        self.events.emit(pod, WARNING, "FailedScheduling", message)
+
+    async def _set_scheduled_condition(self, pod: Obj, reason: str, message: str) -> None:
         m = pod["metadata"]
-        cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+        cond = {"type": "PodScheduled", "status": "False", "reason": reason, "message": message,
                 "lastProbeTime": None, "lastTransitionTime": rfc3339(self.clock.now())}
         others = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
         with contextlib.suppress(APIError):
             await self.client.patch(PODS, m["name"], {"status": {"conditions": [*others, cond]}},
                                     m.get("namespace", ""), subresource="status")
-        self.events.emit(pod, WARNING, "FailedScheduling", message)

@@ -143,3 +143,19 @@ async def test_terminating_pods_do_not_count_for_spreading(env: tuple[LocalClien
         assert (await client.get(PODS, name, "default"))["metadata"].get("deletionTimestamp")
     await client.create(PODS, pod("new", owner="rs1"))
     assert await eventually(lambda: node_of(client, "new")) == "a"
+
+
+async def test_scheduling_gates_hold_a_pod_until_removed(env: tuple[LocalClient, Scheduler]) -> None:
+    client, sched = env
+    await client.create(NODES, node("a"))
+    await sched.start()
+    await client.create(PODS, pod("gated", schedulingGates=[{"name": "example.com/quota"}]))
+
+    async def gated_condition() -> dict[str, Any] | None:
+        conds = (await client.get(PODS, "gated", "default")).get("status", {}).get("conditions") or []
+        return next((c for c in conds if c["type"] == "PodScheduled"), None)
+    cond = await eventually(gated_condition)
+    assert (cond["status"], cond["reason"]) == ("False", "SchedulingGated")
+    assert await node_of(client, "gated") == ""
+    await client.patch(PODS, "gated", {"spec": {"schedulingGates": None}}, "default")
+    assert await eventually(lambda: node_of(client, "gated")) == "a"  # the gate removed: scheduled
