@@ -13,7 +13,7 @@ import base64
 import contextlib
 from typing import Any
 
-from podfleet.api import rbac
+from podfleet.api import batch, rbac
 from podfleet.api.quantity import canonicalize
 from podfleet.api.resources import ResourceType
 from podfleet.api.schema_pod import VOLUME_SOURCES
@@ -227,6 +227,31 @@ def _workload(kind: str, obj: dict[str, Any]) -> None:
         default_pod_spec(tmpl.get("spec"))
 
 
+def _daemon_set(obj: dict[str, Any]) -> None:
+    """SetDefaults_DaemonSet: RollingUpdate (maxUnavailable 1, maxSurge 0), revisionHistoryLimit 10."""
+    spec = _dict(obj.get("spec"))
+    if spec is None:
+        return
+    strategy = spec.get("updateStrategy")
+    if strategy is None:
+        strategy = spec["updateStrategy"] = {}
+    if isinstance(strategy, dict):
+        if not strategy.get("type"):
+            strategy["type"] = "RollingUpdate"
+        if strategy["type"] == "RollingUpdate":
+            ru = strategy.get("rollingUpdate")
+            if ru is None:
+                ru = strategy["rollingUpdate"] = {}
+            if isinstance(ru, dict):
+                for key, value in (("maxUnavailable", 1), ("maxSurge", 0)):
+                    if ru.get(key) is None:
+                        ru[key] = value
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    if (tmpl := _dict(spec.get("template"))) is not None:
+        if tmpl.get("metadata") is None:
+            tmpl["metadata"] = {}
+        default_pod_spec(tmpl.get("spec"))
 def _namespace(obj: dict[str, Any]) -> None:
     meta = _dict(obj.get("metadata")) or {}
     if meta.get("name"):
@@ -339,6 +364,8 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
                     canonicalize_resource_list(cs.get("allocatedResources"))
     elif kind in ("Deployment", "ReplicaSet"):
         _workload(kind, obj)
+    elif kind == "DaemonSet":
+        _daemon_set(obj)
     elif kind == "Namespace":
         _namespace(obj)
     elif kind == "Node":
@@ -354,6 +381,9 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
         _endpoint_ports(obj.get("ports"))
     elif kind == "ReplicationController":
         _replication_controller(obj)
+    elif kind == "Job" and rt.group == batch.GROUP:
+        batch.default_job(obj)
+        default_pod_spec((_dict((_dict(obj.get("spec")) or {}).get("template")) or {}).get("spec"))
     elif rt.group == rbac.GROUP:
         rbac.apply_rbac_defaults(kind, obj)
 

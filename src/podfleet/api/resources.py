@@ -71,11 +71,13 @@ REPLICASETS = ResourceType("apps", "v1", "ReplicaSet", "replicasets", True, ("rs
 DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", True, ("deploy",),
                            ("status", "scale"), ("all",))
 CONTROLLERREVISIONS = ResourceType("apps", "v1", "ControllerRevision", "controllerrevisions", True)
+DAEMONSETS = ResourceType("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",), ("all",))
 SERVICES = ResourceType("", "v1", "Service", "services", True, ("svc",), ("status",), ("all",))
 ENDPOINTS = ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",), singular="endpoints")
 ENDPOINTSLICES = ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True)
 REPLICATIONCONTROLLERS = ResourceType("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",),
                                       ("status", "scale"), ("all",))
+JOBS = ResourceType("batch", "v1", "Job", "jobs", True, (), ("status",), ("all",))
 # rbac.authorization.k8s.io/v1: no short names, no subresources, no categories (as upstream).
 ROLES = ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", True)
 CLUSTERROLES = ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False)
@@ -85,8 +87,9 @@ CLUSTERROLEBINDINGS = ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRo
 
 RESOURCES: tuple[ResourceType, ...] = (
     NAMESPACES, PODS, NODES, EVENTS, SECRETS, CONFIGMAPS, SERVICEACCOUNTS,
-    LEASES, REPLICASETS, DEPLOYMENTS, CONTROLLERREVISIONS, SERVICES, ENDPOINTS, ENDPOINTSLICES,
+    LEASES, REPLICASETS, DEPLOYMENTS, DAEMONSETS, CONTROLLERREVISIONS, SERVICES, ENDPOINTS, ENDPOINTSLICES,
     REPLICATIONCONTROLLERS, ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS,
+    JOBS,
 )
 
 # Kinds that are only ever created, answered from the request and never stored (kube-apiserver's

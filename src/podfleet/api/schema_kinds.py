@@ -8,6 +8,8 @@ RoleBinding, ClusterRoleBinding).
 
 from __future__ import annotations
 
+from podfleet.api.schema_batch import JOB_SPEC, JOB_STATUS
+from podfleet.api.schema_daemonset import DAEMON_SET_SPEC, DAEMON_SET_STATUS
 from podfleet.api.schema_dsl import (
     BOOL,
     BYTESMAP,
@@ -160,6 +162,7 @@ KINDS: dict[str, Struct] = {
     "ReplicaSet": _kind("v1.ReplicaSet", spec=REPLICA_SET_SPEC, status=REPLICA_SET_STATUS),
     "Deployment": _kind("v1.Deployment", spec=DEPLOYMENT_SPEC, status=DEPLOYMENT_STATUS),
     "ControllerRevision": _kind("v1.ControllerRevision", data=RAW, revision=INT64),
+    "DaemonSet": _kind("v1.DaemonSet", spec=DAEMON_SET_SPEC, status=DAEMON_SET_STATUS),
     "Service": _kind("v1.Service", spec=SERVICE_SPEC, status=SERVICE_STATUS),
     "Endpoints": _kind("v1.Endpoints", subsets=atomic(ENDPOINT_SUBSET)),
     "EndpointSlice": _kind("v1.EndpointSlice", addressType=STR, endpoints=atomic(SLICE_ENDPOINT),
@@ -170,6 +173,7 @@ KINDS: dict[str, Struct] = {
     "ClusterRole": _kind("v1.ClusterRole", rules=atomic(POLICY_RULE), aggregationRule=AGGREGATION_RULE),
     "RoleBinding": _kind("v1.RoleBinding", subjects=atomic(SUBJECT), roleRef=ROLE_REF),
     "ClusterRoleBinding": _kind("v1.ClusterRoleBinding", subjects=atomic(SUBJECT), roleRef=ROLE_REF),
+    "Job": _kind("v1.Job", spec=JOB_SPEC, status=JOB_STATUS),
 }
 
 # What a `List` response carries besides its items (`metadata` of PodList and friends).
@@ -200,6 +204,7 @@ DESCRIPTIONS: dict[str, str] = {
     "ReplicaSet": "Keeps a given number of pods matching a selector running.",
     "Deployment": "Declarative updates for pods: rolls ReplicaSets from one template to the next.",
     "ControllerRevision": "An immutable snapshot of state data, kept by controllers to roll back to.",
+    "DaemonSet": "Runs one copy of a pod on every eligible node, rolling it from one template to the next.",
     "Service": "A stable virtual address and DNS name for a set of pods chosen by a selector.",
     "Endpoints": "The addresses and ports behind a Service (the legacy form of EndpointSlices).",
     "EndpointSlice": "A part of the endpoints of a Service: addresses with readiness conditions and ports.",
@@ -210,4 +215,5 @@ DESCRIPTIONS: dict[str, str] = {
     "RoleBinding": "Grants the rules of a Role or ClusterRole to users, groups or service accounts in one namespace.",
     "ClusterRoleBinding": "Grants the rules of a ClusterRole to users, groups or service accounts in every "
                           "namespace and at the cluster scope.",
+    "Job": "Runs pods to completion: a given number succeed, with retries, deadlines and completion indexes.",
 }

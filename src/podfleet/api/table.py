@@ -194,6 +194,16 @@ def _deploy_row(d: dict[str, Any], now: dt.datetime) -> Row:
             selector_to_string(spec.get("selector") or {})]
 
 
+def _ds_row(ds: dict[str, Any], now: dt.datetime) -> Row:
+    spec, status = ds.get("spec") or {}, ds.get("status") or {}
+    names, images = _containers_images(ds)
+    node_selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+    return [ds["metadata"]["name"], status.get("desiredNumberScheduled", 0), status.get("currentNumberScheduled", 0),
+            status.get("numberReady", 0), status.get("updatedNumberScheduled", 0), status.get("numberAvailable", 0),
+            ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or "<none>", age(ds, now), names, images,
+            selector_to_string(spec.get("selector") or {})]
+
+
 def _rs_row(rs: dict[str, Any], now: dt.datetime) -> Row:
     spec, status = rs.get("spec") or {}, rs.get("status") or {}
     names, images = _containers_images(rs)
@@ -294,6 +304,10 @@ _SPECS: dict[str, tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Ro
     "Deployment": ([("Name", "string", 0, ""), ("Ready", "string", 0, ""), ("Up-to-date", "integer", 0, ""),
                     ("Available", "integer", 0, ""), ("Age", "string", 0, ""), ("Containers", "string", 1, ""),
                     ("Images", "string", 1, ""), ("Selector", "string", 1, "")], _deploy_row),
+    "DaemonSet": ([("Name", "string", 0, ""), ("Desired", "integer", 0, ""), ("Current", "integer", 0, ""),
+                   ("Ready", "integer", 0, ""), ("Up-to-date", "integer", 0, ""), ("Available", "integer", 0, ""),
+                   ("Node Selector", "string", 0, ""), ("Age", "string", 0, ""), ("Containers", "string", 1, ""),
+                   ("Images", "string", 1, ""), ("Selector", "string", 1, "")], _ds_row),
     "ReplicaSet": ([("Name", "string", 0, ""), ("Desired", "integer", 0, ""), ("Current", "integer", 0, ""),
                     ("Ready", "integer", 0, ""), ("Age", "string", 0, ""), ("Containers", "string", 1, ""),
                     ("Images", "string", 1, ""), ("Selector", "string", 1, "")], _rs_row),
@@ -330,6 +344,36 @@ _SPECS: dict[str, tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Ro
                                 for r in o["metadata"].get("ownerReferences") or [] if r.get("controller")),
                                "<none>"), o.get("revision", 0), age(o, now)]),
 }
+
+
+def _job_row(job: dict[str, Any], now: dt.datetime) -> Row:
+    """printJob: STATUS, COMPLETIONS (`succeeded/completions`), DURATION (start to completion or now)."""
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    succeeded = status.get("succeeded", 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    else:
+        parallelism = spec.get("parallelism") or 0
+        completions = f"{succeeded}/1 of {parallelism}" if parallelism > 1 else f"{succeeded}/1"
+    start, end = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
+    duration = "" if start is None else human_duration((end or now) - start)
+    true = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if "Complete" in true:
+        state = "Complete"
+    elif "Failed" in true:
+        state = "Failed"
+    elif (job.get("metadata") or {}).get("deletionTimestamp"):
+        state = "Terminating"
+    else:
+        state = next((t for t in ("Suspended", "FailureTarget", "SuccessCriteriaMet") if t in true), "Running")
+    names, images = _containers_images(job)
+    return [job["metadata"]["name"], state, completions, duration, age(job, now), names, images,
+            selector_to_string(spec.get("selector") or {})]
+
+
+_SPECS["Job"] = ([("Name", "string", 0, ""), ("Status", "string", 0, ""), ("Completions", "string", 0, ""),
+                  ("Duration", "string", 0, ""), ("Age", "string", 0, ""), ("Containers", "string", 1, ""),
+                  ("Images", "string", 1, ""), ("Selector", "string", 1, "")], _job_row)
 _ROLE_SPEC: tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Row]] = (
     [("Name", "string", 0, ""), ("Created At", "date", 0, "")], lambda o, now: [o["metadata"]["name"], _created_at(o)])
 _SPECS["Role"] = _SPECS["ClusterRole"] = _ROLE_SPEC

@@ -26,6 +26,7 @@ from podfleet.api.validation_apps import (
     validate_workload_status,
     validate_workload_update,
 )
+from podfleet.api.validation_batch import validate_job, validate_job_status, validate_job_update
 from podfleet.api.validation_common import (
     LABEL_ERROR,
     SUBDOMAIN_ERROR,
@@ -46,6 +47,11 @@ from podfleet.api.validation_common import (
     validate_labels,
     validate_metadata,
     validate_metadata_update,
+)
+from podfleet.api.validation_daemonset import (
+    validate_daemon_set_spec,
+    validate_daemon_set_status,
+    validate_daemon_set_update,
 )
 from podfleet.api.validation_pod import (
     pod_spec_warnings,
@@ -280,8 +286,12 @@ def _kind_specific(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
         return validate_pod_spec("spec", obj.get("spec"))
     if kind in ("Deployment", "ReplicaSet"):
         return validate_workload_spec(kind, obj.get("spec"))
+    if kind == "DaemonSet" and rt.group == "apps":
+        return validate_daemon_set_spec(obj.get("spec"))
     if kind == "ReplicationController":
         return validate_replication_controller_spec(obj.get("spec"))
+    if kind == "Job" and rt.group == "batch":
+        return validate_job(obj)
     rules = {
         "Namespace": _namespace, "Node": _node, "Event": _event, "Secret": _secret, "ConfigMap": _config_map,
         "ServiceAccount": _service_account, "Lease": _lease, "ControllerRevision": validate_controller_revision,
@@ -315,6 +325,8 @@ def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) 
     causes += validate_metadata_update(new, old) + _kind_specific(rt, new)
     if kind in ("Deployment", "ReplicaSet") and rt.group == "apps":
         causes += validate_workload_update(new, old)
+    elif kind == "DaemonSet" and rt.group == "apps":
+        causes += validate_daemon_set_update(new, old)
     elif kind == "Node":
         causes += _node_update(new, old)
     elif kind == "Secret":
@@ -325,6 +337,8 @@ def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) 
         causes += _immutable_data(new, old, ("data", "binaryData"))
     elif kind == "ControllerRevision":
         causes += validate_controller_revision_update(new, old)
+    elif kind == "Job" and rt.group == "batch":
+        causes += validate_job_update(new, old)
     elif kind == "Service":
         causes += validate_service_update(new, old)
     return _dedupe(causes)
@@ -343,8 +357,12 @@ def validate_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str,
     causes = validate_metadata_update(new, old)
     if kind in ("Deployment", "ReplicaSet", "ReplicationController"):
         causes += validate_workload_status(kind, new, old)
+    elif kind == "DaemonSet" and rt.group == "apps":
+        causes += validate_daemon_set_status(new, old)
     elif kind == "Namespace":
         causes += _namespace_status(new)
+    elif kind == "Job" and rt.group == "batch":
+        causes += validate_job_status(new, old)
     elif kind == "Node":
         causes += _node_status(new)
     return _dedupe(causes)
@@ -354,7 +372,8 @@ def validation_warnings(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
     """Problems Kubernetes accepts but reports as `Warning:` headers (e.g. a containerPort defined twice)."""
     if rt.kind == "Pod":
         return pod_spec_warnings("spec", obj.get("spec"))
-    if rt.kind in ("Deployment", "ReplicaSet", "ReplicationController"):
+    if rt.kind in ("Deployment", "ReplicaSet", "ReplicationController", "DaemonSet") or \
+            (rt.kind, rt.group) == ("Job", "batch"):
         return pod_spec_warnings("spec.template.spec", ((obj.get("spec") or {}).get("template") or {}).get("spec"))
     return []
 

@@ -359,6 +359,35 @@ apps.DeploymentStatus: 1 observedGeneration int64, 2 replicas int32, 3 updatedRe
 apps.DeploymentCondition: 1 type string, 2 status string, 4 reason string, 5 message string,
     6 lastUpdateTime time, 7 lastTransitionTime time
 apps.ControllerRevision: 1 metadata meta.ObjectMeta, 2 data raw, 3 revision int64
+batch.Job: 1 metadata meta.ObjectMeta, 2 spec batch.JobSpec, 3 status batch.JobStatus
+batch.JobSpec: 1 parallelism *int32, 2 completions *int32, 3 activeDeadlineSeconds *int64,
+    11 podFailurePolicy *batch.PodFailurePolicy, 16 successPolicy *batch.SuccessPolicy, 7 backoffLimit *int32,
+    12 backoffLimitPerIndex *int32, 13 maxFailedIndexes *int32, 4 selector *meta.LabelSelector,
+    5 manualSelector *bool, 6 template PodTemplateSpec, 8 ttlSecondsAfterFinished *int32,
+    9 completionMode *string, 10 suspend *bool, 14 podReplacementPolicy *string, 15 managedBy *string
+batch.PodFailurePolicy: 1 rules []batch.PodFailurePolicyRule
+batch.PodFailurePolicyRule: 1 action string, 2 onExitCodes *batch.PodFailurePolicyOnExitCodesRequirement,
+    3 onPodConditions []batch.PodFailurePolicyOnPodConditionsPattern
+batch.PodFailurePolicyOnExitCodesRequirement: 1 containerName *string, 2 operator string, 3 values []int32
+batch.PodFailurePolicyOnPodConditionsPattern: 1 type string, 2 status string
+batch.SuccessPolicy: 1 rules []batch.SuccessPolicyRule
+batch.SuccessPolicyRule: 1 succeededIndexes *string, 2 succeededCount *int32
+batch.JobStatus: 1 conditions []batch.JobCondition, 2 startTime *time, 3 completionTime *time, 4 active int32,
+    5 succeeded int32, 6 failed int32, 11 terminating *int32, 7 completedIndexes string, 10 failedIndexes *string,
+    8 uncountedTerminatedPods *batch.UncountedTerminatedPods, 9 ready *int32
+batch.JobCondition: 1 type string, 2 status string, 3 lastProbeTime time, 4 lastTransitionTime time,
+    5 reason string, 6 message string
+batch.UncountedTerminatedPods: 1 succeeded []string, 2 failed []string
+apps.DaemonSet: 1 metadata meta.ObjectMeta, 2 spec apps.DaemonSetSpec, 3 status apps.DaemonSetStatus
+apps.DaemonSetSpec: 1 selector *meta.LabelSelector, 2 template PodTemplateSpec,
+    3 updateStrategy apps.DaemonSetUpdateStrategy, 4 minReadySeconds int32, 6 revisionHistoryLimit *int32
+apps.DaemonSetUpdateStrategy: 1 type string, 2 rollingUpdate *apps.RollingUpdateDaemonSet
+apps.RollingUpdateDaemonSet: 1 maxUnavailable *intstr, 2 maxSurge *intstr
+apps.DaemonSetStatus: 1 currentNumberScheduled int32, 2 numberMisscheduled int32, 3 desiredNumberScheduled int32,
+    4 numberReady int32, 5 observedGeneration int64, 6 updatedNumberScheduled int32, 7 numberAvailable int32,
+    8 numberUnavailable int32, 9 collisionCount *int32, 10 conditions []apps.DaemonSetCondition
+apps.DaemonSetCondition: 1 type string, 2 status string, 3 lastTransitionTime time, 4 reason string,
+    5 message string
 policy.Eviction: 1 metadata meta.ObjectMeta, 2 deleteOptions *meta.DeleteOptions
 meta.DeleteOptions: 1 gracePeriodSeconds *int64, 2 preconditions *meta.Preconditions,
     3 orphanDependents *bool, 4 propagationPolicy *string, 5 dryRun []string,
@@ -463,6 +492,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Binding"): "Binding", ("coordination.k8s.io/v1", "Lease"): "coordination.Lease",
     ("apps/v1", "ReplicaSet"): "apps.ReplicaSet", ("apps/v1", "Deployment"): "apps.Deployment",
     ("apps/v1", "ControllerRevision"): "apps.ControllerRevision",
+    ("batch/v1", "Job"): "batch.Job",
+    ("apps/v1", "DaemonSet"): "apps.DaemonSet",
     # pods/eviction: older clients still send the v1beta1 Eviction, which has the same fields.
     ("policy/v1", "Eviction"): "policy.Eviction", ("policy/v1beta1", "Eviction"): "policy.Eviction",
     ("autoscaling/v1", "Scale"): "autoscaling.Scale", ("v1", "Service"): "Service", ("v1", "Endpoints"): "Endpoints",

@@ -212,7 +212,7 @@ class Store:
         if not applied:
             managedfields.update_managed_fields(schema.schema_for(rt), None, obj, opts.manager,
                                                 api_version=rt.api_version, now=now)
-        m["uid"] = new_uid()
+        m["uid"] = m.get("uid") or new_uid()  # a strategy may have needed it already (Job selectors)
         m["creationTimestamp"] = now
         key = rt.storage_key(m.get("namespace"), m["name"])
         strategy = self._strategy(rt)

@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from podfleet.api import defaults
+from podfleet.api import batch, defaults
 from podfleet.api.jsoncopy import clone
+from podfleet.api.meta import new_uid
 from podfleet.api.qos import qos_class
 from podfleet.api.resources import (
     CLUSTERROLEBINDINGS,
     CLUSTERROLES,
+    JOBS,
     NAMESPACES,
     NODES,
     PODS,
@@ -175,6 +177,16 @@ class NodeStrategy(Strategy):
     status_on_create = True
 
 
+class JobStrategy(Strategy):
+    """batch/v1 Jobs: the uid is known before validation, so the selector and the template's
+    `controller-uid`/`job-name` labels are generated from it (upstream's generateSelector)."""
+
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        super().prepare_for_create(obj)
+        obj["metadata"]["uid"] = new_uid()
+        batch.generate_selector(obj)
+
+
 class ServiceStrategy(Strategy):
     """Services hold a cluster IP and node ports, allocated cluster-wide by `allocator`."""
 
@@ -223,6 +235,7 @@ def strategies_for(default_toleration_seconds: int, allocator: ServiceAllocator)
         NAMESPACES: NamespaceStrategy(NAMESPACES),
         NODES: NodeStrategy(NODES),
         SERVICES: ServiceStrategy(SERVICES, allocator),
+        JOBS: JobStrategy(JOBS),
         **{rt: RBACStrategy(rt) for rt in (ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS)},
     }
     return {rt: special.get(rt) or Strategy(rt) for rt in RESOURCES}

@@ -15,19 +15,21 @@ from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
 from podfleet.controllers.clusterdns import ClusterDNSController
 from podfleet.controllers.clusterroleaggregation import ClusterRoleAggregationController
+from podfleet.controllers.daemonset import DaemonSetController
 from podfleet.controllers.deployment import DeploymentController
 from podfleet.controllers.endpoints import EndpointsController
 from podfleet.controllers.garbagecollector import GarbageCollector
 from podfleet.controllers.informers import SharedInformers
+from podfleet.controllers.job import JobController
 from podfleet.controllers.namespace import NamespaceController
 from podfleet.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycleController
 from podfleet.controllers.replicaset import ReplicaSetController
 from podfleet.controllers.serviceaccounts import ServiceAccountsController
 from podfleet.controllers.tainteviction import TaintEvictionController
 
-ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "nodelifecycle", "tainteviction",
+ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "nodelifecycle", "tainteviction",
                    "garbagecollector", "namespace", "endpoints", "clusterroleaggregation", "clusterdns",
-                   "serviceaccount")
+                   "serviceaccount", "job")
 
 
 @dataclass
@@ -64,6 +66,9 @@ class ControllerManager:
         self.deployment = DeploymentController(client, self.informers, clock=self.clock, workers=w,
                                                recorder=self._recorder("deployment-controller")) \
             if "deployment" in enabled else None
+        self.daemonset = DaemonSetController(client, self.informers, clock=self.clock, workers=w,
+                                             recorder=self._recorder("daemonset-controller")) \
+            if "daemonset" in enabled else None
         self.node_lifecycle = NodeLifecycleController(client, self.informers, clock=self.clock,
                                                       config=self.config.node_lifecycle,
                                                       recorder=self._recorder("node-controller")) \
@@ -82,6 +87,8 @@ class ControllerManager:
             if "clusterdns" in enabled else None
         self.service_accounts = ServiceAccountsController(client, self.informers, clock=self.clock) \
             if "serviceaccount" in enabled else None
+        self.job = JobController(client, self.informers, clock=self.clock, workers=w,
+                                 recorder=self._recorder("job-controller")) if "job" in enabled else None
         self._started = False
 
     def _recorder(self, component: str) -> EventRecorder:
@@ -93,7 +100,8 @@ class ControllerManager:
     def controllers(self) -> list[Any]:
         return [c for c in (self.replicaset, self.replication, self.deployment, self.node_lifecycle,
                             self.taint_eviction, self.garbage_collector, self.namespace, self.endpoints,
-                            self.cluster_role_aggregation, self.cluster_dns, self.service_accounts)
+                            self.cluster_role_aggregation, self.cluster_dns, self.service_accounts, self.job,
+                            self.daemonset)
                 if c is not None]
 
     async def start(self) -> None:

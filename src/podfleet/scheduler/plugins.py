@@ -82,6 +82,16 @@ def _match_expression(labels: dict[str, str], expr: Obj) -> bool:
     return False
 
 
+def _term_matches(labels: dict[str, str], fields: dict[str, str], term: Obj) -> bool:
+    """A NodeSelectorTerm: every matchExpression on labels and every matchField on fields; an empty term
+    matches nothing (as upstream)."""
+    exprs, match_fields = term.get("matchExpressions") or [], term.get("matchFields") or []
+    if not exprs and not match_fields:
+        return False
+    return (all(_match_expression(labels, e) for e in exprs)
+            and all(e.get("operator") in ("In", "NotIn") and _match_expression(fields, e) for e in match_fields))
+
+
 @dataclass
 class NodeAffinity:
     name: str = "NodeAffinity"
@@ -101,8 +111,9 @@ class NodeAffinity:
         required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
                     .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
         terms = required.get("nodeSelectorTerms") or []
-        if terms and not any(all(_match_expression(labels, e) for e in t.get("matchExpressions") or [])
-                             for t in terms):
+        # A node's only selectable field is `metadata.name` (the DaemonSet controller pins its pods so).
+        fields = {"metadata.name": node.name}
+        if terms and not any(_term_matches(labels, fields, t) for t in terms):
             return "node(s) didn't match Pod's node affinity/selector"
         return None
 

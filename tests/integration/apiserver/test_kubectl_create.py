@@ -243,7 +243,6 @@ def test_kubectl_get_prints_rbac_tables_as_kube_apiserver(server: RunningServer)
 
 
 UNSERVED = {
-    "job": ["job", "j1", "--image=busybox"],
     "cronjob": ["cronjob", "cj1", "--image=busybox", "--schedule=*/5 * * * *"],
     "quota": ["quota", "q1", "--hard=pods=2"],
     "priorityclass": ["priorityclass", "pc1", "--value=10"],

@@ -552,6 +552,30 @@ message authn.TokenRequestSpec { repeated string audiences = 1; ptr int64 expira
   ptr authn.BoundObjectReference boundObjectRef = 3; }
 message authn.BoundObjectReference { optional string kind = 1; optional string apiVersion = 2;
   optional string name = 3; optional string uid = 4; }
+message batch.Job { optional meta.ObjectMeta metadata = 1; optional batch.JobSpec spec = 2;
+  optional batch.JobStatus status = 3; }
+message batch.JobSpec { ptr int32 parallelism = 1; ptr int32 completions = 2; ptr int64 activeDeadlineSeconds = 3;
+  ptr batch.PodFailurePolicy podFailurePolicy = 11; ptr batch.SuccessPolicy successPolicy = 16;
+  ptr int32 backoffLimit = 7; ptr int32 backoffLimitPerIndex = 12; ptr int32 maxFailedIndexes = 13;
+  ptr meta.LabelSelector selector = 4; ptr bool manualSelector = 5; optional PodTemplateSpec template = 6;
+  ptr int32 ttlSecondsAfterFinished = 8; ptr string completionMode = 9; ptr bool suspend = 10;
+  ptr string podReplacementPolicy = 14; ptr string managedBy = 15; }
+message batch.PodFailurePolicy { repeated batch.PodFailurePolicyRule rules = 1; }
+message batch.PodFailurePolicyRule { optional string action = 1;
+  ptr batch.PodFailurePolicyOnExitCodesRequirement onExitCodes = 2;
+  repeated batch.PodFailurePolicyOnPodConditionsPattern onPodConditions = 3; }
+message batch.PodFailurePolicyOnExitCodesRequirement { ptr string containerName = 1; optional string operator = 2;
+  repeated int32 values = 3; }
+message batch.PodFailurePolicyOnPodConditionsPattern { optional string type = 1; optional string status = 2; }
+message batch.SuccessPolicy { repeated batch.SuccessPolicyRule rules = 1; }
+message batch.SuccessPolicyRule { ptr string succeededIndexes = 1; ptr int32 succeededCount = 2; }
+message batch.JobStatus { repeated batch.JobCondition conditions = 1; ptr Time startTime = 2;
+  ptr Time completionTime = 3; optional int32 active = 4; optional int32 succeeded = 5; optional int32 failed = 6;
+  ptr int32 terminating = 11; optional string completedIndexes = 7; ptr string failedIndexes = 10;
+  ptr batch.UncountedTerminatedPods uncountedTerminatedPods = 8; ptr int32 ready = 9; }
+message batch.JobCondition { optional string type = 1; optional string status = 2; optional Time lastProbeTime = 3;
+  optional Time lastTransitionTime = 4; optional string reason = 5; optional string message = 6; }
+message batch.UncountedTerminatedPods { repeated string succeeded = 1; repeated string failed = 2; }
 message authn.TokenRequestStatus { optional string token = 1; optional Time expirationTimestamp = 2; }
 """
 
@@ -571,6 +595,7 @@ message runtime.Unknown { optional runtime.TypeMeta typeMeta = 1; optional bytes
 ROOTS = {"Namespace": "v1", "Pod": "v1", "Node": "v1", "Event": "v1", "Secret": "v1", "ConfigMap": "v1",
          "ServiceAccount": "v1", "Binding": "v1", "coordination.Lease": "coordination.k8s.io/v1",
          "apps.ReplicaSet": "apps/v1", "apps.Deployment": "apps/v1", "apps.ControllerRevision": "apps/v1",
+         "batch.Job": "batch/v1",
          "policy.Eviction": "policy/v1", "autoscaling.Scale": "autoscaling/v1", "Service": "v1",
          "Endpoints": "v1", "discovery.EndpointSlice": "discovery.k8s.io/v1", "ReplicationController": "v1",
          "rbac.Role": "rbac.authorization.k8s.io/v1", "rbac.ClusterRole": "rbac.authorization.k8s.io/v1",
@@ -1058,8 +1083,8 @@ def test_unknown_fields() -> None:
             decode(raw_envelope("v1", "Pod", base + field(2, field(2, field(1, "c")) + data)))
     with pytest.raises(UnsupportedMediaType, match=r"#77 of spec.containers\[0\]"):
         decode(raw_envelope("v1", "Pod", base + field(2, field(2, field(1, "c") + field(77, "x")))))
-    with pytest.raises(UnsupportedMediaType, match="batch/v1 Job"):
-        decode(raw_envelope("batch/v1", "Job", b""))
+    with pytest.raises(UnsupportedMediaType, match="batch/v1 CronJob"):
+        decode(raw_envelope("batch/v1", "CronJob", b""))
 
 
 MALFORMED = {

@@ -46,6 +46,7 @@ READ_WRITE = ("get", "list", "watch", "create", "update", "patch", "delete", "de
 EVENT_WRITE = ("create", "update", "patch")
 
 LEGACY, APPS, COORDINATION, DISCOVERY = "", "apps", "coordination.k8s.io", "discovery.k8s.io"
+BATCH = "batch"
 AUTHENTICATION, AUTHORIZATION, EVENTS = "authentication.k8s.io", "authorization.k8s.io", "events.k8s.io"
 
 AGGREGATE_TO_ADMIN = "rbac.authorization.k8s.io/aggregate-to-admin"
@@ -159,6 +160,18 @@ def _controller_manager_rules() -> list[dict[str, Any]]:
         rule("update", APPS, ("deployments/status", "deployments/finalizers")),
         rule(("create", "delete", "get", "list", "patch", "update", "watch"), APPS, ("replicasets",)),
         rule(("get", "list", "update", "watch"), LEGACY, ("pods",)),
+        # job-controller (and ttl-after-finished-controller, whose work podfleet's job controller does)
+        rule(("get", "list", "watch", "update", "patch"), BATCH, ("jobs",)),
+        rule("update", BATCH, ("jobs/status", "jobs/finalizers")),
+        rule(("list", "watch", "create", "delete", "patch"), LEGACY, ("pods",)),
+        rule(("delete", "get", "list", "watch"), BATCH, ("jobs",)),
+        # daemon-set-controller
+        rule(("get", "list", "watch"), APPS, ("daemonsets",)),
+        rule("update", APPS, ("daemonsets/status", "daemonsets/finalizers")),
+        rule(("list", "watch"), LEGACY, ("nodes",)),
+        rule(("list", "watch", "create", "delete", "patch"), LEGACY, ("pods",)),
+        rule("create", LEGACY, ("pods/binding",)),
+        rule(("get", "list", "watch", "create", "delete", "update", "patch"), APPS, ("controllerrevisions",)),
         # node-controller (node lifecycle, taint eviction) and node-ipam-controller
         rule(("delete", "get", "list", "patch", "update"), LEGACY, ("nodes",)),
         rule(("patch", "update"), LEGACY, ("nodes/status", "pods/status")),
@@ -230,12 +243,13 @@ def cluster_roles() -> list[dict[str, Any]]:
             # read on what can escalate: Secrets
             rule(READ, LEGACY, ("secrets",)),
             rule("impersonate", LEGACY, ("serviceaccounts",)),
+            rule(WRITE, BATCH, ("jobs",)),
             rule(WRITE, LEGACY, ("pods",)),
             rule("create", LEGACY, ("pods/eviction",)),
             rule(WRITE, LEGACY, ("replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts",
                                  "services", "configmaps", "secrets", "events")),
             rule("create", LEGACY, ("serviceaccounts/token",)),
-            rule(WRITE, APPS, ("deployments", "deployments/scale", "replicasets", "replicasets/scale")),
+            rule(WRITE, APPS, ("daemonsets", "deployments", "deployments/scale", "replicasets", "replicasets/scale")),
         ], labels={AGGREGATE_TO_EDIT: "true"}),
         _cluster_role("system:aggregate-to-view", [
             rule(READ, LEGACY, ("pods", "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts",
@@ -245,7 +259,9 @@ def cluster_roles() -> list[dict[str, Any]]:
             # read access to namespaces in a namespace is read access to that namespace only
             rule(READ, LEGACY, ("namespaces",)),
             rule(READ, DISCOVERY, ("endpointslices",)),
-            rule(READ, APPS, ("controllerrevisions", "deployments", "deployments/status", "deployments/scale",
+            rule(READ, BATCH, ("jobs", "jobs/status")),
+            rule(READ, APPS, ("controllerrevisions", "daemonsets", "daemonsets/status", "deployments",
+                              "deployments/status", "deployments/scale",
                               "replicasets", "replicasets/status", "replicasets/scale")),
         ], labels={AGGREGATE_TO_VIEW: "true"}),
         _cluster_role("system:kube-controller-manager", _controller_manager_rules()),

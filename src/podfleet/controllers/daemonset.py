@@ -1,0 +1,482 @@
+"""The DaemonSet controller: one daemon pod on every eligible node, rolled from template to template.
+
+As upstream's pkg/controller/daemon:
+- a node should run the pod when the template's nodeName, nodeSelector and required node affinity
+  admit it and its NoSchedule/NoExecute taints are tolerated (the default daemon tolerations
+  included); a pod on a node that only gained an untolerated NoSchedule taint keeps running;
+- each pod is created with a required node affinity on `metadata.name` (the scheduler binds it), the
+  `controller-revision-hash` label of the current ControllerRevision and a controller ownerReference
+  (blockOwnerDeletion), so deleting the DaemonSet cascades;
+- pods on nodes that should not run them, surplus pods on a node (all but the oldest) and pods whose
+  node is gone are deleted; failed pods are deleted (and so replaced) with a per-node back-off;
+- ControllerRevisions keep the template history (`kubectl rollout history/undo`), pruned to
+  `revisionHistoryLimit` revisions no live pod uses;
+- `RollingUpdate` deletes old pods while at most `maxUnavailable` nodes lack an available pod (the
+  replacement is created on the next sync); `OnDelete` only replaces pods someone deleted;
+- status (desired/current/misscheduled/ready/available/unavailable/updated counts and
+  observedGeneration) is written through the status subresource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from typing import Any
+
+from podfleet.api.errors import AlreadyExists, APIError, Conflict, Forbidden, NotFound
+from podfleet.api.meta import controller_ref, labels_of, parse_time
+from podfleet.api.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
+from podfleet.client.events import NORMAL, WARNING, EventRecorder
+from podfleet.client.interface import Client
+from podfleet.clock import Clock, RealClock
+from podfleet.controllers.base import Controller, namespaced_key, split_key
+from podfleet.controllers.daemonset_util import (
+    REVISION_HASH_LABEL,
+    Backoff,
+    is_updated,
+    new_pod,
+    node_should_run,
+    revision_data,
+    revision_hash,
+    revision_matches,
+    target_node,
+    template_of,
+)
+from podfleet.controllers.expectations import Expectations, _Expectation
+from podfleet.controllers.informers import SharedInformers
+from podfleet.controllers.ownership import claim, fresh_owner_check, owner_reference
+from podfleet.controllers.podutil import is_available, is_ready, is_terminating, ready_since
+from podfleet.controllers.selection import selector_matches
+
+log = logging.getLogger("podfleet.controllers.daemonset")
+
+BURST_REPLICAS = 250
+DEFAULT_HISTORY_LIMIT = 10
+Obj = dict[str, Any]
+
+
+class _Expectations(Expectations):
+    def expect(self, key: str, adds: int, deletes: list[str]) -> None:
+        """Creations and deletions expected together (one syncNodes call does both)."""
+        self._by_key[key] = _Expectation(adds=adds, deletes=set(deletes), timestamp=self.clock.monotonic())
+
+
+def _spec(obj: Obj) -> Obj:
+    return obj.get("spec") or {}
+
+
+def _phase(pod: Obj) -> str:
+    return str((pod.get("status") or {}).get("phase") or "")
+
+
+def _created_key(pod: Obj) -> tuple[float, str]:
+    t = parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
+    return (t.timestamp() if t else 0.0, str(pod["metadata"].get("name", "")))
+
+
+def _oldest_first(pods: list[Obj]) -> list[Obj]:
+    """podByCreationTimestampAndPhase: oldest first; at equal times a Running pod before the others."""
+    return sorted(pods, key=lambda p: (_created_key(p)[0], 0 if _phase(p) == "Running" else 1, _created_key(p)[1]))
+
+
+def _scaled(value: Any, total: int, round_up: bool) -> int:
+    """GetScaledValueFromIntOrPercent."""
+    if isinstance(value, str) and value.endswith("%"):
+        pct = int(value[:-1] or 0)
+        exact = pct * total / 100
+        return math.ceil(exact) if round_up else math.floor(exact)
+    return int(value or 0)
+
+
+class DaemonSetController(Controller):
+    name = "daemonset"
+
+    def __init__(self, client: Client, informers: SharedInformers, *, clock: Clock | None = None,
+                 recorder: EventRecorder | None = None, workers: int = 2,
+                 burst_replicas: int = BURST_REPLICAS) -> None:
+        super().__init__(clock or RealClock(), workers)
+        self.client = client
+        self.recorder = recorder or EventRecorder(client, "daemonset-controller", clock=self.clock)
+        self.expectations = _Expectations(self.clock)
+        self.backoff = Backoff()
+        self.burst_replicas = burst_replicas
+        self.ds_informer = informers.informer(DAEMONSETS)
+        self.pod_informer = informers.informer(PODS)
+        self.node_informer = informers.informer(NODES)
+        self.history_informer = informers.informer(CONTROLLERREVISIONS)
+        self.ds_informer.add_handler(self._on_daemon_set)
+        self.pod_informer.add_handler(self._on_pod)
+        self.node_informer.add_handler(self._on_node)
+        self.history_informer.add_handler(self._on_history)
+
+    # ------------------------------------------------------------ event handlers
+    def _on_daemon_set(self, type_: str, ds: Obj, old: Obj | None) -> None:
+        self.enqueue(ds)
+
+    def _resolve(self, obj: Obj) -> Obj | None:
+        ref = controller_ref(obj)
+        if ref is None or ref.get("kind") != "DaemonSet" or not str(ref.get("apiVersion", "")).startswith("apps/"):
+            return None
+        ds = self.ds_informer.get(ref.get("name", ""), obj["metadata"].get("namespace", ""))
+        if ds is None or ds["metadata"].get("uid") != ref.get("uid"):
+            return None
+        return ds
+
+    def _matching(self, obj: Obj) -> list[Obj]:
+        ns = obj["metadata"].get("namespace", "")
+        labels = labels_of(obj)
+        return [ds for ds in self.ds_informer.items()
+                if ds["metadata"].get("namespace") == ns and selector_matches(_spec(ds).get("selector"), labels)]
+
+    def _on_pod(self, type_: str, pod: Obj, old: Obj | None) -> None:
+        ds = self._resolve(pod)
+        if type_ == "DELETED" or (is_terminating(pod) and (old is None or not is_terminating(old))):
+            if ds is not None:
+                self.expectations.deletion_observed(namespaced_key(ds), namespaced_key(pod))
+                self.enqueue(ds)
+            return
+        if type_ == "ADDED" or old is None:
+            if ds is not None:
+                self.expectations.creation_observed(namespaced_key(ds))
+                self.enqueue(ds)
+            else:
+                for candidate in self._matching(pod):
+                    self.enqueue(candidate)
+            return
+        if pod["metadata"].get("resourceVersion") == old["metadata"].get("resourceVersion"):
+            return
+        old_ds = self._resolve(old)
+        if old_ds is not None and (ds is None or old_ds["metadata"]["uid"] != ds["metadata"]["uid"]):
+            self.enqueue(old_ds)
+        if ds is not None:
+            self.enqueue(ds)
+            min_ready = int(_spec(ds).get("minReadySeconds") or 0)
+            if min_ready > 0 and is_ready(pod) and not is_ready(old):
+                self.queue.add_after(namespaced_key(ds), min_ready + 0.001)
+        elif labels_of(pod) != labels_of(old) or controller_ref(old) is not None:
+            for candidate in self._matching(pod):
+                self.enqueue(candidate)
+
+    def _on_node(self, type_: str, node: Obj, old: Obj | None) -> None:
+        if type_ == "MODIFIED" and old is not None:
+            def facts(n: Obj) -> tuple[Any, ...]:
+                return (labels_of(n), _spec(n).get("taints"), _spec(n).get("unschedulable"))
+            if facts(node) == facts(old):
+                return
+        for ds in self.ds_informer.items():
+            self.enqueue(ds)
+
+    def _on_history(self, type_: str, rev: Obj, old: Obj | None) -> None:
+        ds = self._resolve(rev)
+        if ds is not None:
+            self.enqueue(ds)
+        elif controller_ref(rev) is None:
+            for candidate in self._matching(rev):
+                self.enqueue(candidate)
+
+    # ------------------------------------------------------------ reconcile
+    async def sync(self, key: str) -> None:
+        ns, name = split_key(key)
+        ds = self.ds_informer.get(name, ns)
+        if ds is None:
+            self.expectations.delete(key)
+            return
+        if is_terminating(ds):
+            return  # the garbage collector removes its pods and revisions
+        nodes = sorted(self.node_informer.items(), key=lambda n: str(n["metadata"].get("name", "")))
+        current, old_revisions = await self._construct_history(ds)
+        hash_ = str(labels_of(current).get(REVISION_HASH_LABEL) or "")
+        pods = await self._claim_pods(ds)
+        error: APIError | None = None
+        if self.expectations.satisfied(key):
+            try:
+                changed = await self._manage(key, ds, nodes, pods, hash_)
+                # Roll only from a settled state: not while this sync created or deleted pods (their
+                # events may already have satisfied the expectations, but `pods` predates them).
+                if not changed and self.expectations.satisfied(key) and \
+                        (_spec(ds).get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate":
+                    await self._rolling_update(key, ds, nodes, pods, hash_)
+                await self._cleanup_history(ds, old_revisions, pods)
+            except APIError as e:
+                error = e
+        await self._update_status(ds, nodes, pods, hash_)
+        if error is not None:
+            raise error
+
+    async def _claim_pods(self, ds: Obj) -> list[Obj]:
+        ns = ds["metadata"].get("namespace", "")
+        selector = _spec(ds).get("selector")
+        candidates = [p for p in self.pod_informer.items() if p["metadata"].get("namespace") == ns]
+        return await claim(self.client, PODS, ds, candidates, lambda p: selector_matches(selector, labels_of(p)),
+                           fresh_owner_check(self.client, DAEMONSETS, ds))
+
+    @staticmethod
+    def _by_node(pods: list[Obj]) -> dict[str, list[Obj]]:
+        out: dict[str, list[Obj]] = {}
+        for p in pods:
+            out.setdefault(target_node(p), []).append(p)
+        return out
+
+    async def _manage(self, key: str, ds: Obj, nodes: list[Obj], pods: list[Obj], hash_: str) -> bool:
+        """Create and delete daemon pods so each node has what it should; True when anything changed."""
+        by_node = self._by_node(pods)
+        to_create: list[str] = []
+        to_delete: list[Obj] = []
+        for node in nodes:
+            name = str(node["metadata"]["name"])
+            create, delete = self._pods_should_be_on_node(key, ds, node, by_node.get(name, []))
+            if create:
+                to_create.append(name)
+            to_delete += delete
+        # Daemon pods whose node is gone (or never existed) go too; a pod with no node at all (an
+        # adopted orphan neither bound nor pinned) is left alone, as upstream.
+        names = {str(n["metadata"]["name"]) for n in nodes}
+        for node_name, on_node in by_node.items():
+            if node_name and node_name not in names:
+                to_delete += [p for p in on_node if not is_terminating(p)]
+        await self._sync_nodes(key, ds, to_delete, to_create, hash_)
+        return bool(to_delete or to_create)
+
+    def _pods_should_be_on_node(self, key: str, ds: Obj, node: Obj, pods: list[Obj]) -> tuple[bool, list[Obj]]:
+        """podsShouldBeOnNode: (create a pod there, the pods to delete there)."""
+        should_run, should_continue = node_should_run(node, ds)
+        node_name = str(node["metadata"]["name"])
+        if should_run and not pods:
+            return True, []
+        to_delete: list[Obj] = []
+        if should_continue:
+            running: list[Obj] = []
+            for pod in pods:
+                if is_terminating(pod):
+                    continue
+                phase = _phase(pod)
+                if phase == "Failed":
+                    backoff_key = f"{ds['metadata'].get('uid', '')}/{node_name}"
+                    now = self.clock.monotonic()
+                    if self.backoff.in_backoff(backoff_key, now):
+                        self.queue.add_after(key, self.backoff.get(backoff_key))
+                        continue
+                    self.backoff.next(backoff_key, now)
+                    m = pod["metadata"]
+                    self.recorder.emit(ds, WARNING, "FailedDaemonPod",
+                                       f"Found failed daemon pod {m.get('namespace', '')}/{m['name']} on node "
+                                       f"{node_name}, will try to kill it")
+                    to_delete.append(pod)
+                elif phase == "Succeeded":
+                    to_delete.append(pod)
+                else:
+                    running.append(pod)
+            if len(running) > 1:  # keep the oldest only
+                to_delete += _oldest_first(running)[1:]
+        elif pods:
+            to_delete += [p for p in pods if not is_terminating(p)]
+        return False, to_delete
+
+    async def _sync_nodes(self, key: str, ds: Obj, to_delete: list[Obj], to_create: list[str], hash_: str) -> None:
+        creates = to_create[:self.burst_replicas]
+        deletes = to_delete[:self.burst_replicas]
+        if not creates and not deletes:
+            return
+        self.expectations.expect(key, len(creates), [namespaced_key(p) for p in deletes])
+        errors: list[BaseException] = []
+        ns = ds["metadata"].get("namespace", "")
+        remaining, batch, i = len(creates), 1, 0
+        while remaining > 0:  # slow start: 1, 2, 4... so a failing create fails fast
+            size = min(batch, remaining)
+            results = await asyncio.gather(*(self.client.create(PODS, new_pod(ds, node, hash_), ns)
+                                             for node in creates[i:i + size]), return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            for r in results:
+                if isinstance(r, BaseException):
+                    self.expectations.creation_observed(key)
+                    if not _namespace_terminating(r):
+                        self.recorder.emit(ds, WARNING, "FailedCreate", f"Error creating: {r}")
+                else:
+                    self.recorder.emit(ds, NORMAL, "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
+            i += size
+            remaining -= size
+            if failures:
+                for _ in range(remaining):
+                    self.expectations.creation_observed(key)
+                if not _namespace_terminating(failures[0]):
+                    errors.append(failures[0])
+                break
+            batch *= 2
+
+        async def delete(pod: Obj) -> None:
+            m = pod["metadata"]
+            try:
+                await self.client.delete(PODS, m["name"], m["namespace"], uid=m.get("uid", ""))
+            except (NotFound, Conflict):
+                self.expectations.deletion_observed(key, namespaced_key(pod))
+                return
+            except APIError as e:
+                self.expectations.deletion_observed(key, namespaced_key(pod))
+                self.recorder.emit(ds, WARNING, "FailedDelete", f"Error deleting: {e}")
+                raise
+            self.recorder.emit(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {m['name']}")
+
+        deleted = await asyncio.gather(*(delete(p) for p in deletes), return_exceptions=True)
+        errors += [r for r in deleted if isinstance(r, BaseException)]
+        if errors:
+            first = errors[0]
+            raise first if isinstance(first, APIError) else APIError(str(first))
+
+    # ------------------------------------------------------------ rolling update
+    async def _rolling_update(self, key: str, ds: Obj, nodes: list[Obj], pods: list[Obj], hash_: str) -> None:
+        """Delete old pods while at most maxUnavailable nodes lack an available daemon pod; manage()
+        creates the replacements on the next sync."""
+        by_node = self._by_node(pods)
+        desired = sum(1 for n in nodes if node_should_run(n, ds)[0])
+        ru = (_spec(ds).get("updateStrategy") or {}).get("rollingUpdate") or {}
+        max_unavailable = _scaled(ru.get("maxUnavailable", 1), desired, round_up=True)
+        if max_unavailable == 0:
+            max_unavailable = 1
+        min_ready = int(_spec(ds).get("minReadySeconds") or 0)
+        now = self.clock.now()
+        unavailable = 0
+        replace_now: list[Obj] = []
+        candidates: list[Obj] = []
+        for node_name in sorted(by_node):
+            new: Obj | None = None
+            old: Obj | None = None
+            several = False
+            for pod in by_node[node_name]:
+                if is_terminating(pod):
+                    continue
+                if is_updated(pod, hash_):
+                    several = several or new is not None
+                    new = pod
+                else:
+                    several = several or old is not None
+                    old = pod
+            if several or (new is None) == (old is None):
+                unavailable += 1  # manage() sorts this node out first
+            elif new is not None:
+                if not is_available(new, min_ready, now):
+                    unavailable += 1
+            elif old is not None:
+                if not is_available(old, min_ready, now):
+                    replace_now.append(old)  # not available anyway: replacing it costs nothing
+                elif unavailable < max_unavailable:
+                    candidates.append(old)
+        budget = max(0, min(max_unavailable - unavailable, len(candidates)))
+        await self._sync_nodes(key, ds, replace_now + candidates[:budget], [], hash_)
+
+    # ------------------------------------------------------------ history
+    async def _construct_history(self, ds: Obj) -> tuple[Obj, list[Obj]]:
+        """The current ControllerRevision (created, or renumbered to the newest) and the old ones."""
+        ns = ds["metadata"].get("namespace", "")
+        selector = _spec(ds).get("selector")
+        candidates = [r for r in self.history_informer.items() if r["metadata"].get("namespace") == ns]
+        revisions = await claim(self.client, CONTROLLERREVISIONS, ds, candidates,
+                                lambda r: selector_matches(selector, labels_of(r)),
+                                fresh_owner_check(self.client, DAEMONSETS, ds))
+        matching = [r for r in revisions if revision_matches(ds, r)]
+        old = [r for r in revisions if not revision_matches(ds, r)]
+        max_revision = max((int(r.get("revision") or 0) for r in revisions), default=0)
+        if matching:
+            current = max(matching, key=lambda r: int(r.get("revision") or 0))
+            old += [r for r in matching if r is not current]
+            if int(current.get("revision") or 0) < max_revision:
+                m = current["metadata"]
+                current = await self.client.patch(CONTROLLERREVISIONS, m["name"], {"revision": max_revision + 1}, ns)
+            return current, old
+        return await self._snapshot(ds, max_revision + 1), old
+
+    async def _snapshot(self, ds: Obj, number: int) -> Obj:
+        m = ds["metadata"]
+        collision_count = (ds.get("status") or {}).get("collisionCount")
+        hash_ = revision_hash(ds, collision_count)
+        tmpl_labels = (template_of(ds).get("metadata") or {}).get("labels") or {}
+        revision: Obj = {
+            "apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": {"name": f"{m['name']}-{hash_}", "namespace": m.get("namespace", ""),
+                         "labels": {**tmpl_labels, REVISION_HASH_LABEL: hash_},
+                         "ownerReferences": [owner_reference(ds)]},
+            "data": revision_data(ds), "revision": number,
+        }
+        if m.get("annotations"):
+            revision["metadata"]["annotations"] = dict(m["annotations"])
+        try:
+            return await self.client.create(CONTROLLERREVISIONS, revision, m.get("namespace", ""))
+        except AlreadyExists:
+            existing = await self.client.get(CONTROLLERREVISIONS, revision["metadata"]["name"], m.get("namespace", ""))
+            ref = controller_ref(existing)
+            if ref is not None and ref.get("uid") == m.get("uid") and revision_matches(ds, existing):
+                return existing
+            # A hash collision with someone else's revision: count it, so the next hash differs.
+            status = dict(ds.get("status") or {})
+            status["collisionCount"] = int(collision_count or 0) + 1
+            await self.client.update(DAEMONSETS, {**ds, "status": status}, "status")
+            raise Conflict(f"found a hash collision for DaemonSet {m['name']!r}: bumped collisionCount") from None
+
+    async def _cleanup_history(self, ds: Obj, old: list[Obj], pods: list[Obj]) -> None:
+        limit = _spec(ds).get("revisionHistoryLimit")
+        limit = DEFAULT_HISTORY_LIMIT if limit is None else int(limit)
+        to_kill = len(old) - limit
+        if to_kill <= 0:
+            return
+        live = {labels_of(p).get(REVISION_HASH_LABEL) for p in pods}
+        for rev in sorted(old, key=lambda r: int(r.get("revision") or 0)):
+            if to_kill <= 0:
+                break
+            if labels_of(rev).get(REVISION_HASH_LABEL) in live:
+                continue
+            m = rev["metadata"]
+            with contextlib.suppress(NotFound):
+                await self.client.delete(CONTROLLERREVISIONS, m["name"], m.get("namespace", ""))
+            to_kill -= 1
+
+    # ------------------------------------------------------------ status
+    def _calculate_status(self, ds: Obj, nodes: list[Obj], pods: list[Obj], hash_: str) -> Obj:
+        by_node = self._by_node([p for p in pods if not (is_terminating(p) and _phase(p) in ("Succeeded", "Failed"))])
+        min_ready = int(_spec(ds).get("minReadySeconds") or 0)
+        now = self.clock.now()
+        desired = current = misscheduled = ready = available = updated = 0
+        for node in nodes:
+            should_run, _ = node_should_run(node, ds)
+            on_node = by_node.get(str(node["metadata"]["name"])) or []
+            if should_run:
+                desired += 1
+                if not on_node:
+                    continue
+                current += 1
+                pod = _oldest_first(on_node)[0]
+                if is_ready(pod):
+                    ready += 1
+                    if is_available(pod, min_ready, now):
+                        available += 1
+                if is_updated(pod, hash_):
+                    updated += 1
+            elif on_node:
+                misscheduled += 1
+        status: Obj = {k: v for k, v in (ds.get("status") or {}).items() if k in ("collisionCount", "conditions")}
+        status.update({"currentNumberScheduled": current, "numberMisscheduled": misscheduled,
+                       "desiredNumberScheduled": desired, "numberReady": ready,
+                       "observedGeneration": int(ds["metadata"].get("generation") or 0)})
+        for k, v in (("updatedNumberScheduled", updated), ("numberAvailable", available),
+                     ("numberUnavailable", desired - available)):
+            if v:
+                status[k] = v
+        return status
+
+    async def _update_status(self, ds: Obj, nodes: list[Obj], pods: list[Obj], hash_: str) -> None:
+        status = self._calculate_status(ds, nodes, pods, hash_)
+        if status != (ds.get("status") or {}):
+            try:
+                await self.client.update(DAEMONSETS, {**ds, "status": status}, "status")
+            except NotFound:
+                return
+        min_ready = int(_spec(ds).get("minReadySeconds") or 0)
+        if min_ready > 0 and status.get("numberReady", 0) != status.get("numberAvailable", 0):
+            now = self.clock.now()
+            waits = [(since - now).total_seconds() + min_ready for p in pods
+                     if (since := ready_since(p)) is not None and not is_available(p, min_ready, now)]
+            self.queue.add_after(namespaced_key(ds), max(min(waits, default=min_ready), 0.0) + 0.001)
+
+
+def _namespace_terminating(e: BaseException) -> bool:
+    return isinstance(e, Forbidden) and "being terminated" in str(e)
