@@ -44,9 +44,10 @@ from podfleet.controllers.daemonset_util import (
     target_node,
     template_of,
 )
-from podfleet.controllers.expectations import Expectations, _Expectation
+from podfleet.controllers.expectations import Expectations
 from podfleet.controllers.informers import SharedInformers
 from podfleet.controllers.ownership import claim, fresh_owner_check, owner_reference
+from podfleet.controllers.pod_control import delete_pod
 from podfleet.controllers.podutil import is_available, is_ready, is_terminating, ready_since
 from podfleet.controllers.selection import selector_matches
 
@@ -55,12 +56,6 @@ log = logging.getLogger("podfleet.controllers.daemonset")
 BURST_REPLICAS = 250
 DEFAULT_HISTORY_LIMIT = 10
 Obj = dict[str, Any]
-
-
-class _Expectations(Expectations):
-    def expect(self, key: str, adds: int, deletes: list[str]) -> None:
-        """Creations and deletions expected together (one syncNodes call does both)."""
-        self._by_key[key] = _Expectation(adds=adds, deletes=set(deletes), timestamp=self.clock.monotonic())
 
 
 def _spec(obj: Obj) -> Obj:
@@ -99,7 +94,7 @@ class DaemonSetController(Controller):
         super().__init__(clock or RealClock(), workers)
         self.client = client
         self.recorder = recorder or EventRecorder(client, "daemonset-controller", clock=self.clock)
-        self.expectations = _Expectations(self.clock)
+        self.expectations = Expectations(self.clock)
         self.backoff = Backoff()
         self.burst_replicas = burst_replicas
         self.ds_informer = informers.informer(DAEMONSETS)
@@ -306,17 +301,7 @@ class DaemonSetController(Controller):
             batch *= 2
 
         async def delete(pod: Obj) -> None:
-            m = pod["metadata"]
-            try:
-                await self.client.delete(PODS, m["name"], m["namespace"], uid=m.get("uid", ""))
-            except (NotFound, Conflict):
-                self.expectations.deletion_observed(key, namespaced_key(pod))
-                return
-            except APIError as e:
-                self.expectations.deletion_observed(key, namespaced_key(pod))
-                self.recorder.emit(ds, WARNING, "FailedDelete", f"Error deleting: {e}")
-                raise
-            self.recorder.emit(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {m['name']}")
+            await delete_pod(self.client, self.expectations, self.recorder, ds, key, pod)
 
         deleted = await asyncio.gather(*(delete(p) for p in deletes), return_exceptions=True)
         errors += [r for r in deleted if isinstance(r, BaseException)]

@@ -35,11 +35,15 @@ class Expectations:
             return True
         return self.clock.monotonic() - e.timestamp > self.timeout
 
+    def expect(self, key: str, adds: int, deletes: list[str]) -> None:
+        """Creations and deletions expected together (a DaemonSet's sync does both at once)."""
+        self._by_key[key] = _Expectation(adds=adds, deletes=set(deletes), timestamp=self.clock.monotonic())
+
     def expect_creations(self, key: str, n: int) -> None:
-        self._by_key[key] = _Expectation(adds=n, timestamp=self.clock.monotonic())
+        self.expect(key, n, [])
 
     def expect_deletions(self, key: str, pod_keys: list[str]) -> None:
-        self._by_key[key] = _Expectation(deletes=set(pod_keys), timestamp=self.clock.monotonic())
+        self.expect(key, 0, pod_keys)
 
     def creation_observed(self, key: str) -> None:
         e = self._by_key.get(key)

@@ -53,6 +53,7 @@ from podfleet.controllers.job_util import (
     spec_of,
 )
 from podfleet.controllers.ownership import claim, fresh_owner_check
+from podfleet.controllers.pod_control import delete_pod
 from podfleet.controllers.podutil import deletion_order_key, is_ready, is_terminating, restart_count
 from podfleet.controllers.selection import selector_matches
 
@@ -424,18 +425,8 @@ class JobController(Controller):
         self.expectations.expect_deletions(key, [namespaced_key(p) for p in pods])
 
         async def delete(pod: dict[str, Any]) -> None:
-            m = pod["metadata"]
-            self._deleted_by_us.add(m.get("uid", ""))
-            try:
-                await self.client.delete(PODS, m["name"], m["namespace"], uid=m.get("uid", ""))
-            except (NotFound, Conflict):
-                self.expectations.deletion_observed(key, namespaced_key(pod))
-                return
-            except APIError as e:
-                self.expectations.deletion_observed(key, namespaced_key(pod))
-                self.recorder.emit(job, WARNING, "FailedDelete", f"Error deleting: {e}")
-                raise
-            self.recorder.emit(job, NORMAL, "SuccessfulDelete", f"Deleted pod: {m['name']}")
+            self._deleted_by_us.add(pod["metadata"].get("uid", ""))
+            await delete_pod(self.client, self.expectations, self.recorder, job, key, pod)
 
         results = await asyncio.gather(*(delete(p) for p in pods), return_exceptions=True)
         for r in results:

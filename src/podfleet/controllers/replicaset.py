@@ -27,6 +27,7 @@ from podfleet.controllers.base import Controller, namespaced_key, split_key
 from podfleet.controllers.expectations import Expectations
 from podfleet.controllers.informers import SharedInformers
 from podfleet.controllers.ownership import claim, fresh_owner_check, owner_reference
+from podfleet.controllers.pod_control import delete_pod
 from podfleet.controllers.podutil import (
     deletion_order_key,
     is_active,
@@ -220,17 +221,7 @@ class ReplicaSetController(Controller):
         self.expectations.expect_deletions(key, [namespaced_key(p) for p in victims])
 
         async def delete(pod: dict[str, Any]) -> None:
-            m = pod["metadata"]
-            try:
-                await self.client.delete(PODS, m["name"], m["namespace"], uid=m.get("uid", ""))
-            except (NotFound, Conflict):
-                self.expectations.deletion_observed(key, namespaced_key(pod))
-                return
-            except APIError as e:
-                self.expectations.deletion_observed(key, namespaced_key(pod))
-                self.recorder.emit(rs, WARNING, "FailedDelete", f"Error deleting: {e}")
-                raise
-            self.recorder.emit(rs, NORMAL, "SuccessfulDelete", f"Deleted pod: {m['name']}")
+            await delete_pod(self.client, self.expectations, self.recorder, rs, key, pod)
 
         results = await asyncio.gather(*(delete(p) for p in victims), return_exceptions=True)
         for r in results:
