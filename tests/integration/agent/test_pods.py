@@ -114,7 +114,8 @@ spec:
     sandbox_dir = cluster.data_dir / "node" / "pods" / uid
     run_dir = cluster.data_dir / "node" / "runtime" / "pods" / uid  # volatile: on the runtime tmpfs
     assert {p.name for p in run_dir.iterdir()} >= {"sandbox.json", "containers", "ns", "etc-hosts", "resolv.conf"}
-    assert {p.name for p in sandbox_dir.iterdir()} == {"logs", "volumes"}  # on disk: what outlives a reboot
+    # on disk, what outlives a reboot: logs, volumes, the containers' termination-message files
+    assert {p.name for p in sandbox_dir.iterdir()} == {"logs", "volumes", "containers"}
     holder, netns, veth = pod_network(cluster, uid)
     other_holder, _, other_veth = pod_network(cluster, b["metadata"]["uid"])
     short = uid.replace("-", "")[:12]
