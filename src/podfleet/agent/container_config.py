@@ -17,6 +17,7 @@ from typing import Any
 from podfleet.agent.env_sources import Sources
 from podfleet.agent.etc_files import EtcFiles
 from podfleet.agent.expansion import expand
+from podfleet.agent.service_links import service_env
 from podfleet.agent.volumes import BindMount
 from podfleet.api.quantity import millicores, parse_quantity, to_bytes
 from podfleet.runtime.interface import StdinMode
@@ -43,15 +44,20 @@ def command_line(container: dict[str, Any], image_config: dict[str, Any], env: d
 
 
 def environment(container: dict[str, Any], image_config: dict[str, Any], pod: dict[str, Any],
-                pod_ips: list[str], node_ip: str, sources: Sources | None = None) -> dict[str, str]:
-    """The container's environment, in kubelet's order: the image's, HOSTNAME, `envFrom`, then `env`
-    (each value's `$(VAR)` expanded from what came before). `sources`: the ConfigMaps and Secrets it
-    names (env_sources.fetch); a missing one that is not optional is a ConfigError."""
+                pod_ips: list[str], node_ip: str, sources: Sources | None = None,
+                services: list[dict[str, Any]] | None = None) -> dict[str, str]:
+    """The container's environment, in kubelet's order: the image's, the Services' links, HOSTNAME,
+    `envFrom`, then `env` (each value's `$(VAR)` expanded from what came before). `sources`: the
+    ConfigMaps and Secrets it names (env_sources.fetch); a missing one that is not optional is a
+    ConfigError. `services`: the cluster's Services (service_links)."""
     sources = sources or {}
     env: dict[str, str] = {}
     for item in image_config.get("Env") or []:
         k, _, v = str(item).partition("=")
         env[k] = v
+    spec = pod.get("spec") or {}
+    env.update(service_env(services or [], pod["metadata"].get("namespace", ""),
+                           spec.get("enableServiceLinks") is not False))
     env.setdefault("HOSTNAME", (pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"])
     namespace = pod["metadata"].get("namespace", "")
     for src in container.get("envFrom") or []:
@@ -185,8 +191,9 @@ def build_container_config(*, pod: dict[str, Any], container: dict[str, Any], im
                            rootfs: Path, etc: EtcFiles, mounts: list[BindMount], netns: str | None,
                            ipcns: str | None, utsns: str | None, pod_ips: list[str], node_ip: str,
                            cgroup_parent: str, container_id: str, pidns: str | None = None,
-                           sources: Sources | None = None) -> ContainerConfig:
-    env = environment(container, image_config, pod, pod_ips, node_ip, sources)
+                           sources: Sources | None = None,
+                           services: list[dict[str, Any]] | None = None) -> ContainerConfig:
+    env = environment(container, image_config, pod, pod_ips, node_ip, sources, services)
     argv = command_line(container, image_config, env)
     uid, gid = _user(container, pod, image_config, rootfs)
     pod_sc = (pod.get("spec") or {}).get("securityContext") or {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,18 @@ class StartFailed(Exception):
         self.reason = reason
 
 
+ServiceLister = Callable[[], list[dict[str, Any]]]
+
+
 class ContainerRunner:
     def __init__(self, *, node: NodeConfig, client: Client, oci_runtime: OCIRuntime, images: ImageStore,
                  puller: ImagePuller,
                  records: ContainerRecords, sandboxes: PodSandboxes, volumes: VolumeManager,
-                 events: EventRecorder, clock: Clock, metrics: AgentMetrics) -> None:
+                 events: EventRecorder, clock: Clock, metrics: AgentMetrics,
+                 services: ServiceLister | None = None) -> None:
+        """`services`: the cluster's Services as last seen, for the containers' service links."""
         self.node = node
+        self.services = services
         self.client = client
         self.metrics = metrics
         self.oci_runtime = oci_runtime
@@ -86,9 +93,10 @@ class ContainerRunner:
         try:
             rootfs = await self.images.prepare_rootfs(cid, image)  # mounted by the runtime, in its namespace
             sources = await env_sources.fetch(self.client, pod, c) if env_sources.referenced(c) else None
+            services = self.services() if self.services is not None else None
             env = None
             if any(vm.get("subPathExpr") for vm in c.get("volumeMounts") or []):
-                env = environment(c, image.config, pod, list(sandbox.ips), self.node.ip, sources)
+                env = environment(c, image.config, pod, list(sandbox.ips), self.node.ip, sources, services)
             mounts = self.volumes.mounts_for(c, volume_paths, env)
             message_mount, message_record = await asyncio.to_thread(
                 termination_message.prepare, c, self.records.pod_dir(uid) / "containers" / name, attempt)
@@ -103,7 +111,7 @@ class ContainerRunner:
                 pod=pod, container=c, image_config=image.config, rootfs=rootfs.path, etc=sandbox.etc, mounts=mounts,
                 netns=sandbox.netns or None, ipcns=sandbox.ipcns or None, utsns=sandbox.utsns or None,
                 pod_ips=list(sandbox.ips), node_ip=self.node.ip, cgroup_parent=self.node.pod_cgroup(uid),
-                container_id=cid, pidns=pidns, sources=sources)
+                container_id=cid, pidns=pidns, sources=sources, services=services)
             self.records.save(ContainerRecord(
                 cid, uid, m.get("namespace", ""), m["name"], name, attempt, init, c.get("image", ""), image.ref,
                 image.repo_digest, str(log_dir / f"{attempt}.log"), rfc3339(self.clock.now()), sandbox.id,

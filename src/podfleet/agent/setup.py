@@ -26,8 +26,9 @@ from podfleet.agent.status_manager import StatusManager
 from podfleet.agent.wakeups import PodWakeups
 from podfleet.agent.wiring import build_pod_parts
 from podfleet.api.errors import APIError
-from podfleet.api.resources import NODES
+from podfleet.api.resources import NODES, SERVICES
 from podfleet.client.events import EventRecorder
+from podfleet.client.informer import Informer
 from podfleet.client.interface import Client
 from podfleet.clock import RealClock
 from podfleet.images.interface import ImageStore
@@ -66,6 +67,9 @@ class AgentConfig:
     in_own_netns: bool = False  # the node is a network namespace: its loopback resolvers are not the host's
 
 
+SERVICES_SYNC_TIMEOUT = 30.0
+
+
 class NodeAgent:
     def __init__(self, client: Client, cfg: AgentConfig, cluster_ca: bytes) -> None:
         """`cluster_ca`: the CA that signed the API server's client certificate, the only caller
@@ -91,10 +95,13 @@ class NodeAgent:
         self.status = StatusManager(client)
         self.events = EventRecorder(client, "kubelet", host=cfg.node_name)
         self.wakeups = PodWakeups()
+        # Services as the containers' service links name them (kubelet's service informer)
+        self.service_informer = Informer(client, SERVICES)
         parts = build_pod_parts(
             node=node, client=client, oci_runtime=self.oci_runtime,
             sandboxes=NamespacedPodSandboxes(node.runtime_dir / "pods", self.network, cfg.node_ip, cfg.cluster_dns),
-            images=self.images, status=self.status, events=self.events, wakeups=self.wakeups, clock=RealClock())
+            images=self.images, status=self.status, events=self.events, wakeups=self.wakeups, clock=RealClock(),
+            services=self.service_informer.items)
         self.records = parts.records
         self.pods = parts.pods
         info = NodeInfo(cfg.node_name, cfg.node_ip, kubelet_port=cfg.port, max_pods=cfg.max_pods,
@@ -146,6 +153,11 @@ class NodeAgent:
         self.agent.info.runtime_version = await self.oci_runtime.version()
         if self.services is not None:  # before pods start: their Services and names work from the first
             await self.services.start()
+        self.service_informer.start()
+        try:  # service links in the first containers too, as kubelet waits for its service informer
+            await self.service_informer.wait_synced(SERVICES_SYNC_TIMEOUT)
+        except TimeoutError:
+            log.warning("Services not listed yet: the first containers may lack their service links")
         await self.agent.start()
         self._pleg_task = asyncio.create_task(self.pleg.run(), name="pleg")
         if not (self.cfg.pod_cidr or self.cfg.cni_conflist):
@@ -164,6 +176,7 @@ class NodeAgent:
         if self.routes is not None:
             await self.routes.stop()
         await self.agent.stop()
+        await self.service_informer.stop()
         if self.services is not None:
             await self.services.stop(clean=clean)
         await self.events.flush()

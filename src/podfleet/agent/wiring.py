@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from podfleet.agent.backoff import Backoff
 from podfleet.agent.container_logs import ContainerLogs
-from podfleet.agent.container_runner import ContainerRunner
+from podfleet.agent.container_runner import ContainerRunner, ServiceLister
 from podfleet.agent.container_streams import ContainerStreams
 from podfleet.agent.executor import PodActionsExecutor
 from podfleet.agent.image_puller import ImagePuller
@@ -45,7 +45,7 @@ class PodParts:
 
 def build_pod_parts(*, node: NodeConfig, client: Client, oci_runtime: OCIRuntime, sandboxes: PodSandboxes,
                     images: ImageStore, status: StatusManager, events: EventRecorder, wakeups: PodWakeups,
-                    clock: Clock) -> PodParts:
+                    clock: Clock, services: ServiceLister | None = None) -> PodParts:
     records = ContainerRecords(node.runtime_dir / "pods", node.data_dir / "pods")
     volumes = VolumeManager(node.data_dir / "pods", client)
     backoff = Backoff(node.backoff_base, node.backoff_cap, node.backoff_reset)
@@ -54,7 +54,8 @@ def build_pod_parts(*, node: NodeConfig, client: Client, oci_runtime: OCIRuntime
     probes = ProbeManager(lambda uid, _container, _kind, _ok: wakeups.notify(uid), clock, metrics)
     runner = ContainerRunner(node=node, client=client, oci_runtime=oci_runtime, images=images,
                              puller=ImagePuller(images, client, events, clock, metrics), records=records,
-                             sandboxes=sandboxes, volumes=volumes, events=events, clock=clock, metrics=metrics)
+                             sandboxes=sandboxes, volumes=volumes, events=events, clock=clock, metrics=metrics,
+                             services=services)
     executor = PodActionsExecutor(sandboxes=sandboxes, runner=runner, volumes=volumes, records=records,
                                   backoff=backoff, probes=probes, events=events, clock=clock)
     cleanup = PodCleanup(node=node, records=records, sandboxes=sandboxes, oci_runtime=oci_runtime, images=images,

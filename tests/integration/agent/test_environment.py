@@ -39,3 +39,16 @@ def test_env_from_configmaps_and_secrets(cluster: Cluster) -> None:
     logs = cluster.wait_for(lambda: cluster.kubectl("logs", "envpod").stdout.strip(), 30, "the pod's output")
     assert logs == "mode=fast pw=s3cret app=3"
     cluster.kubectl("delete", "pod", "envpod", "--wait=false")
+
+
+def test_service_links_and_the_api_servers_address(cluster: Cluster) -> None:
+    cluster.kubectl("create", "service", "clusterip", "links-db", "--tcp=5432:5432")
+    cluster.kubectl("run", "links", f"--image={IMAGE}", "--restart=Never", "--", "sh", "-c",
+                    "echo $LINKS_DB_SERVICE_HOST:$LINKS_DB_SERVICE_PORT $KUBERNETES_SERVICE_HOST; sleep 1000")
+    cluster.wait_ready("links")
+    ip = cluster.kubectl("get", "svc", "links-db", "-o", "jsonpath={.spec.clusterIP}").stdout
+    api = cluster.kubectl("get", "svc", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}").stdout
+    out = cluster.wait_for(lambda: cluster.kubectl("logs", "links").stdout.strip(), 30, "the pod's output")
+    assert out == f"{ip}:5432 {api}"
+    cluster.kubectl("delete", "pod", "links", "--wait=false")
+    cluster.kubectl("delete", "svc", "links-db")
