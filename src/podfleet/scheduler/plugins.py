@@ -170,8 +170,38 @@ class SpreadByOwner:
         return -float(node.owners.get(key, 0)) if key else 0.0
 
 
+def host_ports(pod: Obj) -> set[tuple[str, str, int]]:
+    """(protocol, hostIP, hostPort) the pod's containers ask the node for ("" hostIP: every address)."""
+    out = set()
+    for key in ("initContainers", "containers"):
+        for c in (pod.get("spec") or {}).get(key) or []:
+            for p in c.get("ports") or []:
+                if p.get("hostPort"):
+                    ip = p.get("hostIP") or ""
+                    out.add((str(p.get("protocol") or "TCP"), "" if ip == "0.0.0.0" else ip, int(p["hostPort"])))
+    return out
+
+
+@dataclass
+class NodePorts:
+    """A host port taken on a node by one of its pods is not free for another (kube-scheduler's
+    NodePorts): same protocol and port, and the same address or either on every address."""
+
+    name: str = "NodePorts"
+
+    def filter(self, pod: Obj, node: NodeInfo) -> str | None:
+        wanted = host_ports(pod)
+        if not wanted:
+            return None
+        for other in node.pods.values():
+            for proto, ip, port in host_ports(other):
+                if any(proto == p and port == n and (not ip or not i or ip == i) for p, i, n in wanted):
+                    return "node(s) didn't have free ports for the requested pod ports"
+        return None
+
+
 def default_plugins() -> tuple[list, list]:  # type: ignore[type-arg]
     taints = TaintToleration()
-    filters = [NodeUnschedulable(), NodeReady(), NodeResourcesFit(), NodeAffinity(), taints]
+    filters = [NodeUnschedulable(), NodeReady(), NodeResourcesFit(), NodePorts(), NodeAffinity(), taints]
     scores = [taints, LeastAllocated(), SpreadByOwner()]
     return filters, scores

@@ -159,3 +159,22 @@ async def test_scheduling_gates_hold_a_pod_until_removed(env: tuple[LocalClient,
     assert await node_of(client, "gated") == ""
     await client.patch(PODS, "gated", {"spec": {"schedulingGates": None}}, "default")
     assert await eventually(lambda: node_of(client, "gated")) == "a"  # the gate removed: scheduled
+
+
+async def test_host_ports_are_not_shared(env: tuple[LocalClient, Scheduler]) -> None:
+    client, sched = env
+    await client.create(NODES, node("a"))
+    await client.create(NODES, node("b"))
+    await sched.start()
+    web = {"containers": [{"name": "c", "image": "x:1", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}
+    await client.create(PODS, {"metadata": {"name": "one", "namespace": "default"}, "spec": web})
+    await client.create(PODS, {"metadata": {"name": "two", "namespace": "default"}, "spec": web})
+    first = await eventually(lambda: node_of(client, "one"))
+    second = await eventually(lambda: node_of(client, "two"))
+    assert {first, second} == {"a", "b"}  # the second could not share the first's node
+    await client.create(PODS, {"metadata": {"name": "three", "namespace": "default"}, "spec": web})
+
+    async def why() -> str:
+        conds = (await client.get(PODS, "three", "default")).get("status", {}).get("conditions") or []
+        return next((c["message"] for c in conds if c["type"] == "PodScheduled"), "")
+    assert "didn't have free ports for the requested pod ports" in await eventually(why)
