@@ -17,14 +17,17 @@ As upstream pkg/controller/job, in podfleet's words:
 * `ttlSecondsAfterFinished` deletes a finished Job (background propagation) once the TTL passed.
 
 Not implemented (refused by validation): podFailurePolicy, successPolicy, backoffLimitPerIndex,
-maxFailedIndexes, podReplacementPolicy Failed, custom managedBy. The exponential delay upstream puts
-before re-creating failed pods is not applied either.
+maxFailedIndexes, podReplacementPolicy Failed, custom managedBy.
+
+After a failure, new pods wait 10 s doubling with each failure (at most 6 min) from the last one's
+end, as upstream's pod failure back-off, so a crashing Job does not churn through its retries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -61,6 +64,27 @@ log = logging.getLogger("podfleet.controllers.job")
 
 BURST = 500
 ORPHAN_PREFIX = "orphan-pod:"  # work-queue keys of pods holding the tracking finalizer without a Job
+
+
+FAILURE_BACKOFF, MAX_FAILURE_BACKOFF = 10.0, 360.0  # upstream's DefaultJobPodFailureBackOff and its cap
+
+
+def failure_hold(pods: list[dict[str, Any]], failures: int, now: dt.datetime) -> float:
+    """Seconds new pods still wait after the Job's latest failure (0: none)."""
+    if failures <= 0:
+        return 0.0
+    ended = [t for p in pods if (p.get("status") or {}).get("phase") == "Failed" and (t := _finished_at(p))]
+    if not ended:
+        return 0.0
+    delay = min(FAILURE_BACKOFF * 2 ** (failures - 1), MAX_FAILURE_BACKOFF)
+    return float(max((max(ended) - now).total_seconds() + delay, 0.0))
+
+
+def _finished_at(pod: dict[str, Any]) -> dt.datetime | None:
+    times = [parse_time(((cs.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+             for cs in (pod.get("status") or {}).get("containerStatuses") or []]
+    found = [t for t in times if t is not None]
+    return max(found) if found else None
 
 
 def _status(job: dict[str, Any]) -> dict[str, Any]:
@@ -344,13 +368,17 @@ class JobController(Controller):
                 self.queue.add_after(key, float(ttl) + 0.001)
             return
 
-        # Manage pods.
+        # Manage pods (new ones only once the back-off after the last failure has passed).
+        hold = failure_hold(pods, failed + len(uncounted_f), now_dt)
+        if hold > 0:
+            self.queue.add_after(key, hold + 0.001)
         if self.expectations.satisfied(key):
             if suspended:
                 await self._delete_pods(key, job, active)
                 active = []
             elif indexed and completions is not None:
-                active = await self._manage_indexed(key, job, active, completed, completions, parallelism)
+                active = await self._manage_indexed(key, job, active, completed, completions, parallelism,
+                                                    create=hold <= 0)
             else:
                 wanted = parallelism
                 if completions is not None:
@@ -358,7 +386,8 @@ class JobController(Controller):
                 elif succeeded + len(uncounted_s) > 0:
                     wanted = 0
                 if len(active) < wanted:
-                    await self._create_pods(key, job, [None] * min(wanted - len(active), BURST))
+                    if hold <= 0:
+                        await self._create_pods(key, job, [None] * min(wanted - len(active), BURST))
                 elif len(active) > wanted:
                     victims = sorted(active, key=deletion_order_key)[:len(active) - wanted]
                     await self._delete_pods(key, job, victims)
@@ -379,7 +408,8 @@ class JobController(Controller):
             self.queue.add_after(key, max(remaining, 0.0) + 0.001)
 
     async def _manage_indexed(self, key: str, job: dict[str, Any], active: list[dict[str, Any]],
-                              completed: set[int], completions: int, parallelism: int) -> list[dict[str, Any]]:
+                              completed: set[int], completions: int, parallelism: int,
+                              create: bool = True) -> list[dict[str, Any]]:
         """One active pod per missing index, lowest first; pods of completed, out-of-range or
         duplicate indexes are deleted."""
         seen: Counter[int] = Counter()
@@ -399,7 +429,7 @@ class JobController(Controller):
             await self._delete_pods(key, job, victims)
         missing = [i for i in range(completions) if i not in completed and i not in seen]
         room = max(0, parallelism - len(keep))
-        if missing and room and not victims:
+        if missing and room and not victims and create:
             await self._create_pods(key, job, missing[:min(room, BURST)])
         return keep
 

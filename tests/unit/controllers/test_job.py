@@ -268,3 +268,22 @@ async def test_events_and_status_while_running(cluster: Cluster) -> None:
                    and e["involvedObject"]["kind"] == "Job") >= 1
 
     await cluster.eventually(created_events, "SuccessfulCreate events")
+
+
+def test_failure_back_off_doubles_from_the_last_failure() -> None:
+    import datetime as dt
+
+    from podfleet.controllers.job import failure_hold
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+    def failed_at(seconds: int) -> dict[str, Any]:
+        when = (t0 + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"status": {"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"finishedAt": when}}}]}}
+
+    pods = [failed_at(0), failed_at(5)]
+    assert failure_hold(pods, 1, t0 + dt.timedelta(seconds=5)) == 10  # 10 s after the latest failure
+    assert failure_hold(pods, 3, t0 + dt.timedelta(seconds=15)) == 30  # 40 s after three failures
+    assert failure_hold(pods, 30, t0 + dt.timedelta(seconds=5)) == 360  # at most 6 min
+    assert failure_hold(pods, 1, t0 + dt.timedelta(seconds=60)) == 0
+    assert failure_hold([], 2, t0) == 0  # nothing to time it from
