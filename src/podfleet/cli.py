@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _optional_registrations() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Subcommands contributed by other packages (images, agent, up), each optional at import time."""
     regs = []
-    for module in ("podfleet.images.commands", "podfleet.cluster.commands", "podfleet.cluster.user_commands"):
+    for module in ("podfleet.images.commands", "podfleet.cluster.commands", "podfleet.cluster.user_commands",
+                   "podfleet.cluster.secrets_commands"):
         with contextlib.suppress(ImportError):
             mod = __import__(module, fromlist=["register"])
             regs.append(mod.register)

@@ -76,6 +76,7 @@ from podfleet.clock import Clock, RealClock
 from podfleet.kubeconfig import build_kubeconfig, write_kubeconfig
 from podfleet.pki import PKI, default_hosts, ensure_pki
 from podfleet.storage.factory import open_storage
+from podfleet.storage.encrypted import EncryptingStorage, Keyring, keyring_for
 from podfleet.storage.instrumented import InstrumentedStorage
 from podfleet.storage.interface import Storage
 from podfleet.tasks import cancel_and_wait
@@ -132,7 +133,10 @@ class APIServer:
         # servers), served at /metrics; every storage call is timed into it.
         self.metrics_registry = CollectorRegistry()
         self.storage_backend = storage or open_storage(config.resolved_storage_url())
-        self.storage: Storage = InstrumentedStorage(self.storage_backend, self.metrics_registry)
+        # Secrets AES-GCM encrypted at rest with the data dir's keyring (made on first start)
+        self.keyring = Keyring(keyring_for(config.data_dir))
+        self.storage: Storage = InstrumentedStorage(EncryptingStorage(self.storage_backend, self.keyring),
+                                                    self.metrics_registry)
         self.store = Store(self.storage, self.clock,
                            default_toleration_seconds=config.default_toleration_seconds,
                            service_allocator=ServiceAllocator(self.storage, config.service_cluster_ip_range,
@@ -189,6 +193,7 @@ class APIServer:
         hosts = default_hosts([self.config.advertise_address, *self.config.extra_sans])
         self.pki = await asyncio.to_thread(ensure_pki, self.config.data_dir / "pki", hosts)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        await self.keyring.open(self.storage_backend)
         ctx.load_cert_chain(self.pki.server_cert, self.pki.server_key)
         self._runner = web.AppRunner(self.build_app(), handler_cancellation=True, access_log=None)
         await self._runner.setup()

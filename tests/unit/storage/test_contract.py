@@ -1,5 +1,6 @@
 """The storage contract against every backend: SQLite on disk, the in-memory fake, and a real etcd
-(plaintext, and TLS with a client certificate)."""
+(plaintext, and TLS with a client certificate); and the Secrets-encrypting wrapper, on keys it
+encrypts."""
 
 from __future__ import annotations
 
@@ -10,13 +11,23 @@ from typing import Any
 
 import pytest
 
+from podfleet.storage.encrypted import SECRETS_PREFIX, EncryptingStorage, Keyring
 from podfleet.storage.factory import open_storage
 from podfleet.storage.interface import Storage
 from storage_helpers import CONTRACT
 
 
-@pytest.fixture(params=["sqlite", "memory", "etcd", "etcd-tls"])
+@pytest.fixture(params=["sqlite", "memory", "etcd", "etcd-tls", "encrypted"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    if request.param == "encrypted":
+        inner = open_storage("memory://")
+        keyring = Keyring(tmp_path / "keys.json")
+        encrypted = EncryptingStorage(inner, keyring)
+        await encrypted.start()
+        await keyring.open(inner)
+        yield encrypted
+        await encrypted.close()
+        return
     if request.param == "sqlite":
         url = f"sqlite://{tmp_path / 'state.db'}"
     elif request.param == "memory":
@@ -32,6 +43,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 @pytest.fixture
 def prefix(store: Storage) -> str:
     """Keys of their own for each test: the etcd member outlives a test, the other stores do not."""
+    if isinstance(store, EncryptingStorage):
+        return f"{SECRETS_PREFIX}t-{uuid.uuid4().hex[:8]}"  # keys it encrypts
     return f"/t-{uuid.uuid4().hex[:8]}"
 
 
