@@ -27,7 +27,8 @@ from podfleet.api.errors import (
     from_status,
 )
 from podfleet.api.resources import CREATE_ONLY, METRICS, NAMESPACES, NODES, PODS, SERVICEACCOUNTS
-from podfleet.apiserver import discovery, impersonation, openapi
+from podfleet.apiserver import audit, discovery, impersonation, openapi
+from podfleet.apiserver.audit import AuditLog
 from podfleet.apiserver.auth import (
     Authenticator,
     Authorizer,
@@ -75,8 +76,8 @@ from podfleet.apiserver.uid_index import UidIndex
 from podfleet.clock import Clock, RealClock
 from podfleet.kubeconfig import build_kubeconfig, write_kubeconfig
 from podfleet.pki import PKI, default_hosts, ensure_pki
-from podfleet.storage.factory import open_storage
 from podfleet.storage.encrypted import EncryptingStorage, Keyring, keyring_for
+from podfleet.storage.factory import open_storage
 from podfleet.storage.instrumented import InstrumentedStorage
 from podfleet.storage.interface import Storage
 from podfleet.tasks import cancel_and_wait
@@ -118,6 +119,13 @@ class ServerConfig:
     # Where Services' cluster IPs and node ports come from (kube-apiserver's flags and defaults).
     service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
     service_node_port_range: tuple[int, int] = DEFAULT_NODE_PORTS
+    # The audit log (kube-apiserver's --audit-log-* flags): None = <data_dir>/audit.log, "-" = standard
+    # output, "" = none; rotated past maxsize MiB (0: never), maxbackup old files kept; reads too with
+    # audit_reads (writes are always logged).
+    audit_log_path: str | None = None
+    audit_log_maxsize: int = 100
+    audit_log_maxbackup: int = 10
+    audit_reads: bool = False
 
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"sqlite://{self.data_dir / 'state.db'}"
@@ -165,6 +173,8 @@ class APIServer:
         self.resource_metrics = ResourceMetrics(self.store, kubelet, self.clock, config.metric_resolution)
         self.inflight = InflightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight)
         self.metrics = APIServerMetrics(self.inflight, self.metrics_registry)
+        self.audit = AuditLog.from_config(config.data_dir, config.audit_log_path, config.audit_log_maxsize,
+                                          config.audit_log_maxbackup, config.audit_reads, self.metrics_registry)
         self.pki: PKI | None = None
         self._runner: web.AppRunner | None = None
         self.listener: GuardedListener | None = None
@@ -181,7 +191,9 @@ class APIServer:
         return self.config.data_dir / "admin.kubeconfig"
 
     async def start(self) -> None:
+        self.audit.start()
         await self.storage.start()
+        await self.keyring.open(self.storage_backend)
         await ensure_system_namespaces(self.store)
         rbac_done = await ensure_default_rbac(self.store)
         log.debug("default RBAC policy reconciled", extra={"changes": {k: v for k, v in rbac_done.items()
@@ -193,7 +205,6 @@ class APIServer:
         hosts = default_hosts([self.config.advertise_address, *self.config.extra_sans])
         self.pki = await asyncio.to_thread(ensure_pki, self.config.data_dir / "pki", hosts)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        await self.keyring.open(self.storage_backend)
         ctx.load_cert_chain(self.pki.server_cert, self.pki.server_key)
         self._runner = web.AppRunner(self.build_app(), handler_cancellation=True, access_log=None)
         await self._runner.setup()
@@ -221,6 +232,7 @@ class APIServer:
     def build_app(self) -> web.Application:
         """The aiohttp application (errors, in-flight limit, dispatch), without a listener."""
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._errors])
+        app.on_response_prepare.append(self.audit.on_response_prepare)  # Audit-Id on every response
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
@@ -247,6 +259,7 @@ class APIServer:
         await self.resource_metrics.stop()
         await self.rbac.stop()
         await self.uid_index.stop()
+        await self.audit.stop()
         await self.storage.close()
 
     # ------------------------------------------------------------------ HTTP
@@ -257,22 +270,25 @@ class APIServer:
         started = time.perf_counter()
         series_token = current_series.set(None)
         code = 0
+        audited = self.audit.begin(request)
+        error: APIError | None = None
         try:
             resp: web.StreamResponse = await handler(request)
             code = resp.status
+            audited.response = resp
             return resp
         except APIError as e:
             if e.code >= 500:
                 log.error("request failed", extra={"method": request.method, "path": request.path,
                                                    "error": str(e)})
-            code = e.code
+            code, error = e.code, e
             return _status_response(e)
         except web.HTTPException as e:
             if e.status < 400:
                 code = e.status
                 raise
             err = _http_exception_error(request, e)
-            code = err.code
+            code, error = err.code, err
             return _status_response(err)
         except (asyncio.CancelledError, ConnectionResetError):
             raise
@@ -282,26 +298,32 @@ class APIServer:
             request_id = uuid.uuid4().hex
             log.exception("unhandled error", extra={"method": request.method, "path": request.path,
                                                     "request_id": request_id})
-            code = 500
-            return _status_response(InternalError(f"Internal error occurred: request {request_id}"))
+            code, error = 500, InternalError(f"Internal error occurred: request {request_id}")
+            return _status_response(error)
         finally:
             series = current_series.get()
             current_series.reset(series_token)
             if series is None:  # not a resource request, or failed before its resource was known
                 series = self.metrics.nonresource_series(request.method, "/" + request.path.strip("/"), code)
             series.observe(code, time.perf_counter() - started)
+            self.audit.complete(request, audited, code, error)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.path.strip("/")
         if path in _PUBLIC or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             if path == "/version":
                 return encode_response(discovery.version_info())
+            if path == "/readyz" or path.startswith("/readyz/"):
+                checks = {"ping": None, **({"audit-log": self.audit.check()} if self.audit.running else {})}
+                return audit.readyz(path, request.query, checks)
             return web.Response(text="ok")
         auth = request.headers.get("Authorization", "")
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
         user = self.authenticator.authenticate(token)
+        audit.note_user(request, user)
         if impersonation.requested(request.headers):
             user = impersonation.impersonate(request.headers, user, self.authorizer)
+            audit.note_user(request, user, impersonated=True)
         parts = [p for p in path.split("/") if p]
         if len(parts) >= 3 and (parts[0] == "api" or (parts[0] == "apis" and len(parts) >= 4)):
             # resource requests are counted in _resource, once their verb and subresource are known

@@ -1,4 +1,4 @@
-"""Command-line flags for the API server's request and connection limits and Service ranges, shared
+"""Command-line flags for the API server's request and connection limits, Service ranges and audit log, shared
 by `podfleet server` and `podfleet up`; the defaults are kube-apiserver's (see `inflight`,
 `connections` and `service_alloc`)."""
 
@@ -12,7 +12,7 @@ from podfleet.apiserver.app import ServerConfig
 
 LIMIT_FIELDS = ("max_requests_inflight", "max_mutating_requests_inflight", "read_header_timeout",
                 "idle_timeout", "max_connections", "service_cluster_ip_range", "service_node_port_range",
-                "metric_resolution")
+                "metric_resolution", "audit_log_path", "audit_log_maxsize", "audit_log_maxbackup", "audit_reads")
 
 
 def _non_negative_int(v: str) -> int:
@@ -82,6 +82,17 @@ def add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric-resolution", type=_positive_float, default=d.metric_resolution, metavar="SECONDS",
                    help="how often node agents are asked for resource usage for `kubectl top` (default "
                    f"{d.metric_resolution:g}, as metrics-server)")
+    p.add_argument("--audit-log-path", default=d.audit_log_path, metavar="PATH",
+                   help="write an audit.k8s.io/v1 Event line per request here (default <data-dir>/audit.log; "
+                   "'-' standard output; '' no audit log)")
+    p.add_argument("--audit-log-maxsize", type=_non_negative_int, default=d.audit_log_maxsize, metavar="MIB",
+                   help=f"rotate the audit log when it would pass this many MiB (default {d.audit_log_maxsize}; "
+                   "0 never)")
+    p.add_argument("--audit-log-maxbackup", type=_non_negative_int, default=d.audit_log_maxbackup, metavar="N",
+                   help=f"rotated audit logs kept, audit.log.1 the newest (default {d.audit_log_maxbackup}; 0 keeps "
+                   "them all)")
+    p.add_argument("--audit-reads", action="store_true", default=d.audit_reads,
+                   help="audit reads too (get, list, watch, non-resource GETs); writes are always audited")
     p.add_argument("--loop-lag-log-threshold", type=_non_negative_float, default=0.1, metavar="SECONDS",
                    help="log a warning for every event-loop stall longer than this (default 0.1; 0 disables "
                    "the lag monitor)")
