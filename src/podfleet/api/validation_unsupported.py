@@ -87,9 +87,22 @@ def _pod_security_context(field: str, sc: dict[str, Any]) -> list[Cause]:
     return causes
 
 
+def _pod_affinity_terms(field: str, kind: dict[str, Any]) -> list[Cause]:
+    """Pod (anti-)affinity: the scheduler honours everything but a non-empty namespaceSelector (it does not
+    watch Namespaces, so cannot resolve their labels); `namespaceSelector: {}` (every namespace) is honoured."""
+    terms = [(f"{field}.requiredDuringSchedulingIgnoredDuringExecution[{i}]", term)
+             for i, term in enumerate(_list(kind.get("requiredDuringSchedulingIgnoredDuringExecution")))]
+    terms += [(f"{field}.preferredDuringSchedulingIgnoredDuringExecution[{i}].podAffinityTerm",
+               _dict(weighted).get("podAffinityTerm"))
+              for i, weighted in enumerate(_list(kind.get("preferredDuringSchedulingIgnoredDuringExecution")))]
+    return [forbidden(f"{path}.namespaceSelector", UNSUPPORTED) for path, term in terms
+            if _has_content(_dict(_dict(term).get("namespaceSelector")))]
+
+
 def _affinity(field: str, affinity: dict[str, Any]) -> list[Cause]:
-    causes = [forbidden(f"{field}.{key}", UNSUPPORTED) for key in ("podAffinity", "podAntiAffinity")
-              if _has_content(affinity.get(key))]
+    causes: list[Cause] = []
+    for key in ("podAffinity", "podAntiAffinity"):
+        causes += _pod_affinity_terms(f"{field}.{key}", _dict(affinity.get(key)))
     preferred = "preferredDuringSchedulingIgnoredDuringExecution"
     if _has_content(_dict(affinity.get("nodeAffinity")).get(preferred)):
         causes.append(forbidden(f"{field}.nodeAffinity.{preferred}", UNSUPPORTED))

@@ -65,6 +65,11 @@ class NodeInfo:
     unschedulable: bool = False
     taints: list[Obj] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    # The placed pods with pod (anti-)affinity terms (InterPodAffinity looks only at these for pods without).
+    affinity_pods: dict[str, Obj] = field(default_factory=dict)
+    # (namespace, label key, label value) -> how many placed pods carry it: lets InterPodAffinity skip the
+    # nodes where no pod can match a term's selector without looking at their pods.
+    pod_labels: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     @property
     def name(self) -> str:
@@ -88,6 +93,10 @@ class NodeInfo:
         self.req_mem += mem
         if (ok := _spreading_owner(pod)):
             self.owners[ok] += 1
+        if _has_pod_affinity(pod):
+            self.affinity_pods[key] = pod
+            _AFFINITY_PODS[0] += 1
+        self._count_labels(pod, 1)
 
     def terminating(self, key: str, pod: Obj) -> None:
         """The pod got its deletionTimestamp: it still holds resources but no longer counts for spreading
@@ -107,6 +116,30 @@ class NodeInfo:
         self.req_mem -= mem
         if (ok := _spreading_owner(pod)):
             self.owners[ok] -= 1
+        if self.affinity_pods.pop(key, None) is not None:
+            _AFFINITY_PODS[0] -= 1
+        self._count_labels(pod, -1)
+
+    def _count_labels(self, pod: Obj, delta: int) -> None:
+        meta = pod.get("metadata") or {}
+        ns = meta.get("namespace", "")
+        for k, v in (meta.get("labels") or {}).items():
+            self.pod_labels[(ns, k, v)] += delta
+
+
+# How many pods with pod (anti-)affinity terms are placed on any NodeInfo (of any scheduler in the process;
+# entries of deleted nodes are not subtracted, so it may only over-count): at 0, InterPodAffinity need not
+# look at any node for a pod without terms of its own.
+_AFFINITY_PODS = [0]
+
+
+def affinity_pods_placed() -> int:
+    return _AFFINITY_PODS[0]
+
+
+def _has_pod_affinity(pod: Obj) -> bool:
+    affinity = (pod.get("spec") or {}).get("affinity") or {}
+    return bool(affinity.get("podAffinity") or affinity.get("podAntiAffinity"))
 
 
 def _spreading_owner(pod: Obj) -> str:
@@ -153,6 +186,8 @@ class Framework:
         if not nodes:
             return Decision(None, "0/0 nodes are available: no nodes available to schedule pods.")
         wanted = self._wanted(len(nodes))
+        for plugin in {id(p): p for p in (*self.filters, *self.scores) if hasattr(p, "prepare")}.values():
+            plugin.prepare(pod, nodes)  # type: ignore[attr-defined]  # PreFilter/PreScore over all nodes
         # PreFilter/PreScore: plugins that cannot matter for this pod are skipped for every node.
         filters = [f for f in self.filters if getattr(f, "applies", None) is None or f.applies(pod)]  # type: ignore[attr-defined]
         scores = [s for s in self.scores if getattr(s, "applies", None) is None or s.applies(pod)]  # type: ignore[attr-defined]

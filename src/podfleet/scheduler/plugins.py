@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from podfleet.scheduler.framework import NodeInfo, Obj, owner_key, pod_requests
+from podfleet.scheduler.interpod_affinity import InterPodAffinity
 
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
@@ -201,7 +202,7 @@ class NodePorts:
 
 
 def default_plugins() -> tuple[list, list]:  # type: ignore[type-arg]
-    taints = TaintToleration()
-    filters = [NodeUnschedulable(), NodeReady(), NodeResourcesFit(), NodePorts(), NodeAffinity(), taints]
-    scores = [taints, LeastAllocated(), SpreadByOwner()]
+    taints, interpod = TaintToleration(), InterPodAffinity()
+    filters = [NodeUnschedulable(), NodeReady(), NodeResourcesFit(), NodePorts(), NodeAffinity(), taints, interpod]
+    scores = [taints, LeastAllocated(), SpreadByOwner(), interpod]
     return filters, scores

@@ -21,6 +21,7 @@ from podfleet.client.informer import Informer, object_key
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
 from podfleet.scheduler.framework import Framework, NodeInfo, Obj
+from podfleet.scheduler.interpod_affinity import pod_terms
 from podfleet.scheduler.plugins import default_plugins
 
 log = logging.getLogger("podfleet.scheduler")
@@ -46,6 +47,7 @@ class Scheduler:
         self.assigned: dict[str, str] = {}  # pod key -> node
         self.queue: dict[str, Obj] = {}  # pending pods, insertion ordered
         self.unschedulable: dict[str, Obj] = {}
+        self._awaiting_affinity: set[str] = set()  # unschedulable pods with required pod affinity (may be stale)
         self.last_message: dict[str, str] = {}
         self.retry_seconds = retry_seconds
         self.pods = Informer(client, PODS, clock=self.clock)
@@ -88,6 +90,7 @@ class Scheduler:
                 self.assigned[key] = node
                 if node in self.nodes:
                     self.nodes[node].add(key, pod)
+                self._retry_affine(pod)
             elif node in self.nodes and (pod.get("metadata") or {}).get("deletionTimestamp"):
                 self.nodes[node].terminating(key, pod)
             return
@@ -111,6 +114,7 @@ class Scheduler:
         prev = self.nodes.get(name)
         if prev is not None:
             info.pods, info.owners, info.req_cpu, info.req_mem = prev.pods, prev.owners, prev.req_cpu, prev.req_mem
+            info.affinity_pods, info.pod_labels = prev.affinity_pods, prev.pod_labels
         else:
             for key, n in self.assigned.items():
                 if n == name:
@@ -121,6 +125,18 @@ class Scheduler:
         if old is None or (old.get("spec") != node.get("spec") or
                            (old.get("status") or {}).get("conditions") != (node.get("status") or {}).get("conditions")):
             self._retry_unschedulable()
+
+    def _retry_affine(self, placed: Obj) -> None:
+        """A newly placed pod may satisfy the required pod affinity of pods waiting for it (kube-scheduler's
+        queueing hint for InterPodAffinity): those it matches are retried now rather than after the back-off."""
+        for key in list(self._awaiting_affinity):
+            pod = self.unschedulable.get(key)
+            if pod is None:
+                self._awaiting_affinity.discard(key)  # retried or gone since
+            elif all(t.matches(placed) for t in pod_terms(pod).affinity):
+                self._awaiting_affinity.discard(key)
+                self.queue[key] = self.unschedulable.pop(key)
+                self._wake.set()
 
     def _retry_unschedulable(self) -> None:
         if self.unschedulable:
@@ -171,12 +187,15 @@ class Scheduler:
         decision = self.framework.schedule(pod, nodes)
         if decision.node is None:
             self.unschedulable[key] = pod
+            if pod_terms(pod).affinity:
+                self._awaiting_affinity.add(key)
             if self.last_message.get(key) != decision.message:
                 self.last_message[key] = decision.message
                 self._spawn(self._report_unschedulable(pod, decision.message))
             return
         self.assigned[key] = decision.node
         self.nodes[decision.node].add(key, pod)  # assume
+        self._retry_affine(pod)
         self._spawn(self._bind(key, pod, decision.node))
 
     def _spawn(self, coro: Any) -> None:

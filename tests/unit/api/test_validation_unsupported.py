@@ -95,6 +95,8 @@ def _mounted(**mount: Any) -> Callable[[Obj], None]:
 
 
 _TERM = {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}
+_NS_TERM = {**_TERM, "namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "In",
+                                                                   "values": ["a"]}]}}
 _PREFERRED_NODE = [{"weight": 1, "preference": {"matchExpressions": [{"key": "disk", "operator": "In",
                                                                       "values": ["ssd"]}]}}]
 _C = "containers[0]"
@@ -105,14 +107,22 @@ CASES: list[tuple[str, Callable[[Obj], None], str]] = [
     ("hostIPC", _set(hostIPC=True), "hostIPC"),
     ("setHostnameAsFQDN", _set(setHostnameAsFQDN=True), "setHostnameAsFQDN"),
     ("hostUsers", _set(hostUsers=False), "hostUsers"),
-    ("podAffinity", _set(affinity={"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [_TERM]}}),
-     "affinity.podAffinity"),
-    ("podAffinity-preferred",
+    # pod (anti-)affinity is scheduled on, except a namespaceSelector that needs Namespace labels
+    ("podAffinity-namespaceSelector",
+     _set(affinity={"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [_TERM, _NS_TERM]}}),
+     "affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[1].namespaceSelector"),
+    ("podAffinity-preferred-namespaceSelector",
      _set(affinity={"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-         {"weight": 1, "podAffinityTerm": _TERM}]}}), "affinity.podAffinity"),
-    ("podAntiAffinity",
-     _set(affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [_TERM]}}),
-     "affinity.podAntiAffinity"),
+         {"weight": 1, "podAffinityTerm": _NS_TERM}]}}),
+     "affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.namespaceSelector"),
+    ("podAntiAffinity-namespaceSelector",
+     _set(affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [_NS_TERM]}}),
+     "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].namespaceSelector"),
+    ("podAntiAffinity-preferred-namespaceSelector",
+     _set(affinity={"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+         {"weight": 5, "podAffinityTerm": _TERM}, {"weight": 1, "podAffinityTerm": _NS_TERM}]}}),
+     "affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[1].podAffinityTerm"
+     ".namespaceSelector"),
     ("nodeAffinity-preferred",
      _set(affinity={"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": _PREFERRED_NODE}}),
      "affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution"),
@@ -246,7 +256,16 @@ def everything_allowed() -> Obj:
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
                 {"key": "disk", "operator": "In", "values": ["ssd"]}]}]},
             "preferredDuringSchedulingIgnoredDuringExecution": []},
-            "podAffinity": {}, "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": []}},
+            "podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {**_TERM, "namespaces": ["other"], "matchLabelKeys": ["pod-template-hash"]},
+                    {**_TERM, "namespaceSelector": {}}],
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 10, "podAffinityTerm": {**_TERM, "namespaceSelector": {"matchLabels": {}}}}]},
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [{**_TERM, "mismatchLabelKeys": ["tenant"]}],
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 1, "podAffinityTerm": {**_TERM, "topologyKey": "topology.kubernetes.io/zone"}}]}},
         "topologySpreadConstraints": [], "readinessGates": [], "schedulingGates": [], "resourceClaims": [],
         "runtimeClassName": "", "hostnameOverride": "", "overhead": {}, "resources": {"limits": {}, "requests": {}},
         "preemptionPolicy": "PreemptLowerPriority", "os": {"name": "linux"},
