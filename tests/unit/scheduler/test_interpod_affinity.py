@@ -3,8 +3,6 @@ wording, first on the framework with a hand-built cluster snapshot, then end to 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from podfleet.scheduler.interpod_affinity import (
 from podfleet.scheduler.plugins import default_plugins
 from podfleet.scheduler.scheduler import Scheduler
 from podfleet.storage.memory import MemoryStorage
+from scheduler_helpers import eventually, node_of
 
 Obj = dict[str, Any]
 HOST, ZONE = "kubernetes.io/hostname", "topology.kubernetes.io/zone"
@@ -204,31 +203,6 @@ def test_pods_without_terms_skip_the_plugin() -> None:
 
 
 # ---------------------------------------------------------------------------- end to end
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[tuple[LocalClient, Scheduler]]:
-    storage = MemoryStorage()
-    await storage.start()
-    client = LocalClient(Store(storage))
-    await client.create(NAMESPACES, {"metadata": {"name": "default"}})
-    sched = Scheduler(client, retry_seconds=0.2)
-    yield client, sched
-    await sched.stop()
-    await storage.close()
-
-
-async def eventually(cond: Callable[[], Any], timeout: float = 5.0) -> Any:
-    for _ in range(int(timeout / 0.05)):
-        result = await cond()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met")
-
-
-async def node_of(client: LocalClient, name: str) -> str:
-    return str((await client.get(PODS, name, "default"))["spec"].get("nodeName") or "")
 
 
 async def scheduled_condition(client: LocalClient, name: str) -> str:

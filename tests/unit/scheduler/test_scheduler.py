@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pytest
-
-from podfleet.api.resources import NAMESPACES, NODES, PODS
-from podfleet.apiserver.store import Store
+from podfleet.api.resources import NODES, PODS
 from podfleet.client.local import LocalClient
 from podfleet.scheduler.framework import unschedulable_message
 from podfleet.scheduler.scheduler import Scheduler
-from podfleet.storage.memory import MemoryStorage
+from scheduler_helpers import eventually, node_of
 
 
 def node(name: str, cpu: str = "4", labels: dict[str, str] | None = None, taints: list[Any] | None = None,
@@ -31,31 +27,6 @@ def pod(name: str, cpu: str = "100m", owner: str = "", **spec: Any) -> dict[str,
                                     "controller": True}]
     return {"metadata": meta, "spec": {"containers": [{"name": "c", "image": "x:1", "resources": {
         "requests": {"cpu": cpu}}}], **spec}}
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[tuple[LocalClient, Scheduler]]:
-    storage = MemoryStorage()
-    await storage.start()
-    client = LocalClient(Store(storage))
-    await client.create(NAMESPACES, {"metadata": {"name": "default"}})
-    sched = Scheduler(client, retry_seconds=0.2)
-    yield client, sched
-    await sched.stop()
-    await storage.close()
-
-
-async def eventually(cond: Callable[[], Any], timeout: float = 5.0) -> Any:
-    for _ in range(int(timeout / 0.05)):
-        result = await cond()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met")
-
-
-async def node_of(client: LocalClient, name: str) -> str:
-    return str((await client.get(PODS, name, "default"))["spec"].get("nodeName") or "")
 
 
 async def test_spread_cordon_selector_taints(env: tuple[LocalClient, Scheduler]) -> None:
