@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from podfleet.agent.image_puller import PROGRESS_EVERY, ImagePuller
-from podfleet.api.resources import EVENTS, NAMESPACES
-from podfleet.apiserver.store import Store
+from podfleet.api.resources import EVENTS
 from podfleet.client.events import EventRecorder
 from podfleet.client.local import LocalClient
 from podfleet.clock import FakeClock
 from podfleet.images.fake import FakeImageStore
-from podfleet.storage.memory import MemoryStorage
 
 REF = "registry.test/lib/app:1"
 MiB = 1 << 20
@@ -101,16 +99,6 @@ async def test_a_present_image_is_not_pulled_and_an_always_pull_of_present_layer
     rig.events.seen.clear()
     await rig.pull({"image": REF, "imagePullPolicy": "Always"}, 0)  # contacts the registry: every layer present
     assert [r for _, r, _ in rig.events.seen] == ["Pulling", "Pulled"]
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[LocalClient]:
-    storage = MemoryStorage()
-    await storage.start()
-    c = LocalClient(Store(storage, FakeClock()))
-    await c.create(NAMESPACES, {"metadata": {"name": "default"}})
-    yield c
-    await storage.close()
 
 
 async def test_what_kubectl_describe_would_list(client: LocalClient) -> None:

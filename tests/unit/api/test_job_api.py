@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from podfleet.api import batch
 from podfleet.api.errors import APIError
-from podfleet.api.resources import JOBS, NAMESPACES
-from podfleet.apiserver.store import Store
+from podfleet.api.resources import JOBS
 from podfleet.client.local import LocalClient
-from podfleet.clock import FakeClock
-from podfleet.storage.memory import MemoryStorage
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[LocalClient]:
-    storage = MemoryStorage()
-    await storage.start()
-    c = LocalClient(Store(storage, FakeClock()))
-    await c.create(NAMESPACES, {"metadata": {"name": "default"}})
-    try:
-        yield c
-    finally:
-        await storage.close()
 
 
 def job(restart: str | None = "Never", **spec: Any) -> dict[str, Any]:

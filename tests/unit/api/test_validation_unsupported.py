@@ -4,19 +4,16 @@ on Pods and on every pod template, while absent, default and defaulted values pa
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from podfleet.api import defaults, validation
 from podfleet.api.errors import APIError, Cause
-from podfleet.api.resources import DAEMONSETS, DEPLOYMENTS, JOBS, NAMESPACES, PODS, REPLICASETS, ResourceType
+from podfleet.api.resources import DAEMONSETS, DEPLOYMENTS, JOBS, PODS, REPLICASETS, ResourceType
 from podfleet.api.validation_unsupported import UNSUPPORTED, validate_unsupported
-from podfleet.apiserver.store import Store
 from podfleet.client.local import LocalClient
-from podfleet.clock import FakeClock
-from podfleet.storage.memory import MemoryStorage
 
 Obj = dict[str, Any]
 MESSAGE = f"Forbidden: {UNSUPPORTED}"
@@ -337,18 +334,6 @@ def test_the_defaults_fill_nothing_refused() -> None:
 
 
 # ---------------------------------------------------------------------------- through the API
-
-@pytest.fixture
-async def client() -> AsyncIterator[LocalClient]:
-    storage = MemoryStorage()
-    await storage.start()
-    c = LocalClient(Store(storage, FakeClock()))
-    await c.create(NAMESPACES, {"metadata": {"name": "default"}})
-    try:
-        yield c
-    finally:
-        await storage.close()
-
 
 async def test_a_refused_pod_is_a_422_naming_the_field(client: LocalClient) -> None:
     spec = minimal_spec()
