@@ -103,9 +103,6 @@ def _affinity(field: str, affinity: dict[str, Any]) -> list[Cause]:
     causes: list[Cause] = []
     for key in ("podAffinity", "podAntiAffinity"):
         causes += _pod_affinity_terms(f"{field}.{key}", _dict(affinity.get(key)))
-    preferred = "preferredDuringSchedulingIgnoredDuringExecution"
-    if _has_content(_dict(affinity.get("nodeAffinity")).get(preferred)):
-        causes.append(forbidden(f"{field}.nodeAffinity.{preferred}", UNSUPPORTED))
     return causes
 
 

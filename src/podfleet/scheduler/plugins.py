@@ -95,7 +95,11 @@ def _term_matches(labels: dict[str, str], fields: dict[str, str], term: Obj) -> 
 
 @dataclass
 class NodeAffinity:
+    """nodeSelector and required node affinity filter; preferred terms score (the sum of the weights
+    of those the node matches, weight 2 as in kube-scheduler's default profile)."""
+
     name: str = "NodeAffinity"
+    weight: int = 2
 
     def applies(self, pod: Obj) -> bool:
         spec = pod.get("spec") or {}
@@ -117,6 +121,13 @@ class NodeAffinity:
         if terms and not any(_term_matches(labels, fields, t) for t in terms):
             return "node(s) didn't match Pod's node affinity/selector"
         return None
+
+    def score(self, pod: Obj, node: NodeInfo) -> float:
+        preferred = ((((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {})
+                     .get("preferredDuringSchedulingIgnoredDuringExecution") or [])
+        fields = {"metadata.name": node.name}
+        return float(sum(int(p.get("weight") or 0) for p in preferred
+                         if _term_matches(node.labels, fields, p.get("preference") or {})))
 
 
 @dataclass
@@ -202,7 +213,7 @@ class NodePorts:
 
 
 def default_plugins() -> tuple[list, list]:  # type: ignore[type-arg]
-    taints, interpod = TaintToleration(), InterPodAffinity()
-    filters = [NodeUnschedulable(), NodeReady(), NodeResourcesFit(), NodePorts(), NodeAffinity(), taints, interpod]
-    scores = [taints, LeastAllocated(), SpreadByOwner(), interpod]
+    taints, interpod, node_affinity = TaintToleration(), InterPodAffinity(), NodeAffinity()
+    filters = [NodeUnschedulable(), NodeReady(), NodeResourcesFit(), NodePorts(), node_affinity, taints, interpod]
+    scores = [taints, node_affinity, LeastAllocated(), SpreadByOwner(), interpod]
     return filters, scores

@@ -120,9 +120,6 @@ CASES: list[tuple[str, Callable[[Obj], None], str]] = [
          {"weight": 5, "podAffinityTerm": _TERM}, {"weight": 1, "podAffinityTerm": _NS_TERM}]}}),
      "affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[1].podAffinityTerm"
      ".namespaceSelector"),
-    ("nodeAffinity-preferred",
-     _set(affinity={"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": _PREFERRED_NODE}}),
-     "affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution"),
     ("topologySpreadConstraints",
      _set(topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
                                       "labelSelector": {"matchLabels": {"app": "web"}}}]),
@@ -252,7 +249,7 @@ def everything_allowed() -> Obj:
         "affinity": {"nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
                 {"key": "disk", "operator": "In", "values": ["ssd"]}]}]},
-            "preferredDuringSchedulingIgnoredDuringExecution": []},
+            "preferredDuringSchedulingIgnoredDuringExecution": _PREFERRED_NODE},
             "podAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": [
                     {**_TERM, "namespaces": ["other"], "matchLabelKeys": ["pod-template-hash"]},

@@ -149,3 +149,16 @@ async def test_host_ports_are_not_shared(env: tuple[LocalClient, Scheduler]) -> 
         conds = (await client.get(PODS, "three", "default")).get("status", {}).get("conditions") or []
         return next((c["message"] for c in conds if c["type"] == "PodScheduled"), "")
     assert "didn't have free ports for the requested pod ports" in await eventually(why)
+
+
+async def test_preferred_node_affinity_picks_the_matching_node(env: tuple[LocalClient, Scheduler]) -> None:
+    client, sched = env
+    await client.create(NODES, node("plain"))
+    await client.create(NODES, node("fast", labels={"disk": "ssd"}))
+    await sched.start()
+    prefer = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 50, "preference": {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}}]}}
+    for i in range(3):
+        await client.create(PODS, pod(f"p{i}", affinity=prefer))
+    for i in range(3):
+        assert await eventually(lambda i=i: node_of(client, f"p{i}")) == "fast"
