@@ -31,8 +31,7 @@ _POD_VALUES: tuple[tuple[str, Any], ...] = (
     ("hostPID", True), ("hostIPC", True), ("setHostnameAsFQDN", True), ("hostUsers", False),
 )
 # Pod fields refused when set to anything non-empty (a list, a map or a string).
-_POD_NON_EMPTY = ("topologySpreadConstraints", "readinessGates", "runtimeClassName", "overhead",
-                  "resourceClaims", "hostnameOverride")
+_POD_NON_EMPTY = ("readinessGates", "runtimeClassName", "overhead", "resourceClaims", "hostnameOverride")
 # Security-context fields (pod and container) refused when non-empty.
 _SECURITY_NON_EMPTY = ("seLinuxOptions", "windowsOptions")
 _POD_SECURITY_NON_EMPTY = ("sysctls", "seLinuxChangePolicy")
@@ -106,6 +105,22 @@ def _affinity(field: str, affinity: dict[str, Any]) -> list[Cause]:
     return causes
 
 
+def _topology_spread(field: str, constraints: list[Any]) -> list[Cause]:
+    """The scheduler honours every field of a topology spread constraint; what it would not act on is refused:
+    a node inclusion policy other than Honor/Ignore, and a minDomains that is not a positive count for a
+    DoNotSchedule constraint (it only bounds the filter)."""
+    causes: list[Cause] = []
+    for i, c in enumerate(constraints):
+        tsc, tf = _dict(c), f"{field}[{i}]"
+        for key in ("nodeAffinityPolicy", "nodeTaintsPolicy"):
+            if tsc.get(key) not in (None, "", "Honor", "Ignore"):
+                causes.append(forbidden(f"{tf}.{key}", UNSUPPORTED))
+        md = tsc.get("minDomains")
+        if md is not None and (type(md) is not int or md <= 0 or tsc.get("whenUnsatisfiable") != "DoNotSchedule"):
+            causes.append(forbidden(f"{tf}.minDomains", UNSUPPORTED))
+    return causes
+
+
 def validate_unsupported_container(field: str, container: Any) -> list[Cause]:
     """A container's (regular, init or ephemeral) fields podfleet would ignore; `field` is its path."""
     c = _dict(container)
@@ -152,6 +167,7 @@ def validate_unsupported(field: str, spec: Any) -> list[Cause]:
     if _dict(s.get("os")).get("name") == "windows":
         causes.append(forbidden(f"{field}.os.name", UNSUPPORTED))
     causes += _affinity(f"{field}.affinity", _dict(s.get("affinity")))
+    causes += _topology_spread(f"{field}.topologySpreadConstraints", _list(s.get("topologySpreadConstraints")))
     causes += _pod_security_context(f"{field}.securityContext", _dict(s.get("securityContext")))
     for i, volume in enumerate(_list(s.get("volumes"))):
         if isinstance(volume, dict):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from podfleet.scheduler.framework import NodeInfo, Obj, owner_key, pod_requests
 from podfleet.scheduler.interpod_affinity import InterPodAffinity
+from podfleet.scheduler.topology_spread import PodTopologySpread
 
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
@@ -214,6 +215,9 @@ class NodePorts:
 
 def default_plugins() -> tuple[list, list]:  # type: ignore[type-arg]
     taints, interpod, node_affinity = TaintToleration(), InterPodAffinity(), NodeAffinity()
-    filters = [NodeUnschedulable(), NodeReady(), NodeResourcesFit(), NodePorts(), node_affinity, taints, interpod]
-    scores = [taints, node_affinity, LeastAllocated(), SpreadByOwner(), interpod]
+    # Explicit topologySpreadConstraints; pods without any get the default spreading (SpreadByOwner).
+    spread = PodTopologySpread(node_affinity, taints, SpreadByOwner())
+    filters = [NodeUnschedulable(), NodeReady(), NodeResourcesFit(), NodePorts(), node_affinity, taints, spread,
+               interpod]
+    scores = [taints, node_affinity, LeastAllocated(), spread, interpod]
     return filters, scores

@@ -97,6 +97,8 @@ _NS_TERM = {**_TERM, "namespaceSelector": {"matchExpressions": [{"key": "team", 
 _PREFERRED_NODE = [{"weight": 1, "preference": {"matchExpressions": [{"key": "disk", "operator": "In",
                                                                       "values": ["ssd"]}]}}]
 _C = "containers[0]"
+_SPREAD = {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+           "labelSelector": {"matchLabels": {"app": "web"}}}
 
 # (id, mutation of a minimal pod spec, the refused field relative to the pod spec)
 CASES: list[tuple[str, Callable[[Obj], None], str]] = [
@@ -120,10 +122,14 @@ CASES: list[tuple[str, Callable[[Obj], None], str]] = [
          {"weight": 5, "podAffinityTerm": _TERM}, {"weight": 1, "podAffinityTerm": _NS_TERM}]}}),
      "affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[1].podAffinityTerm"
      ".namespaceSelector"),
-    ("topologySpreadConstraints",
-     _set(topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
-                                      "labelSelector": {"matchLabels": {"app": "web"}}}]),
-     "topologySpreadConstraints"),
+    ("topologySpread-nodeAffinityPolicy",
+     _set(topologySpreadConstraints=[_SPREAD, {**_SPREAD, "topologyKey": "rack", "nodeAffinityPolicy": "Prefer"}]),
+     "topologySpreadConstraints[1].nodeAffinityPolicy"),
+    ("topologySpread-nodeTaintsPolicy", _set(topologySpreadConstraints=[{**_SPREAD, "nodeTaintsPolicy": "Always"}]),
+     "topologySpreadConstraints[0].nodeTaintsPolicy"),
+    ("topologySpread-minDomains-ScheduleAnyway",
+     _set(topologySpreadConstraints=[{**_SPREAD, "whenUnsatisfiable": "ScheduleAnyway", "minDomains": 2}]),
+     "topologySpreadConstraints[0].minDomains"),
     ("readinessGates", _set(readinessGates=[{"conditionType": "example.com/ready"}]), "readinessGates"),
     ("runtimeClassName", _set(runtimeClassName="gvisor"), "runtimeClassName"),
     ("overhead", _set(overhead={"cpu": "250m"}), "overhead"),
@@ -224,7 +230,7 @@ def test_kubernetes_own_causes_come_alone() -> None:
     rt, obj, _prefix = object_of("Pod", spec)
     assert [c.field for c in validation.validate_create(rt, obj)] == ["spec.topologySpreadConstraints[0].maxSkew"]
     obj["spec"]["topologySpreadConstraints"][0]["maxSkew"] = 1
-    assert validation.validate_create(rt, obj) == [refused("spec.hostPID"), refused("spec.topologySpreadConstraints")]
+    assert validation.validate_create(rt, obj) == [refused("spec.hostPID")]
 
 
 def test_ephemeral_containers_are_checked_with_their_own_path() -> None:
@@ -260,7 +266,12 @@ def everything_allowed() -> Obj:
                 "requiredDuringSchedulingIgnoredDuringExecution": [{**_TERM, "mismatchLabelKeys": ["tenant"]}],
                 "preferredDuringSchedulingIgnoredDuringExecution": [
                     {"weight": 1, "podAffinityTerm": {**_TERM, "topologyKey": "topology.kubernetes.io/zone"}}]}},
-        "topologySpreadConstraints": [], "readinessGates": [], "schedulingGates": [], "resourceClaims": [],
+        "topologySpreadConstraints": [  # honoured by the scheduler's PodTopologySpread
+            {**_SPREAD, "minDomains": 3, "nodeAffinityPolicy": "Ignore", "nodeTaintsPolicy": "Honor",
+             "matchLabelKeys": ["pod-template-hash"]},
+            {**_SPREAD, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+             "nodeAffinityPolicy": "Honor", "nodeTaintsPolicy": "Ignore"}],
+        "readinessGates": [], "schedulingGates": [], "resourceClaims": [],
         "runtimeClassName": "", "hostnameOverride": "", "overhead": {}, "resources": {"limits": {}, "requests": {}},
         "preemptionPolicy": "PreemptLowerPriority", "os": {"name": "linux"},
         "priorityClassName": "system-cluster-critical", "serviceAccountName": "builder",
