@@ -203,24 +203,35 @@ def _workload(kind: str, obj: dict[str, Any]) -> None:
     if spec.get("replicas") is None:
         spec["replicas"] = 1
     if kind == "Deployment":
-        strategy = spec.get("strategy")
-        if strategy is None:
-            strategy = spec["strategy"] = {}
-        if isinstance(strategy, dict):
-            if not strategy.get("type"):
-                strategy["type"] = "RollingUpdate"
-            if strategy["type"] == "RollingUpdate":
-                ru = strategy.get("rollingUpdate")
-                if ru is None:
-                    ru = strategy["rollingUpdate"] = {}
-                if isinstance(ru, dict):
-                    for key in ("maxUnavailable", "maxSurge"):
-                        if ru.get(key) is None:
-                            ru[key] = "25%"
+        _rolling_update(spec, "strategy", {"maxUnavailable": "25%", "maxSurge": "25%"})
         if spec.get("revisionHistoryLimit") is None:
             spec["revisionHistoryLimit"] = 10
         if spec.get("progressDeadlineSeconds") is None:
             spec["progressDeadlineSeconds"] = 600
+    _pod_template(spec)
+
+
+def _rolling_update(spec: dict[str, Any], field: str, limits: dict[str, Any]) -> None:
+    """A workload's update strategy: RollingUpdate unless set, its unset limits from `limits`."""
+    strategy = spec.get(field)
+    if strategy is None:
+        strategy = spec[field] = {}
+    if not isinstance(strategy, dict):
+        return
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        ru = strategy.get("rollingUpdate")
+        if ru is None:
+            ru = strategy["rollingUpdate"] = {}
+        if isinstance(ru, dict):
+            for key, value in limits.items():
+                if ru.get(key) is None:
+                    ru[key] = value
+
+
+def _pod_template(spec: dict[str, Any]) -> None:
+    """A workload's pod template: metadata present, the pod spec defaulted as a pod's."""
     if (tmpl := _dict(spec.get("template"))) is not None:
         if tmpl.get("metadata") is None:
             tmpl["metadata"] = {}
@@ -232,26 +243,12 @@ def _daemon_set(obj: dict[str, Any]) -> None:
     spec = _dict(obj.get("spec"))
     if spec is None:
         return
-    strategy = spec.get("updateStrategy")
-    if strategy is None:
-        strategy = spec["updateStrategy"] = {}
-    if isinstance(strategy, dict):
-        if not strategy.get("type"):
-            strategy["type"] = "RollingUpdate"
-        if strategy["type"] == "RollingUpdate":
-            ru = strategy.get("rollingUpdate")
-            if ru is None:
-                ru = strategy["rollingUpdate"] = {}
-            if isinstance(ru, dict):
-                for key, value in (("maxUnavailable", 1), ("maxSurge", 0)):
-                    if ru.get(key) is None:
-                        ru[key] = value
+    _rolling_update(spec, "updateStrategy", {"maxUnavailable": 1, "maxSurge": 0})
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
-    if (tmpl := _dict(spec.get("template"))) is not None:
-        if tmpl.get("metadata") is None:
-            tmpl["metadata"] = {}
-        default_pod_spec(tmpl.get("spec"))
+    _pod_template(spec)
+
+
 def _namespace(obj: dict[str, Any]) -> None:
     meta = _dict(obj.get("metadata")) or {}
     if meta.get("name"):
