@@ -21,3 +21,12 @@ async def eventually(cond: Callable[[], Any], timeout: float = 5.0) -> Any:
 
 async def node_of(client: LocalClient, name: str) -> str:
     return str((await client.get(PODS, name, "default"))["spec"].get("nodeName") or "")
+
+
+async def scheduled_condition(client: LocalClient, name: str) -> str:
+    """The message of the pod's PodScheduled=False condition ("" while there is none)."""
+    pod = await client.get(PODS, name, "default")
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "False":
+            return str(c.get("message") or "")
+    return ""

@@ -20,7 +20,7 @@ from podfleet.scheduler.interpod_affinity import (
 from podfleet.scheduler.plugins import default_plugins
 from podfleet.scheduler.scheduler import Scheduler
 from podfleet.storage.memory import MemoryStorage
-from scheduler_helpers import eventually, node_of
+from scheduler_helpers import eventually, node_of, scheduled_condition
 
 Obj = dict[str, Any]
 HOST, ZONE = "kubernetes.io/hostname", "topology.kubernetes.io/zone"
@@ -203,14 +203,6 @@ def test_pods_without_terms_skip_the_plugin() -> None:
 
 
 # ---------------------------------------------------------------------------- end to end
-
-
-async def scheduled_condition(client: LocalClient, name: str) -> str:
-    pod = await client.get(PODS, name, "default")
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "PodScheduled" and c.get("status") == "False":
-            return str(c.get("message") or "")
-    return ""
 
 
 async def test_one_replica_per_node_then_unschedulable(env: tuple[LocalClient, Scheduler]) -> None:

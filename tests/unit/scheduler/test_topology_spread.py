@@ -15,7 +15,7 @@ from podfleet.scheduler.framework import Framework, NodeInfo
 from podfleet.scheduler.plugins import NodeAffinity, SpreadByOwner, TaintToleration, default_plugins
 from podfleet.scheduler.scheduler import Scheduler
 from podfleet.scheduler.topology_spread import REASON_CONSTRAINTS, REASON_MISSING_LABEL, PodTopologySpread
-from scheduler_helpers import eventually, node_of
+from scheduler_helpers import eventually, node_of, scheduled_condition
 
 Obj = dict[str, Any]
 HOST, ZONE = "kubernetes.io/hostname", "topology.kubernetes.io/zone"
@@ -231,14 +231,6 @@ def test_pods_without_constraints_keep_the_default_spreading() -> None:
 
 
 # ---------------------------------------------------------------------------- end to end
-
-
-async def scheduled_condition(client: LocalClient, name: str) -> str:
-    pod = await client.get(PODS, name, "default")
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "PodScheduled" and c.get("status") == "False":
-            return str(c.get("message") or "")
-    return ""
 
 
 async def test_spread_across_zones_end_to_end(env: tuple[LocalClient, Scheduler]) -> None:
