@@ -61,6 +61,10 @@ class Cluster:
     def pod(self, name: str) -> dict[str, Any]:
         return dict(json.loads(self.kubectl("get", "pod", name, "-o", "json").stdout))
 
+    def container_state(self, name: str) -> dict[str, Any]:
+        """The pod's first container's state ({} before it has one)."""
+        return dict((self.pod(name)["status"].get("containerStatuses") or [{}])[0].get("state") or {})
+
     def log_tail(self, n: int = 40) -> str:
         try:
             return "\n".join((self.data_dir / "up.log").read_text(errors="replace").splitlines()[-n:])

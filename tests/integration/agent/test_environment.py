@@ -30,7 +30,7 @@ def test_env_from_configmaps_and_secrets(cluster: Cluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=POD)
 
     def waiting_reason() -> str | None:
-        st = (cluster.pod("envpod")["status"].get("containerStatuses") or [{}])[0].get("state", {})
+        st = cluster.container_state("envpod")
         return (st.get("waiting") or {}).get("reason")
     assert cluster.wait_for(lambda: waiting_reason() == "CreateContainerConfigError", 60,
                             "the missing secret reported") is True

@@ -55,7 +55,7 @@ def test_run_as_non_root_refuses_a_root_image(cluster: Cluster) -> None:
   - {{name: main, image: {IMAGE}, command: [sleep, "1000"]}}""")
 
     def reason() -> str:
-        st = (cluster.pod("nonroot")["status"].get("containerStatuses") or [{}])[0].get("state", {})
+        st = cluster.container_state("nonroot")
         return str((st.get("waiting") or {}).get("message", ""))
     assert "container has runAsNonRoot and image will run as root" in cluster.wait_for(reason, 60, "the refusal")
     cluster.kubectl("delete", "pod", "nonroot", "--wait=false")

@@ -29,7 +29,7 @@ spec:
 
 def _terminated(cluster: Cluster, name: str) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
-        st = (cluster.pod(name)["status"].get("containerStatuses") or [{}])[0].get("state", {})
+        st = cluster.container_state(name)
         return st.get("terminated")
     return dict(cluster.wait_for(done, 60, f"{name} terminated"))
 
