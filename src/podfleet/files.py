@@ -28,11 +28,14 @@ FS_IOC_SETFLAGS = 0x40086602
 FS_TOPDIR_FL = 0x00020000
 
 
-def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
+def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> None:
     """Replace `path` with `text` through `<name>.tmp` and rename(2); `mode` sets the permissions
     (otherwise the umask decides)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    if isinstance(text, bytes):
+        tmp.write_bytes(text)
+    else:
+        tmp.write_text(text)
     if mode is not None:
         os.chmod(tmp, mode)
     os.replace(tmp, path)

@@ -8,18 +8,18 @@ image's; the user comes from securityContext or the image's `User`. Every contai
 
 from __future__ import annotations
 
-import math
 import re
 import signal
 from pathlib import Path
 from typing import Any
 
+from podfleet.agent.downward_api import field_value, resource_value
 from podfleet.agent.env_sources import Sources
 from podfleet.agent.etc_files import EtcFiles
 from podfleet.agent.expansion import expand
 from podfleet.agent.service_links import service_env
 from podfleet.agent.volumes import BindMount
-from podfleet.api.quantity import millicores, parse_quantity, to_bytes
+from podfleet.api.quantity import millicores, to_bytes
 from podfleet.runtime.interface import StdinMode
 from podfleet.runtime.spec import ContainerConfig, Mount
 
@@ -102,37 +102,8 @@ def _value_from(vf: dict[str, Any], container: dict[str, Any], pod: dict[str, An
                 raise ConfigError(f"couldn't find key {ref.get('key')} in {kind} {namespace}/{ref.get('name')}")
             return data[ref["key"]]
     if vf.get("resourceFieldRef"):
-        return _resource_field(vf["resourceFieldRef"], container, pod)
-    path = str((vf.get("fieldRef") or {}).get("fieldPath", ""))
-    meta, spec = pod["metadata"], pod.get("spec") or {}
-    for prefix, mapping in (("metadata.labels['", meta.get("labels") or {}),
-                            ("metadata.annotations['", meta.get("annotations") or {})):
-        if path.startswith(prefix) and path.endswith("']"):
-            return str(mapping.get(path[len(prefix):-2], ""))
-    values = {"metadata.name": meta["name"], "metadata.namespace": meta.get("namespace", ""),
-              "metadata.uid": meta.get("uid", ""), "spec.nodeName": spec.get("nodeName", ""),
-              "spec.serviceAccountName": spec.get("serviceAccountName", ""),
-              "status.podIP": pod_ips[0] if pod_ips else "", "status.podIPs": ",".join(pod_ips),
-              "status.hostIP": node_ip, "status.hostIPs": node_ip}
-    return values.get(path)
-
-
-def _resource_field(ref: dict[str, Any], container: dict[str, Any], pod: dict[str, Any]) -> str:
-    """`limits.cpu`, `requests.memory`, ... of the named container (this one by default), divided by
-    the divisor and rounded up, as kubelet's ExtractContainerResourceValue; a limit not set reads as
-    the node's allocatable, which podfleet leaves unbounded — reported as the request, or 0."""
-    name = ref.get("containerName") or container.get("name")
-    target = next((c for key in ("containers", "initContainers") for c in (pod.get("spec") or {}).get(key) or []
-                   if c.get("name") == name), container)
-    kind, _, resource = str(ref.get("resource", "")).partition(".")
-    resources = target.get("resources") or {}
-    value = (resources.get(kind) or {}).get(resource)
-    if value is None and kind == "limits":
-        value = (resources.get("requests") or {}).get(resource)
-    divisor = parse_quantity(ref.get("divisor") or "1")
-    if value is None or divisor <= 0:
-        return "0"
-    return str(math.ceil(parse_quantity(value) / divisor))
+        return resource_value(pod, vf["resourceFieldRef"], container)
+    return field_value(pod, str((vf.get("fieldRef") or {}).get("fieldPath", "")), pod_ips, node_ip)
 
 
 # mountPropagation as runc's mount options

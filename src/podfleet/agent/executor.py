@@ -2,8 +2,10 @@
 
 Order, as kubelet's SyncPod: kill the pod if asked (app containers first, then the native
 sidecars one by one in reverse order), make the sandbox and the volumes, kill the containers to
-kill, start the next init container or sidecar, then the app containers together. Every failure
-becomes a waiting reason plus an Event on that pod and a retry later; none escapes to other pods.
+kill, start the next init container or sidecar, then the app containers together. A running pod
+with nothing to start has its ServiceAccount token volumes rewritten when the tokens are due.
+Every failure becomes a waiting reason plus an Event on that pod and a retry later; none escapes
+to other pods.
 """
 
 from __future__ import annotations
@@ -78,7 +80,9 @@ class PodActionsExecutor:
                 await self.sandboxes.remove(uid)
         if not (actions.create_sandbox or actions.to_kill or actions.init_to_start or actions.to_start
                 or actions.ephemeral_to_start):
-            return actions.requeue_after
+            if actions.kill_pod or self.sandboxes.inspect(uid) is None:
+                return actions.requeue_after
+            return await self._refresh_volumes(pod, actions.requeue_after)
         sandbox = self.sandboxes.inspect(uid)
         try:
             if actions.create_sandbox or sandbox is None:
@@ -102,6 +106,22 @@ class PodActionsExecutor:
         # New containers are not in this sync's view of the pod; their probes start with the next
         # sync, once the processes have had a moment to open their ports.
         return FIRST_PROBES_AFTER if all(started) else RETRY_SOON
+
+    async def _refresh_volumes(self, pod: dict[str, Any], requeue: float | None) -> float | None:
+        """A running pod's token volumes are rewritten when their tokens are due (kubelet renews
+        them while the pod runs); the sync after that comes no later than the next renewal."""
+        uid = pod["metadata"]["uid"]
+        if self.volumes.refresh_due(pod):
+            try:
+                await self.volumes.refresh(pod)
+            except VolumeError as e:
+                self.events.emit(pod, WARNING, "FailedMount", str(e))
+                return RETRY_SOON * 2 if requeue is None else min(requeue, RETRY_SOON * 2)
+        at = self.volumes.refresh_at(uid)
+        if at is None:
+            return requeue
+        left = max(at - self.clock.now().timestamp(), 0.0)
+        return left if requeue is None else min(requeue, left)
 
     async def _start(self, pod: dict[str, Any], todo: ContainerToStart, sandbox: Sandbox,
                      volume_paths: dict[str, Path]) -> bool:

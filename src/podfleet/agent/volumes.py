@@ -1,15 +1,17 @@
-"""Pod volumes on the node: `emptyDir` (disk or tmpfs), `hostPath`, `configMap` and `secret`.
+"""Pod volumes on the node: `emptyDir` (disk or tmpfs), `hostPath`, `configMap`, `secret`,
+`downwardAPI` and `projected` (ServiceAccount tokens among them).
 
-Each pod's volumes live under `<pods_dir>/<uid>/volumes/<name>`; containers get them as bind mounts
-(with `readOnly` and `subPath`), which is how two containers of a pod share files. A volume that
-cannot be set up raises `VolumeError`, which the pod worker reports as a `FailedMount` event while
-the pod waits — it never takes the agent down.
+Each pod's volumes live under `<pods_dir>/<uid>/volumes/<kind>/<name>`; containers get them as bind
+mounts (with `readOnly` and `subPath`), which is how two containers of a pod share files. A volume
+that cannot be set up raises `VolumeError`, which the pod worker reports as a `FailedMount` event
+while the pod waits — it never takes the agent down. Projected volumes holding a token are written
+again, in place, when the token is due for renewal (`refresh_at`, `refresh`), as kubelet does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import datetime as dt
 import logging
 import os
 import shutil
@@ -20,15 +22,22 @@ from typing import Any
 
 from podfleet import procs
 from podfleet.agent.expansion import expand
-from podfleet.api.errors import APIError
-from podfleet.api.resources import CONFIGMAPS, SECRETS
+from podfleet.agent.service_account_tokens import TokenManager
+from podfleet.agent.volume_files import (
+    Contents,
+    VolumeError,
+    downward_files,
+    file_mode,
+    key_files,
+    projected_files,
+    write_files,
+)
 from podfleet.client.interface import Client
+from podfleet.clock import Clock
+
+__all__ = ["BindMount", "VolumeError", "VolumeManager"]
 
 log = logging.getLogger("podfleet.agent.volumes")
-
-
-class VolumeError(Exception):
-    """A volume could not be set up; the message says which and why (kubelet's FailedMount)."""
 
 
 @dataclass(frozen=True)
@@ -64,30 +73,64 @@ def _is_mountpoint(path: Path) -> bool:
         return False
 
 
+def _token_volumes(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod's projected volumes holding a ServiceAccount token: those that need rewriting."""
+    return [v for v in (pod.get("spec") or {}).get("volumes") or []
+            if any(isinstance(src, dict) and src.get("serviceAccountToken") is not None
+                   for src in (v.get("projected") or {}).get("sources") or [])]
+
+
 class VolumeManager:
-    def __init__(self, pods_dir: Path, client: Client | None = None) -> None:
+    def __init__(self, pods_dir: Path, client: Client, tokens: TokenManager, clock: Clock) -> None:
         self.pods_dir = pods_dir
         self.client = client
+        self.tokens = tokens
+        self.clock = clock
+        self._refresh: dict[str, dict[str, dt.datetime]] = {}  # uid -> volume name -> when to rewrite it
 
     def pod_volumes_dir(self, uid: str) -> Path:
         return self.pods_dir / uid / "volumes"
 
     async def setup(self, pod: dict[str, Any]) -> dict[str, Path]:
         """Make every volume of the pod exist on the node; returns volume name → host path."""
-        uid = pod["metadata"]["uid"]
-        ns = pod["metadata"].get("namespace", "default")
-        base = self.pod_volumes_dir(uid)
+        base = self.pod_volumes_dir(pod["metadata"]["uid"])
         paths: dict[str, Path] = {}
         for vol in (pod.get("spec") or {}).get("volumes") or []:
-            name = vol["name"]
-            try:
-                paths[name] = await self._setup_one(base, ns, vol)
-            except VolumeError as e:
-                raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from e
+            paths[vol["name"]] = await self._setup_named(base, pod, vol)
         return paths
 
-    async def _setup_one(self, base: Path, ns: str, vol: dict[str, Any]) -> Path:
+    async def _setup_named(self, base: Path, pod: dict[str, Any], vol: dict[str, Any]) -> Path:
         name = vol["name"]
+        try:
+            return await self._setup_one(base, pod, vol)
+        except VolumeError as e:
+            raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from e
+
+    def refresh_at(self, uid: str) -> float | None:
+        """When (the clock's wall time, in epoch seconds) a projected volume of the pod is next due
+        to be written again for a token renewal; None when none holds a token."""
+        due = self._refresh.get(uid)
+        return min(due.values()).timestamp() if due else None
+
+    def refresh_due(self, pod: dict[str, Any]) -> bool:
+        """Whether a token volume must be rewritten now: its token is due, or this agent has not
+        written it since it started (it then knows nothing of the token in it)."""
+        due = self._refresh.get(pod["metadata"]["uid"]) or {}
+        now = self.clock.now()
+        return any(v["name"] not in due or due[v["name"]] <= now for v in _token_volumes(pod))
+
+    async def refresh(self, pod: dict[str, Any]) -> None:
+        """Rewrite, in place, the pod's token volumes that are due (see `refresh_due`)."""
+        uid = pod["metadata"]["uid"]
+        base, now = self.pod_volumes_dir(uid), self.clock.now()
+        for vol in _token_volumes(pod):
+            at = (self._refresh.get(uid) or {}).get(vol["name"])
+            if at is None or at <= now:
+                await self._setup_named(base, pod, vol)
+
+    async def _setup_one(self, base: Path, pod: dict[str, Any], vol: dict[str, Any]) -> Path:
+        name = vol["name"]
+        ns = str(pod["metadata"].get("namespace") or "default")
         if "emptyDir" in vol:
             target = base / "empty-dir" / str(name)
             await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
@@ -102,10 +145,33 @@ class VolumeManager:
         if "hostPath" in vol:
             host: Path = await asyncio.to_thread(self._host_path, vol["hostPath"])
             return host
-        if "configMap" in vol or "secret" in vol:
-            return await self._projected_keys(base, ns, vol)
+        if "secret" in vol:
+            src = vol["secret"] or {}
+            contents = await key_files(self.client, "secret", str(src.get("secretName") or ""), ns, src,
+                                       file_mode(src.get("defaultMode")))
+            return await self._write(base / "secret" / name, contents)
+        if "configMap" in vol:
+            src = vol["configMap"] or {}
+            contents = await key_files(self.client, "configmap", str(src.get("name") or ""), ns, src,
+                                       file_mode(src.get("defaultMode")))
+            return await self._write(base / "configmap" / name, contents)
+        if "downwardAPI" in vol:
+            src = vol["downwardAPI"] or {}
+            contents = downward_files(pod, src, file_mode(src.get("defaultMode")))
+            return await self._write(base / "downward-api" / name, contents)
+        if "projected" in vol:
+            contents = await projected_files(self.client, self.tokens, pod, vol["projected"] or {})
+            target = await self._write(base / "projected" / name, contents)
+            if contents.refresh_at is not None:
+                self._refresh.setdefault(pod["metadata"]["uid"], {})[name] = contents.refresh_at
+            return target
         raise VolumeError("volume type is not supported by podfleet (supported: emptyDir, hostPath, "
-                          "configMap, secret)")
+                          "configMap, secret, downwardAPI, projected)")
+
+    @staticmethod
+    async def _write(target: Path, contents: Contents) -> Path:
+        await asyncio.to_thread(write_files, target, contents.files)
+        return target
 
     @staticmethod
     def _host_path(hp: dict[str, Any]) -> Path:
@@ -131,45 +197,6 @@ class VolumeManager:
                 raise VolumeError(f"hostPath type check failed: {path} is not a {kind}")
         return path
 
-    async def _projected_keys(self, base: Path, ns: str, vol: dict[str, Any]) -> Path:
-        if self.client is None:
-            raise VolumeError("no API client to read configMaps and secrets")
-        is_secret = "secret" in vol
-        src = vol["secret"] if is_secret else vol["configMap"]
-        obj_name = src.get("secretName") if is_secret else src.get("name")
-        try:
-            obj = await self.client.get(SECRETS if is_secret else CONFIGMAPS, obj_name or "", ns)
-        except APIError as e:
-            if src.get("optional"):
-                obj = {}
-            else:
-                kind = "secret" if is_secret else "configmap"
-                raise VolumeError(f'{kind} "{obj_name}" not found') from e
-        data: dict[str, bytes] = {}
-        for k, v in (obj.get("data") or {}).items():
-            data[k] = base64.b64decode(v) if is_secret else str(v).encode()
-        for k, v in (obj.get("binaryData") or {}).items():
-            data[k] = base64.b64decode(v)
-        items = src.get("items")
-        files = {it["path"]: data[it["key"]] for it in items if it["key"] in data} if items else data
-        target = base / ("secret" if is_secret else "configmap") / vol["name"]
-        mode = int(src.get("defaultMode", 0o644))
-
-        def write() -> None:
-            target.mkdir(parents=True, exist_ok=True)
-            for rel, content in files.items():
-                dest = target / rel
-                if ".." in PurePosixPath(rel).parts:
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(dest.name + ".tmp")
-                tmp.write_bytes(content)
-                os.chmod(tmp, mode)
-                os.replace(tmp, dest)
-
-        await asyncio.to_thread(write)
-        return Path(target)
-
     @staticmethod
     def mounts_for(container: dict[str, Any], volumes: dict[str, Path],
                    env: dict[str, str] | None = None) -> list[BindMount]:
@@ -194,7 +221,10 @@ class VolumeManager:
         return mounts
 
     async def teardown(self, uid: str) -> None:
-        """Unmount and remove every volume directory of the pod (idempotent). Host paths stay."""
+        """Unmount and remove every volume directory of the pod (idempotent), and forget its tokens.
+        Host paths stay."""
+        self.tokens.forget(uid)
+        self._refresh.pop(uid, None)
         base = self.pod_volumes_dir(uid)
         if not base.exists():
             return

@@ -21,6 +21,7 @@ from podfleet.agent.prometheus import AgentMetrics
 from podfleet.agent.records import ContainerRecords
 from podfleet.agent.resource_stats import ResourceStats
 from podfleet.agent.sandboxes.interface import PodSandboxes
+from podfleet.agent.service_account_tokens import TokenManager
 from podfleet.agent.status_manager import StatusManager
 from podfleet.agent.status_report import StatusReporter
 from podfleet.agent.volumes import VolumeManager
@@ -47,7 +48,7 @@ def build_pod_parts(*, node: NodeConfig, client: Client, oci_runtime: OCIRuntime
                     images: ImageStore, status: StatusManager, events: EventRecorder, wakeups: PodWakeups,
                     clock: Clock, services: ServiceLister | None = None) -> PodParts:
     records = ContainerRecords(node.runtime_dir / "pods", node.data_dir / "pods")
-    volumes = VolumeManager(node.data_dir / "pods", client)
+    volumes = VolumeManager(node.data_dir / "pods", client, TokenManager(client, clock), clock)
     backoff = Backoff(node.backoff_base, node.backoff_cap, node.backoff_reset)
     metrics = AgentMetrics()
     metrics.watch_counts(status.counts)

@@ -40,6 +40,9 @@ CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "metadata.labels", "metadata.annotations",
                "spec.nodeName", "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP",
                "status.podIPs")
+# The fields a downwardAPI volume file may read (env may read FIELD_PATHS but the whole maps).
+VOLUME_FIELD_PATHS = ("metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace",
+                      "metadata.uid")
 RESOURCE_FIELD_REFS = ("limits.cpu", "limits.ephemeral-storage", "limits.memory", "requests.cpu",
                        "requests.ephemeral-storage", "requests.memory")
 _FIELD_PATH_KEYED = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
@@ -132,7 +135,7 @@ def validate_resources(field: str, res: Any) -> list[Cause]:
 
 # ---------------------------------------------------------------------------- env
 
-def _field_ref(field: str, ref: dict[str, Any]) -> list[Cause]:
+def _field_ref(field: str, ref: dict[str, Any], paths: tuple[str, ...]) -> list[Cause]:
     causes: list[Cause] = []
     path = ref.get("fieldPath")
     if not ref.get("apiVersion"):
@@ -144,8 +147,8 @@ def _field_ref(field: str, ref: dict[str, Any]) -> list[Cause]:
         key = keyed.group(2)
         msgs = is_qualified_name(key.lower() if keyed.group(1) == "annotations" else key)
         causes += each(f"{field}.fieldPath", key, msgs)
-    elif path not in FIELD_PATHS:
-        causes.append(not_supported(f"{field}.fieldPath", path, FIELD_PATHS))
+    elif path not in paths:
+        causes.append(not_supported(f"{field}.fieldPath", path, paths))
     return causes
 
 
@@ -162,14 +165,16 @@ def _resource_field_ref(field: str, ref: dict[str, Any], need_container: bool) -
     return causes
 
 
-def validate_selector_source(field: str, source: dict[str, Any], need_container: bool) -> list[Cause]:
-    """Exactly one of fieldRef / resourceFieldRef (downward API files and env)."""
+def validate_selector_source(field: str, source: dict[str, Any], need_container: bool,
+                             field_paths: tuple[str, ...] = FIELD_PATHS) -> list[Cause]:
+    """Exactly one of fieldRef / resourceFieldRef (downward API files and env); `field_paths`: the
+    fieldRef paths allowed there."""
     refs = [k for k in ("fieldRef", "resourceFieldRef") if source.get(k) is not None]
     causes: list[Cause] = []
     if len(refs) > 1:
         causes.append(bad(field, "", "fieldRef and resourceFieldRef can not be specified simultaneously"))
     if isinstance(source.get("fieldRef"), dict):
-        causes += _field_ref(f"{field}.fieldRef", source["fieldRef"])
+        causes += _field_ref(f"{field}.fieldRef", source["fieldRef"], field_paths)
     if isinstance(source.get("resourceFieldRef"), dict):
         causes += _resource_field_ref(f"{field}.resourceFieldRef", source["resourceFieldRef"], need_container)
     return causes

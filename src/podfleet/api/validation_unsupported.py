@@ -21,7 +21,9 @@ from podfleet.api.schema_pod import VOLUME_SOURCES
 from podfleet.api.validation_common import forbidden
 
 UNSUPPORTED = "is not supported by podfleet"
-SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath", "secret", "configMap")
+SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath", "secret", "configMap", "downwardAPI", "projected")
+# Projected volume sources the agent cannot serve (ClusterTrustBundles and pod certificates are not served).
+UNSUPPORTED_PROJECTIONS = ("clusterTrustBundle", "podCertificate")
 SUPPORTED_EMPTY_DIR_MEDIA = ("", "Memory")
 SUPPORTED_CONTAINER_RESOURCES = ("cpu", "memory")
 CONTAINER_KINDS = ("initContainers", "containers", "ephemeralContainers")
@@ -149,10 +151,9 @@ def _volume(field: str, volume: dict[str, Any]) -> list[Cause]:
     empty_dir = volume.get("emptyDir")
     if isinstance(empty_dir, dict) and empty_dir.get("medium") not in (None, *SUPPORTED_EMPTY_DIR_MEDIA):
         causes.append(forbidden(f"{field}.emptyDir.medium", UNSUPPORTED))
-    for source in ("secret", "configMap"):
-        for k, item in enumerate(_list(_dict(volume.get(source)).get("items"))):
-            if _dict(item).get("mode") is not None:
-                causes.append(forbidden(f"{field}.{source}.items[{k}].mode", UNSUPPORTED))
+    for k, source in enumerate(_list(_dict(volume.get("projected")).get("sources"))):
+        causes += [forbidden(f"{field}.projected.sources[{k}].{kind}", UNSUPPORTED) for kind in UNSUPPORTED_PROJECTIONS
+                   if _dict(source).get(kind) is not None]
     return causes
 
 

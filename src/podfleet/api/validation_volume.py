@@ -25,7 +25,7 @@ from podfleet.api.validation_common import (
     not_supported,
     required,
 )
-from podfleet.api.validation_container import validate_selector_source
+from podfleet.api.validation_container import VOLUME_FIELD_PATHS, validate_selector_source
 
 HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
                    "BlockDevice")
@@ -107,7 +107,7 @@ def _downward_items(field: str, items: Any) -> list[Cause]:
         causes += _mode(f"{f}.mode", item.get("mode"))
         if item.get("fieldRef") is None and item.get("resourceFieldRef") is None:
             causes.append(required(f, "one of fieldRef and resourceFieldRef is required"))
-        causes += validate_selector_source(f, item, need_container=True)
+        causes += validate_selector_source(f, item, need_container=True, field_paths=VOLUME_FIELD_PATHS)
     return causes
 
 
@@ -123,6 +123,8 @@ def _projected(field: str, src: dict[str, Any]) -> list[Cause]:
         causes += [forbidden(f"{sf}.{k}", "may not specify more than 1 volume type") for k in kinds[1:]]
         for kind in ("secret", "configMap"):
             if isinstance(source.get(kind), dict):
+                if not source[kind].get("name"):
+                    causes.append(required(f"{sf}.{kind}.name"))
                 causes += _items(f"{sf}.{kind}.items", source[kind].get("items"))
                 paths |= {str(it.get("path")) for it in source[kind].get("items") or []}
         if isinstance(source.get("downwardAPI"), dict):

@@ -213,6 +213,15 @@ POD_CASES: list[tuple[str, Callable[[Obj], Any], Expected]] = [
         "sources": [{"serviceAccountToken": {"path": "t", "expirationSeconds": 60}}]}}),
      [("spec.volumes[1].projected.sources[0].serviceAccountToken.expirationSeconds", INVALID,
        "Invalid value: 60: may not specify a duration less than 10 minutes")]),
+    ("projected-configmap-name", lambda p: p["spec"]["volumes"].append({"name": "t", "projected": {
+        "defaultMode": 420, "sources": [{"configMap": {"items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}),
+     [("spec.volumes[1].projected.sources[0].configMap.name", REQUIRED, "Required value")]),
+    ("downward-volume-node-name", lambda p: p["spec"]["volumes"].append({"name": "d", "downwardAPI": {
+        "defaultMode": 420, "items": [{"path": "node", "fieldRef": {"apiVersion": "v1",
+                                                                     "fieldPath": "spec.nodeName"}}]}}),
+     [("spec.volumes[1].downwardAPI.items[0].fieldRef.fieldPath", UNSUPPORTED,
+       'Unsupported value: "spec.nodeName": supported values: "metadata.annotations", "metadata.labels", '
+       '"metadata.name", "metadata.namespace", "metadata.uid"')]),
     ("mount-unknown-volume", lambda p: c0(p)["volumeMounts"][0].update(name="nope"),
      [("spec.containers[0].volumeMounts[0].name", NOT_FOUND, 'Not found: "nope"')]),
     ("mount-relative-path", lambda p: c0(p)["volumeMounts"][0].update(mountPath="data"),

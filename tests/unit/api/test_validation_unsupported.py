@@ -190,20 +190,19 @@ CASES: list[tuple[str, Callable[[Obj], None], str]] = [
     # volumes
     ("volume-nfs", _volume(nfs={"server": "nfs.example.com", "path": "/export"}), "volumes[1].nfs"),
     ("volume-pvc", _volume(persistentVolumeClaim={"claimName": "data"}), "volumes[1].persistentVolumeClaim"),
-    ("volume-downwardAPI", _volume(downwardAPI={"items": [{"path": "labels", "fieldRef": {
-        "fieldPath": "metadata.labels"}}]}), "volumes[1].downwardAPI"),
-    ("volume-projected", _volume(projected={"sources": [{"serviceAccountToken": {"path": "token"}}]}),
-     "volumes[1].projected"),
+    ("projected-clusterTrustBundle", _volume(projected={"sources": [
+        {"serviceAccountToken": {"path": "token"}},
+        {"clusterTrustBundle": {"signerName": "example.com/signer", "labelSelector": {}, "path": "ca.pem"}}]}),
+     "volumes[1].projected.sources[1].clusterTrustBundle"),
+    ("projected-podCertificate", _volume(projected={"sources": [
+        {"podCertificate": {"signerName": "example.com/signer", "keyType": "ED25519",
+                            "credentialBundlePath": "creds.pem"}}]}),
+     "volumes[1].projected.sources[0].podCertificate"),
     ("volume-image", _volume(image={"reference": "example.com/data:1"}), "volumes[1].image"),
     ("volume-csi", _volume(csi={"driver": "example.com/csi"}), "volumes[1].csi"),
     ("volume-ephemeral", _volume(ephemeral={"volumeClaimTemplate": {"spec": {}}}), "volumes[1].ephemeral"),
     ("volume-gitRepo", _volume(gitRepo={"repository": "https://example.com/r.git"}), "volumes[1].gitRepo"),
     ("emptyDir-HugePages", _volume(emptyDir={"medium": "HugePages"}), "volumes[1].emptyDir.medium"),
-    ("secret-item-mode", _volume(secret={"secretName": "s", "items": [{"key": "k", "path": "p"},
-                                                                      {"key": "k2", "path": "p2", "mode": 0o400}]}),
-     "volumes[1].secret.items[1].mode"),
-    ("configMap-item-mode", _volume(configMap={"name": "cm", "items": [{"key": "k", "path": "p", "mode": 0o600}]}),
-     "volumes[1].configMap.items[0].mode"),
 ]
 
 KINDS = ("Pod", "Deployment", "ReplicaSet", "Job", "DaemonSet")
@@ -289,7 +288,18 @@ def everything_allowed() -> Obj:
             {"name": "host", "hostPath": {"path": "/var/log", "type": "Directory"}},
             {"name": "creds", "secret": {"secretName": "creds", "defaultMode": 0o400,
                                          "items": [{"key": "k", "path": "p"}]}},
-            {"name": "conf", "configMap": {"name": "conf", "optional": True, "items": [{"key": "k", "path": "p"}]}},
+            {"name": "conf", "configMap": {"name": "conf", "optional": True,
+                                           "items": [{"key": "k", "path": "p", "mode": 0o600}]}},
+            {"name": "kube-api-access", "projected": {"defaultMode": 0o644, "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token", "audience": "vault"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"secret": {"name": "creds", "optional": True, "items": [{"key": "k", "path": "k", "mode": 0o400}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+                    "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}},
+            {"name": "podinfo", "downwardAPI": {"defaultMode": 0o600, "items": [
+                {"path": "labels", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.labels"}},
+                {"path": "mem", "mode": 0o644, "resourceFieldRef": {"containerName": "app",
+                                                                    "resource": "limits.memory", "divisor": "1Mi"}}]}},
             {"name": "legacy"},  # no source: defaulted to emptyDir
         ],
         "initContainers": [{"name": "init", "image": "busybox", "command": ["true"],
@@ -309,7 +319,10 @@ def everything_allowed() -> Obj:
                 {"name": "scratch", "mountPath": "/scratch", "recursiveReadOnly": "Disabled"},
                 {"name": "shm", "mountPath": "/dev/shm", "mountPropagation": "None"},
                 {"name": "host", "mountPath": "/host", "readOnly": True, "subPathExpr": "$(D)"},
-                {"name": "creds", "mountPath": "/creds"}, {"name": "conf", "mountPath": "/conf"}],
+                {"name": "creds", "mountPath": "/creds"}, {"name": "conf", "mountPath": "/conf"},
+                {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+                 "readOnly": True},
+                {"name": "podinfo", "mountPath": "/etc/podinfo"}],
             "securityContext": {"privileged": False, "allowPrivilegeEscalation": False, "runAsNonRoot": True,
                                 "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]},
                                 "seccompProfile": {"type": "Unconfined"}, "appArmorProfile": {"type": "Unconfined"},
