@@ -28,9 +28,9 @@ class Cluster:
         self.clock = clock
         self.manager: ControllerManager | None = None
 
-    async def start(self, *controllers: str, **node_cfg: float) -> ControllerManager:
+    async def start(self, *controllers: str, root_ca_pem: str = "", **node_cfg: float) -> ControllerManager:
         cfg = ControllerManagerConfig(controllers=controllers, node_lifecycle=NodeLifecycleConfig(**node_cfg),
-                                      namespace_retry_interval=0.5)
+                                      namespace_retry_interval=0.5, root_ca_pem=root_ca_pem)
         self.manager = ControllerManager(self.client, clock=self.clock, config=cfg)
         await self.manager.start()
         return self.manager

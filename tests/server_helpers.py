@@ -74,6 +74,11 @@ class RunningServer:
                 self.proc.wait(5)
 
 
+# Flags for an API server run without controllers: no `default` ServiceAccount appears, so pods are
+# admitted without one (kube-apiserver run alone needs the same).
+STANDALONE = ("--disable-admission-plugins=ServiceAccount",)
+
+
 def start_server(data_dir: Path, *extra: str, port: int | None = None) -> RunningServer:
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)

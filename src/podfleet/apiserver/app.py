@@ -39,7 +39,12 @@ from podfleet.apiserver.auth import (
     TokenFile,
     UserInfo,
 )
-from podfleet.apiserver.bootstrap import ensure_default_rbac, ensure_kubernetes_service, ensure_system_namespaces
+from podfleet.apiserver.bootstrap import (
+    KUBERNETES_SERVICE_NAMES,
+    ensure_default_rbac,
+    ensure_kubernetes_service,
+    ensure_system_namespaces,
+)
 from podfleet.apiserver.connections import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_READ_HEADER_TIMEOUT,
@@ -61,14 +66,22 @@ from podfleet.apiserver.kubeletproxy import KubeletClient
 from podfleet.apiserver.list_cache import validate_watch_options
 from podfleet.apiserver.metrics_api import SCRAPE_INTERVAL, ResourceMetrics
 from podfleet.apiserver.negotiation import decode_body, encode_response, parse_accept, read_body
+from podfleet.apiserver.node_graph import NodeGraph
 from podfleet.apiserver.nodelogs import NodeLogs
 from podfleet.apiserver.podstreams import PodStreams
 from podfleet.apiserver.prometheus import CONTENT_TYPE_LATEST, APIServerMetrics, current_series
 from podfleet.apiserver.rbac.authorizer import RBACAuthorizer
 from podfleet.apiserver.rbac.guard import EscalationGuard
 from podfleet.apiserver.reviews import Reviews
-from podfleet.apiserver.routing import CONNECT_SUBRESOURCES, RequestInfo, parse_resource_path, watch_requested
+from podfleet.apiserver.routing import (
+    CONNECT_SUBRESOURCES,
+    RequestInfo,
+    parse_resource_path,
+    selector_name,
+    watch_requested,
+)
 from podfleet.apiserver.service_alloc import DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, ServiceAllocator
+from podfleet.apiserver.serviceaccount_admission import ServiceAccountAdmission
 from podfleet.apiserver.serviceaccount_tokens import ServiceAccountTokenAuthenticator, SigningKey, TokenIssuer
 from podfleet.apiserver.store import Store
 from podfleet.apiserver.token_request import create_token
@@ -90,8 +103,8 @@ _OPENID_CONFIGURATION, _JWKS = "/.well-known/openid-configuration", "/openid/v1/
 # Connections the kernel queues before the server accepts them; a storm beyond it gets its SYNs
 # dropped (and retried by the clients) instead of piling up.
 _LISTEN_BACKLOG = 1024
-# How long start waits for the RBAC policy and the uid index to be read before it gives up (both
-# are reads of the local storage).
+# How long start waits for the RBAC policy, the uid index and the node graph to be read before it
+# gives up (all are reads of the local storage).
 _SYNC_TIMEOUT = 60.0
 
 
@@ -101,7 +114,12 @@ class ServerConfig:
     bind_address: str = "0.0.0.0"
     port: int = 6443
     storage_url: str = ""  # default: sqlite:///<data_dir>/state.db
+    # Where pods reach the server: the `kubernetes` Service's endpoint (kube-apiserver's --advertise-address).
     advertise_address: str = "127.0.0.1"
+    # Host in the kubeconfigs the server writes; empty: the advertise address.
+    kubeconfig_address: str = ""
+    # Listen on these too; they need not exist yet (a bridge made later), so they are bound with IP_FREEBIND.
+    extra_bind_addresses: list[str] = field(default_factory=list)
     extra_sans: list[str] = field(default_factory=list)
     compact_interval: float = 300.0
     default_toleration_seconds: int = 300
@@ -126,6 +144,8 @@ class ServerConfig:
     audit_log_maxsize: int = 100
     audit_log_maxbackup: int = 10
     audit_reads: bool = False
+    # kube-apiserver's --disable-admission-plugins; only "ServiceAccount" may be named.
+    disable_admission_plugins: tuple[str, ...] = ()
 
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"sqlite://{self.data_dir / 'state.db'}"
@@ -148,19 +168,23 @@ class APIServer:
         self.store = Store(self.storage, self.clock,
                            default_toleration_seconds=config.default_toleration_seconds,
                            service_allocator=ServiceAllocator(self.storage, config.service_cluster_ip_range,
-                                                              config.service_node_port_range))
+                                                              config.service_node_port_range),
+                           service_accounts=None if "ServiceAccount" in config.disable_admission_plugins
+                           else ServiceAccountAdmission())
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.tokens = TokenFile.load_or_create(config.data_dir / "tokens.json")
         # ServiceAccount tokens: signed with the data dir's key, valid while their ServiceAccount
         # (and bound pod) exist, which `uid_index` answers from memory.
         self.token_issuer = TokenIssuer(SigningKey.load_or_create(config.data_dir / "service-account.key"))
         self.uid_index = UidIndex(self.store, (SERVICEACCOUNTS, PODS), clock=self.clock)
+        # What each node's pods reference: the only Secrets, ConfigMaps and ServiceAccounts it may read.
+        self.node_graph = NodeGraph(self.store, clock=self.clock)
         self.authenticator = authenticator or TokenAuthenticator(
             self.tokens, fallback=ServiceAccountTokenAuthenticator(self.token_issuer, self.uid_index))
         # Who may do what: system:masters, then the node rules, then RBAC (kube-apiserver's
         # --authorization-mode=Node,RBAC); the first to allow wins.
         self.rbac = RBACAuthorizer(self.store, clock=self.clock)
-        self.authorizer_chain = AuthorizerChain(NodeAuthorizer(), self.rbac)
+        self.authorizer_chain = AuthorizerChain(NodeAuthorizer(self.node_graph), self.rbac)
         self.authorizer: Authorizer = authorizer or self.authorizer_chain
         self.store.set_escalation_check(EscalationGuard(self.store, self.authorizer_chain.allows))
         self.reviews = Reviews(self.authenticator, self.authorizer_chain.decide, self.rbac.rules_for)
@@ -177,14 +201,18 @@ class APIServer:
                                           config.audit_log_maxbackup, config.audit_reads, self.metrics_registry)
         self.pki: PKI | None = None
         self._runner: web.AppRunner | None = None
-        self.listener: GuardedListener | None = None
+        self.listeners: list[GuardedListener] = []
+        # Watches and streams being served: ended at once on stop (as kube-apiserver's default
+        # --shutdown-watch-termination-grace-period of 0), where short requests may finish.
+        self._long_running: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.port = config.port
 
     # ------------------------------------------------------------------ lifecycle
     @property
     def url(self) -> str:
-        return f"https://{_host_for_url(self.config.advertise_address)}:{self.port}"
+        host = self.config.kubeconfig_address or self.config.advertise_address
+        return f"https://{_host_for_url(host)}:{self.port}"
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -200,9 +228,14 @@ class APIServer:
                                                                       if v != "none"}})
         self.rbac.start()
         self.uid_index.start()
+        self.node_graph.start()
         await self.rbac.wait_synced(_SYNC_TIMEOUT)  # nobody but masters is allowed before that
         await self.uid_index.wait_synced(_SYNC_TIMEOUT)  # nor any ServiceAccount token accepted
-        hosts = default_hosts([self.config.advertise_address, *self.config.extra_sans])
+        await self.node_graph.wait_synced(_SYNC_TIMEOUT)  # nor a node any of its pods' Secrets
+        # In-cluster clients reach the server as the `kubernetes` Service: its names and cluster IP.
+        hosts = default_hosts([self.config.advertise_address, self.config.kubeconfig_address,
+                               *self.config.extra_bind_addresses, *self.config.extra_sans,
+                               *KUBERNETES_SERVICE_NAMES, self.store.service_allocator.first_ip])
         self.pki = await asyncio.to_thread(ensure_pki, self.config.data_dir / "pki", hosts)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(self.pki.server_cert, self.pki.server_key)
@@ -211,13 +244,15 @@ class APIServer:
         assert self._runner.server is not None
         nofile = raise_nofile_limit()
         max_connections = connection_cap(self.config.max_connections, nofile)
-        self.listener = GuardedListener(
-            self._runner.server, host=self.config.bind_address, port=self.config.port, ssl_context=ctx,
-            backlog=_LISTEN_BACKLOG, max_connections=max_connections,
-            read_header_timeout=self.config.read_header_timeout, idle_timeout=self.config.idle_timeout,
-            trimmer=MemoryTrimmer(TRIM_AFTER_CLOSED, TRIM_DELAY))
-        await self.listener.start()
-        self.port = self.listener.port
+        trimmer = MemoryTrimmer(TRIM_AFTER_CLOSED, TRIM_DELAY)
+        for i, host in enumerate([self.config.bind_address, *self.config.extra_bind_addresses]):
+            listener = GuardedListener(
+                self._runner.server, host=host, port=self.port, ssl_context=ctx, backlog=_LISTEN_BACKLOG,
+                max_connections=max_connections, read_header_timeout=self.config.read_header_timeout,
+                idle_timeout=self.config.idle_timeout, trimmer=trimmer, freebind=i > 0)
+            await listener.start()
+            self.listeners.append(listener)
+            self.port = listener.port  # the first one's, when asked for any free port
         await self.store.service_allocator.repair()  # nothing is being written yet: leftovers are leaks
         await ensure_kubernetes_service(self.store, self.config.advertise_address, self.port)
         self.write_admin_kubeconfig()
@@ -250,15 +285,18 @@ class APIServer:
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
         self._tasks.clear()
-        if self.listener is not None:
-            await self.listener.stop()
-            self.listener = None
+        for listener in self.listeners:
+            await listener.stop()
+        self.listeners.clear()
+        for task in list(self._long_running):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         await self.resource_metrics.stop()
         await self.rbac.stop()
         await self.uid_index.stop()
+        await self.node_graph.stop()
         await self.audit.stop()
         await self.storage.close()
 
@@ -393,9 +431,12 @@ class APIServer:
         # A namespace's own requests are in that namespace (kube-apiserver's RequestInfo), so a
         # RoleBinding there can grant reading it.
         namespace = info.name if info.resource is NAMESPACES else info.namespace
+        # A list or watch of one object by `fieldSelector=metadata.name=` is authorized as of that
+        # object (kube-apiserver's RequestInfo), as the Node authorizer needs to allow it.
+        name = info.name or (selector_name(request.query) if info.verb in ("list", "watch") else "")
         with self.inflight.admit(classify(info.verb, info.subresource, user.groups)):
             self.authorizer.authorize(RequestAttributes(user, info.verb, info.resource.plural,
-                                                        info.resource.group, namespace, info.name,
+                                                        info.resource.group, namespace, name,
                                                         info.subresource, request.path))
             if info.verb == "watch":
                 validate_watch_options(request.query)
@@ -405,8 +446,14 @@ class APIServer:
                 raise MethodNotAllowed("the server does not allow this method on the requested resource")
             if not series.long_running:
                 return await self._serve_resource(request, user, info)
-            with series.open():  # watches and streams: apiserver_longrunning_requests while open
-                return await self._serve_resource(request, user, info)
+            task = asyncio.current_task()
+            assert task is not None
+            self._long_running.add(task)
+            try:
+                with series.open():  # watches and streams: apiserver_longrunning_requests while open
+                    return await self._serve_resource(request, user, info)
+            finally:
+                self._long_running.discard(task)
 
     async def _serve_resource(self, request: web.Request, user: UserInfo,
                               info: RequestInfo) -> web.StreamResponse:
@@ -419,7 +466,8 @@ class APIServer:
             if info.verb != "create":
                 raise MethodNotAllowed("the server does not allow this method on the requested resource")
             body = await decode_body(await read_body(request), request.content_type)
-            issued = await create_token(self.store, self.token_issuer, info.namespace, info.name, body)
+            issued = await create_token(self.store, self.token_issuer, info.namespace, info.name, body,
+                                        node=user.node_name)
             return encode_response(issued, 201, parse_accept(request.headers.get("Accept", "")))
         if info.resource in METRICS:
             return await self.resource_metrics.handle(request, info)

@@ -3,7 +3,8 @@
 Two small interfaces so other schemes slot in: an `Authenticator` maps a request's credentials to a
 `UserInfo`; an `Authorizer` decides one `RequestAttributes`. Node users (`system:node:<name>`,
 group `system:nodes`) get the NodeRestriction rules: a node may write only its own Node and Lease,
-the status of pods bound to it, and events; it may read what a kubelet reads.
+the status of pods bound to it, and events; it may read what a kubelet reads, and of Secrets,
+ConfigMaps, PersistentVolumeClaims and ServiceAccounts only those its pods reference (`NodeGraph`).
 The object-level half of NodeRestriction (is this pod bound to me?) needs the stored object, so the
 REST layer calls `check_node_object` with it.
 """
@@ -18,9 +19,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from podfleet.api.errors import Forbidden, Unauthorized
+
+if TYPE_CHECKING:  # the graph watches the store, which imports this module
+    from podfleet.apiserver.node_graph import NodeGraph
 
 NODE_USER_PREFIX = "system:node:"
 NODES_GROUP = "system:nodes"
@@ -228,24 +232,69 @@ def forbidden_message(attrs: RequestAttributes, reason: str = "") -> str:
     return f"{subject} is forbidden: {msg}"
 
 
+# What a node reads freely: its own and other pods (the scheduler's view), Nodes, leases, events,
+# namespaces, and what its service proxy (kube-proxy's role) watches.
+_NODE_READS = frozenset({"pods", "nodes", "namespaces", "services", "endpoints", "endpointslices", "leases",
+                         "events"})
+# Core kinds a node may read only when a pod bound to it references the object.
+_GRAPH_READS = frozenset({"secrets", "configmaps", "persistentvolumeclaims", "serviceaccounts"})
+
+
 class NodeAuthorizer:
     """The request half of the Node authorizer: the kubelet's rules for node users, no opinion on
-    anyone else (RBAC decides for them)."""
+    anyone else (RBAC decides for them). Without a `graph` no node reads any referenced kind."""
+
+    def __init__(self, graph: NodeGraph | None = None) -> None:
+        self.graph = graph
 
     def decide(self, attrs: RequestAttributes) -> Decision:
         node = attrs.user.node_name
         if node is None:
             return Decision(False)
-        if not attrs.resource or self._node_allows(node, attrs):  # non-resource: discovery, version, health
+        if not attrs.resource:  # non-resource: discovery, version, health
+            return Decision(True)
+        if attrs.group == "" and attrs.resource == "serviceaccounts" and attrs.verb not in READ_VERBS:
+            return self._create_token(node, attrs)
+        if attrs.group == "" and attrs.resource in _GRAPH_READS:
+            return self._read_referenced(node, attrs)
+        if attrs.group == "" and attrs.resource == "persistentvolumes":
+            # Readable when a PVC of one of the node's pods is bound to it; podfleet has no PVs yet.
+            return Decision(False, f"no relationship found between node '{node}' and this object")
+        if self._node_allows(node, attrs):
             return Decision(True)
         return Decision(False, "node may only modify its own objects")
+
+    def _read_referenced(self, node: str, a: RequestAttributes) -> Decision:
+        """get/list/watch of one named object (list and watch name it by `metadata.name=` field
+        selector) that a pod on this node references."""
+        if a.verb not in READ_VERBS:
+            return Decision(False, "can only read resources of this type")
+        if a.subresource:
+            return Decision(False, "cannot read subresource")
+        if not a.namespace:
+            return Decision(False, "can only read namespaced object of this type")
+        return self._related(node, a)
+
+    def _create_token(self, node: str, a: RequestAttributes) -> Decision:
+        """A token for a ServiceAccount one of its pods runs as (which pod: NodeRestriction's
+        check of the TokenRequest's bound object, in `token_request`)."""
+        if a.verb != "create" or not a.name:
+            return Decision(False, "can only create tokens for individual service accounts")
+        if a.subresource != "token":
+            return Decision(False, "can only create token subresource of serviceaccount")
+        return self._related(node, a)
+
+    def _related(self, node: str, a: RequestAttributes) -> Decision:
+        if not a.name:
+            return Decision(False, "No Object name found")
+        if self.graph is not None and self.graph.references(node, a.resource, a.namespace, a.name):
+            return Decision(True)
+        return Decision(False, f"no relationship found between node '{node}' and this object")
 
     @staticmethod
     def _node_allows(node: str, a: RequestAttributes) -> bool:
         r, verb = a.resource, a.verb
-        if verb in READ_VERBS and r in {"pods", "nodes", "namespaces", "secrets", "configmaps",
-                                        "services", "endpoints", "endpointslices", "leases", "serviceaccounts",
-                                        "events"}:
+        if verb in READ_VERBS and r in _NODE_READS:
             return True
         if r == "nodes":
             return verb in {"create", "update", "patch"} and (a.name == node or (verb == "create" and not a.name))
@@ -304,8 +353,8 @@ class AuthorizerChain(DecidingAuthorizer):
 class ClusterAuthorizer(AuthorizerChain):
     """Masters and nodes only, without RBAC (for tests and tools that have no policy)."""
 
-    def __init__(self) -> None:
-        super().__init__(NodeAuthorizer())
+    def __init__(self, graph: NodeGraph | None = None) -> None:
+        super().__init__(NodeAuthorizer(graph))
 
 
 # Labels a kubelet may set on its own Node although they are in the kubernetes.io/k8s.io namespaces

@@ -25,6 +25,9 @@ from podfleet.apiserver.rbac import bootstrap_policy
 from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WriteOptions
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# The names in-cluster clients know the API server by (its serving certificate covers them).
+KUBERNETES_SERVICE_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                            "kubernetes.default.svc.cluster.local")
 
 
 async def ensure_system_namespaces(store: Store) -> None:

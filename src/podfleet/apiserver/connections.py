@@ -305,14 +305,18 @@ def protocol_error(status: int, exc: BaseException | None) -> APIError:
     return BadRequest("malformed HTTP request")
 
 
+_IP_FREEBIND = 15  # linux/in.h; the socket module does not export it
+
+
 class GuardedListener:
     """Accepts TLS connections for an aiohttp `web.Server` with the timeouts and the cap above."""
 
     def __init__(self, server: web.Server, *, host: str, port: int, ssl_context: ssl.SSLContext,
                  backlog: int, max_connections: int, read_header_timeout: float, idle_timeout: float,
-                 trimmer: MemoryTrimmer | None = None) -> None:
+                 trimmer: MemoryTrimmer | None = None, freebind: bool = False) -> None:
         self._server = server
         self._host = host
+        self._freebind = freebind
         self._port = port
         self._ssl = ssl_context
         self._backlog = backlog
@@ -349,6 +353,8 @@ class GuardedListener:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if self._freebind:  # an address that is not (yet) on any interface
+                sock.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
             sock.bind(addr)
             sock.listen(self._backlog)
             sock.setblocking(False)

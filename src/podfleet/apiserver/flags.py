@@ -12,7 +12,10 @@ from podfleet.apiserver.app import ServerConfig
 
 LIMIT_FIELDS = ("max_requests_inflight", "max_mutating_requests_inflight", "read_header_timeout",
                 "idle_timeout", "max_connections", "service_cluster_ip_range", "service_node_port_range",
-                "metric_resolution", "audit_log_path", "audit_log_maxsize", "audit_log_maxbackup", "audit_reads")
+                "metric_resolution", "audit_log_path", "audit_log_maxsize", "audit_log_maxbackup", "audit_reads",
+                "disable_admission_plugins")
+# Admission plugins that may be turned off (the others podfleet runs are part of what a kind means).
+OPTIONAL_ADMISSION_PLUGINS = ("ServiceAccount",)
 
 
 def _non_negative_int(v: str) -> int:
@@ -44,6 +47,15 @@ def _ipv4_cidr(v: str) -> str:
     if net.num_addresses < 8:
         raise argparse.ArgumentTypeError("the service range needs at least 8 addresses")
     return str(net)
+
+
+def _admission_plugins(v: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in v.split(",") if n.strip())
+    unknown = [n for n in names if n not in OPTIONAL_ADMISSION_PLUGINS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown admission plugins {', '.join(unknown)} (podfleet can disable: "
+                                         f"{', '.join(OPTIONAL_ADMISSION_PLUGINS)})")
+    return names
 
 
 def _port_range(v: str) -> tuple[int, int]:
@@ -93,6 +105,9 @@ def add_server_flags(p: argparse.ArgumentParser) -> None:
                    "them all)")
     p.add_argument("--audit-reads", action="store_true", default=d.audit_reads,
                    help="audit reads too (get, list, watch, non-resource GETs); writes are always audited")
+    p.add_argument("--disable-admission-plugins", type=_admission_plugins, default=d.disable_admission_plugins,
+                   metavar="NAMES", help="admission plugins to turn off, comma separated: ServiceAccount (pods "
+                   "then need no ServiceAccount and get no API credential; for a server run without controllers)")
     p.add_argument("--loop-lag-log-threshold", type=_non_negative_float, default=0.1, metavar="SECONDS",
                    help="log a warning for every event-loop stall longer than this (default 0.1; 0 disables "
                    "the lag monitor)")

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from podfleet.api.errors import NotFound
+from podfleet.api.errors import BadRequest, NotFound
 from podfleet.api.params import optional_bool
 from podfleet.api.resources import NAMESPACES, ResourceType, by_plural
+from podfleet.api.selectors import parse_field_selector
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,19 @@ def watch_requested(query: Mapping[str, str]) -> bool:
     """`?watch=` as Kubernetes decodes ListOptions.Watch (strconv.ParseBool): `watch=yes` is a 400,
     not a silent list."""
     return bool(optional_bool(query, "watch"))
+
+
+def selector_name(query: Mapping[str, str]) -> str:
+    """The name a list or watch's `fieldSelector` pins with a `metadata.name=` term ("" when none),
+    which kube-apiserver authorizes as that object's name: so a node, allowed one Secret, can watch
+    just that one. Only a name that could be a path segment counts."""
+    try:
+        name = parse_field_selector(query.get("fieldSelector")).value_for("metadata.name")
+    except BadRequest:
+        return ""  # refused with its reason once authorized, when the list is served
+    if not name or name in (".", "..") or "/" in name or "%" in name:
+        return ""
+    return name
 
 
 def parse_resource_path(parts: list[str], method: str, watch: bool) -> RequestInfo:

@@ -42,6 +42,7 @@ from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_obje
 from podfleet.apiserver.list_cache import ListCache
 from podfleet.apiserver.negotiation import decode_patch_body
 from podfleet.apiserver.service_alloc import ServiceAllocator
+from podfleet.apiserver.serviceaccount_admission import ServiceAccountAdmission
 from podfleet.apiserver.shared_watch import SharedDecoder
 from podfleet.clock import Clock, RealClock
 from podfleet.storage.interface import (
@@ -148,11 +149,13 @@ class Store:
     """Generic, storage-backed REST semantics for all resource types."""
 
     def __init__(self, storage: Storage, clock: Clock | None = None, *,
-                 default_toleration_seconds: int = 300, service_allocator: ServiceAllocator | None = None) -> None:
+                 default_toleration_seconds: int = 300, service_allocator: ServiceAllocator | None = None,
+                 service_accounts: ServiceAccountAdmission | None = None) -> None:
         self.storage = storage
         self.clock = clock or RealClock()
         self.service_allocator = service_allocator or ServiceAllocator(storage)
-        self._strategies = strategies.strategies_for(default_toleration_seconds, self.service_allocator)
+        self._strategies = strategies.strategies_for(default_toleration_seconds, self.service_allocator,
+                                                     service_accounts)
         self._watch_decode = SharedDecoder(decode)
         self.lists = ListCache(storage)  # watch cache for lists, started on first use
 
@@ -178,6 +181,12 @@ class Store:
         instead (see `list_cache` for the resourceVersion semantics and where lists are read)."""
         return await (await self.lists.page(rt, namespace, opts)).decoded()
 
+    async def _find(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.get(rt, namespace, name)
+        except NotFound:
+            return None
+
     # ---------------------------------------------------------------- create
     async def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions,
                      applied: bool = False) -> Result:
@@ -201,6 +210,7 @@ class Store:
             m.pop(k, None)
         defaults.apply_defaults(rt, obj)
         self._strategy(rt).prepare_for_create(obj)
+        await self._strategy(rt).mutate_on_create(obj, self._find)
         causes = validation.validate_create(rt, obj) + managedfields.validate_managed_fields(m.get("managedFields"))
         if causes:
             raise invalid(rt.kind, m.get("name", ""), causes)

@@ -32,6 +32,7 @@ from podfleet.api.resources import (
 )
 from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.service_alloc import Reservation, ServiceAllocator
+from podfleet.apiserver.serviceaccount_admission import Lookup, ServiceAccountAdmission
 
 # (kind, new object, stored object or None for a create, requesting user, name in the request URL):
 # returns when the write may proceed, else raises (Forbidden, NotFound). RBAC's escalation check.
@@ -108,6 +109,10 @@ class Strategy:
         """Checks of a create (`old` None) or an update of the main resource that depend on who
         writes; raise to refuse. Runs after validation, before anything is written (dry runs too)."""
 
+    async def mutate_on_create(self, obj: dict[str, Any], lookup: Lookup) -> None:
+        """Mutating admission of a create, which may read other objects through `lookup`: runs after
+        defaulting and before validation, so what it adds is validated too."""
+
 
 class RBACStrategy(Strategy):
     """Roles and bindings: nobody grants through them more than they hold (`check`, set by the
@@ -125,9 +130,15 @@ class RBACStrategy(Strategy):
 
 
 class PodStrategy(Strategy):
-    def __init__(self, rt: ResourceType, default_toleration_seconds: int) -> None:
+    def __init__(self, rt: ResourceType, default_toleration_seconds: int,
+                 service_accounts: ServiceAccountAdmission | None = None) -> None:
         super().__init__(rt)
         self.default_toleration_seconds = default_toleration_seconds
+        self.service_accounts = service_accounts
+
+    async def mutate_on_create(self, obj: dict[str, Any], lookup: Lookup) -> None:
+        if self.service_accounts is not None:
+            await self.service_accounts.admit(obj, lookup)
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
         defaults.add_default_tolerations(obj, self.default_toleration_seconds)
@@ -228,10 +239,11 @@ def _drop_type_dependent_fields(new: dict[str, Any], old: dict[str, Any]) -> Non
         spec.pop("externalTrafficPolicy", None)
 
 
-def strategies_for(default_toleration_seconds: int, allocator: ServiceAllocator) -> dict[ResourceType, Strategy]:
-    """Every served kind's strategy."""
+def strategies_for(default_toleration_seconds: int, allocator: ServiceAllocator,
+                   service_accounts: ServiceAccountAdmission | None = None) -> dict[ResourceType, Strategy]:
+    """Every served kind's strategy (`service_accounts`: the ServiceAccount admission plugin, when enabled)."""
     special: dict[ResourceType, Strategy] = {
-        PODS: PodStrategy(PODS, default_toleration_seconds),
+        PODS: PodStrategy(PODS, default_toleration_seconds, service_accounts),
         NAMESPACES: NamespaceStrategy(NAMESPACES),
         NODES: NodeStrategy(NODES),
         SERVICES: ServiceStrategy(SERVICES, allocator),

@@ -4,7 +4,8 @@ As kube-apiserver's: the ServiceAccount must exist; `expirationSeconds` defaults
 may not be under ten minutes; `audiences` default to the API server's own; a `boundObjectRef` to a
 Pod (kind Pod, apiVersion v1) binds the token to that pod, which must exist, have the uid given (if
 one is), and run as this ServiceAccount. Nothing is stored: the token is in the returned
-TokenRequest's status.
+TokenRequest's status. A node (NodeRestriction) may ask only for tokens bound, by uid, to a pod
+scheduled on it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from podfleet.api.errors import BadRequest, Cause, Conflict, invalid
+from podfleet.api.errors import BadRequest, Cause, Conflict, Forbidden, invalid
 from podfleet.api.meta import rfc3339
 from podfleet.api.resources import PODS, SERVICEACCOUNTS
 from podfleet.apiserver.serviceaccount_tokens import BoundPod, TokenIssuer
@@ -28,11 +29,15 @@ def _invalid(name: str, field: str, message: str, reason: str = "FieldValueInval
     return invalid(KIND, name, [Cause(field, message, reason)])
 
 
-async def create_token(store: Store, issuer: TokenIssuer, namespace: str, name: str, body: Any) -> dict[str, Any]:
+async def create_token(store: Store, issuer: TokenIssuer, namespace: str, name: str, body: Any, *,
+                       node: str | None = None) -> dict[str, Any]:
+    """`node`: the requesting node's name when a node asks (NodeRestriction applies), else None."""
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a TokenRequest object")
     spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
     assert isinstance(spec, dict)
+    if node is not None:
+        await _admit_node(store, node, namespace, name, spec)
     sa = await store.get(SERVICEACCOUNTS, namespace, name)  # 404 when there is none
     expiration = spec.get("expirationSeconds")
     expiration = DEFAULT_EXPIRATION_SECONDS if expiration is None else expiration
@@ -80,3 +85,24 @@ async def _bound_pod(store: Store, namespace: str, sa_name: str, ref: dict[str, 
         raise BadRequest(f'cannot bind token for serviceaccount "{sa_name}" to pod running with different '
                          f'serviceaccount name.')
     return BoundPod(pod_name, uid)
+
+
+async def _admit_node(store: Store, node: str, namespace: str, sa_name: str, spec: dict[str, Any]) -> None:
+    """NodeRestriction's object half for TokenRequests: a node's token must be bound to a pod on that
+    node, so a node cannot mint a credential that outlives its pods or speaks for a pod elsewhere."""
+    ref = spec.get("boundObjectRef")
+    ref = ref if isinstance(ref, dict) else {}
+    if ref.get("apiVersion") != "v1" or ref.get("kind") != "Pod" or not ref.get("name"):
+        raise _node_forbidden(sa_name, "node requested token not bound to a pod")
+    if not ref.get("uid"):
+        raise _node_forbidden(sa_name, "node requested token with a pod binding without a uid")
+    pod = await store.get(PODS, namespace, str(ref["name"]))  # 404 when there is none
+    if ref["uid"] != (pod.get("metadata") or {}).get("uid"):
+        raise _node_forbidden(sa_name, f"the UID in the bound object reference ({ref['uid']}) does not match the "
+                                       "UID in record. The object might have been deleted and then recreated")
+    if (pod.get("spec") or {}).get("nodeName") != node:
+        raise _node_forbidden(sa_name, "node requested token bound to a pod scheduled on a different node")
+
+
+def _node_forbidden(sa_name: str, why: str) -> Forbidden:
+    return Forbidden(f'serviceaccounts "{sa_name}" is forbidden: {why}', kind="serviceaccounts", name=sa_name)

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from podfleet.api.jsoncopy import clone
-from podfleet.api.resources import NAMESPACES, ResourceType
+from podfleet.api.resources import NAMESPACES, PODS, SERVICEACCOUNTS, ResourceType
 from podfleet.apiserver.auth import Authenticator, Authorizer, RequestAttributes, UserInfo
+from podfleet.apiserver.routing import selector_name
+from podfleet.apiserver.serviceaccount_tokens import TokenIssuer
 from podfleet.apiserver.store import (
     JSON_PATCH,
     MERGE_PATCH,
@@ -37,6 +39,7 @@ from podfleet.apiserver.store import (
     Store,
     WriteOptions,
 )
+from podfleet.apiserver.token_request import create_token
 from podfleet.client.interface import WatchEvent
 
 _PATCH_TYPES = {"merge": MERGE_PATCH, "strategic": STRATEGIC_PATCH, "json": JSON_PATCH}
@@ -55,11 +58,14 @@ class Credential:
 
 
 class LocalClient:
-    def __init__(self, store: Store, credential: Credential | None = None, field_manager: str = "podfleet") -> None:
-        """`field_manager` names this client's writes in managedFields, as a User-Agent would."""
+    def __init__(self, store: Store, credential: Credential | None = None, field_manager: str = "podfleet",
+                 token_issuer: TokenIssuer | None = None) -> None:
+        """`field_manager` names this client's writes in managedFields, as a User-Agent would;
+        `token_issuer` serves `serviceaccounts/<name>/token` (the server's, for the agent's tokens)."""
         self.store = store
         self.credential = credential
         self.field_manager = field_manager
+        self.token_issuer = token_issuer
 
     def _write(self, user: UserInfo | None) -> WriteOptions:
         return WriteOptions(user=user, field_manager=self.field_manager)
@@ -83,7 +89,7 @@ class LocalClient:
     async def list(self, rt: ResourceType, namespace: str = "", *, label_selector: str = "",
                    field_selector: str = "", limit: int = 0, continue_token: str = "",
                    resource_version: str = "") -> dict[str, Any]:
-        self._user("list", rt, namespace)
+        self._user("list", rt, namespace, selector_name({"fieldSelector": field_selector}))
         return await self.store.list(rt, namespace, ListOptions(label_selector, field_selector, limit,
                                                                 continue_token, resource_version))
 
@@ -116,9 +122,14 @@ class LocalClient:
                                body: dict[str, Any]) -> dict[str, Any]:
         from podfleet.apiserver import pods
 
-        if subresource not in ("binding", "eviction"):
-            raise ValueError(f"unsupported subresource {subresource}")
+        if (subresource, rt) not in (("binding", PODS), ("eviction", PODS), ("token", SERVICEACCOUNTS)) \
+                or (subresource == "token" and self.token_issuer is None):
+            raise ValueError(f"unsupported subresource {rt.plural}/{subresource}")
         user = self._user("create", rt, namespace, name, subresource) or _ADMIN
+        if subresource == "token":
+            assert self.token_issuer is not None
+            return await create_token(self.store, self.token_issuer, namespace, name, clone(body),
+                                      node=user.node_name)
         if subresource == "binding":
             return await pods.bind(self.store, namespace, name, clone(body), user)
         return await pods.evict(self.store, namespace, name, clone(body), user)
@@ -127,7 +138,7 @@ class LocalClient:
                     label_selector: str = "", field_selector: str = "",
                     timeout_seconds: int | None = None) -> AsyncIterator[WatchEvent]:
         """Ends after `timeout_seconds`, as the server ends a watch request."""
-        self._user("watch", rt, namespace)
+        self._user("watch", rt, namespace, selector_name({"fieldSelector": field_selector}))
         events = await self.store.watch(rt, namespace, ListOptions(label_selector, field_selector,
                                                                    resource_version=resource_version))
         deadline = asyncio.get_running_loop().time() + timeout_seconds if timeout_seconds else None

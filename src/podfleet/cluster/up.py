@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from podfleet.controllers.manager import ControllerManager, ControllerManagerCon
 from podfleet.controllers.nodeipam import NodeIPAMController
 from podfleet.controllers.nodelifecycle import NodeLifecycleConfig
 from podfleet.kubeconfig import write_kubeconfig
+from podfleet.network.config import pod_gateway
 from podfleet.scheduler.scheduler import Scheduler
 
 log = logging.getLogger("podfleet.up")
@@ -85,8 +87,15 @@ class LocalCluster:
         self.multi = cfg.nodes > 1
         self.net = ClusterNetwork(cfg.net_prefix or _prefix(cfg.data_dir), cfg.cluster_cidr) if self.multi else None
         address = self.net.gateway if self.net else cfg.bind_address
+        wildcard = ipaddress.ip_address(address).is_unspecified
+        # Pods reach the server at their node's address on the pod bridge (on one node: the bridge
+        # the first pod brings, hence listened on before it exists); people and agents at `address`.
+        advertise = self.net.gateway if self.net else pod_gateway(cfg.pod_cidr)
         self.server = APIServer(ServerConfig(data_dir=cfg.data_dir, bind_address=address, port=cfg.port,
-                                             advertise_address=address,
+                                             advertise_address=advertise,
+                                             kubeconfig_address="127.0.0.1" if wildcard else address,
+                                             extra_bind_addresses=[] if wildcard or advertise == address
+                                             else [advertise],
                                              default_toleration_seconds=cfg.toleration_seconds,
                                              **cfg.server_limits))
         self.controllers: ControllerManager | None = None
@@ -104,8 +113,10 @@ class LocalCluster:
         # each as its own user with only what its default RBAC role grants, not as the admin.
         tokens = self.server.tokens
         controller_manager = self._client(tokens.component_token(CONTROLLER_MANAGER_USER), "kube-controller-manager")
+        assert self.server.pki is not None  # made when the server started
         self.controllers = ControllerManager(controller_manager, config=ControllerManagerConfig(
-            node_lifecycle=NodeLifecycleConfig(node_monitor_grace_period=self.cfg.node_grace)))
+            node_lifecycle=NodeLifecycleConfig(node_monitor_grace_period=self.cfg.node_grace),
+            root_ca_pem=self.server.pki.ca_pem().decode()))
         await self.controllers.start()
         self.ipam = NodeIPAMController(controller_manager, self.cfg.pod_network)
         self.ipam.start()
@@ -118,7 +129,6 @@ class LocalCluster:
         node_kc = self.cfg.data_dir / "nodes" / f"{self.cfg.node_name}.kubeconfig"
         write_kubeconfig(node_kc, self.server.node_kubeconfig(self.cfg.node_name))  # for `podfleet agent`
         node_token = self.server.tokens.node_token(self.cfg.node_name)
-        assert self.server.pki is not None  # made when the server started
         self.node = NodeAgent(self._client(node_token, "podfleet-agent"), AgentConfig(
             node_name=self.cfg.node_name, data_dir=self.cfg.data_dir / "node", node_ip="127.0.0.1", port=0,
             pod_cidr=self.cfg.pod_cidr, bridge=self.cfg.bridge, backoff_base=self.cfg.backoff_base),
@@ -164,7 +174,7 @@ class LocalCluster:
         """An in-process client acting with `token`, as a request bearing it would; `manager` names
         its writes in managedFields."""
         return LocalClient(self.server.store, Credential(token, self.server.authenticator, self.server.authorizer),
-                           manager)
+                           manager, self.server.token_issuer)
 
     async def stop(self) -> None:
         if self._routes_task is not None:

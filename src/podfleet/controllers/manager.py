@@ -24,12 +24,13 @@ from podfleet.controllers.job import JobController
 from podfleet.controllers.namespace import NamespaceController
 from podfleet.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycleController
 from podfleet.controllers.replicaset import ReplicaSetController
+from podfleet.controllers.rootcacert import RootCACertPublisher
 from podfleet.controllers.serviceaccounts import ServiceAccountsController
 from podfleet.controllers.tainteviction import TaintEvictionController
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "nodelifecycle", "tainteviction",
                    "garbagecollector", "namespace", "endpoints", "clusterroleaggregation", "clusterdns",
-                   "serviceaccount", "job")
+                   "serviceaccount", "job", "root-ca-cert-publisher")
 
 
 @dataclass
@@ -39,6 +40,9 @@ class ControllerManagerConfig:
     node_lifecycle: NodeLifecycleConfig = field(default_factory=NodeLifecycleConfig)
     namespace_retry_interval: float = 2.0
     sync_timeout: float = 60.0
+    # The CA (PEM) that signed the API server's certificate, published as kube-root-ca.crt in every
+    # namespace (kube-controller-manager's --root-ca-file); without it that controller does not run.
+    root_ca_pem: str = ""
 
 
 class ControllerManager:
@@ -89,6 +93,9 @@ class ControllerManager:
             if "serviceaccount" in enabled else None
         self.job = JobController(client, self.informers, clock=self.clock, workers=w,
                                  recorder=self._recorder("job-controller")) if "job" in enabled else None
+        self.root_ca_publisher = RootCACertPublisher(client, self.informers, self.config.root_ca_pem,
+                                                     clock=self.clock) \
+            if "root-ca-cert-publisher" in enabled and self.config.root_ca_pem else None
         self._started = False
 
     def _recorder(self, component: str) -> EventRecorder:
@@ -101,7 +108,7 @@ class ControllerManager:
         return [c for c in (self.replicaset, self.replication, self.deployment, self.node_lifecycle,
                             self.taint_eviction, self.garbage_collector, self.namespace, self.endpoints,
                             self.cluster_role_aggregation, self.cluster_dns, self.service_accounts, self.job,
-                            self.daemonset)
+                            self.daemonset, self.root_ca_publisher)
                 if c is not None]
 
     async def start(self) -> None:

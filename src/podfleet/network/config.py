@@ -11,10 +11,15 @@ from typing import Any
 CNI_VERSION = "1.0.0"
 
 
+def pod_gateway(pod_cidr: str) -> str:
+    """The node's address on its pod bridge: the CIDR's first host (what pods route through)."""
+    return str(next(ipaddress.ip_network(pod_cidr).hosts()))
+
+
 def default_conflist(*, pod_cidr: str, bridge: str, ipam_dir: Path, network_name: str = "podfleet",
                      ip_masq: bool = False, mtu: int = 1500) -> dict[str, Any]:
     net = ipaddress.ip_network(pod_cidr)
-    gateway = str(next(net.hosts()))
+    gateway = pod_gateway(pod_cidr)
     if len(bridge) > 15:
         raise ValueError(f"bridge name {bridge!r} is longer than 15 characters")
     return {

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from server_helpers import RunningServer, running_server
+from server_helpers import STANDALONE, RunningServer, running_server
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(Path(tmp_path_factory.mktemp("audit")), "--audit-reads") as s:
+    with running_server(Path(tmp_path_factory.mktemp("audit")), "--audit-reads", *STANDALONE) as s:
         yield s
 
 

@@ -94,7 +94,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     await server.start()
     client = RESTClient.from_kubeconfig(server.kubeconfig_path)
     manager = ControllerManager(client, config=ControllerManagerConfig(
-        controllers=("replicaset", "deployment", "garbagecollector")))
+        controllers=("replicaset", "deployment", "garbagecollector", "serviceaccount")))
     kubelet: asyncio.Task[None] | None = None
     try:
         await client.create(NODES, {"metadata": {"name": "node-a"}})

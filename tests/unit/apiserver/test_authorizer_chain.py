@@ -65,7 +65,7 @@ def test_rbac_allows_what_a_binding_grants_and_nothing_else() -> None:
 def test_node_rules_apply_to_nodes_only_and_rbac_still_decides_for_others() -> None:
     """The node link has no opinion on users who are not nodes: it neither allows nor blocks them."""
     chain = chain_with(Policy())
-    chain.authorize(RequestAttributes(NODE, "get", "secrets", "", "team", "s"))
+    chain.authorize(RequestAttributes(NODE, "get", "pods", "", "team", "p"))
     assert NodeAuthorizer().decide(RequestAttributes(JANE, "get", "secrets", "", "team", "s")) == Decision(False)
     with pytest.raises(Forbidden):
         chain.authorize(RequestAttributes(JANE, "get", "secrets", "", "team", "s"))

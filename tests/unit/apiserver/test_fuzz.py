@@ -43,7 +43,7 @@ from fuzz_helpers import (
     seed_object,
     strict_json,
 )
-from podfleet.api.resources import NAMESPACES, RESOURCES, ResourceType
+from podfleet.api.resources import NAMESPACES, RESOURCES, SERVICEACCOUNTS, ResourceType
 from podfleet.apiserver.app import APIServer, ServerConfig
 from podfleet.storage.memory import MemoryStorage
 
@@ -126,6 +126,11 @@ class Harness:
         status, _, body = await self.call("POST", resource_path(NAMESPACES, None),
                                           _json(seed_object(NAMESPACES, name)))
         assert status == 201, f"cannot create namespace {name}: {status} {body[:300]!r}"
+        # what the serviceaccount controller would add, so pods pass ServiceAccount admission
+        status, _, body = await self.call("POST", resource_path(SERVICEACCOUNTS, name),
+                                          _json({"apiVersion": "v1", "kind": "ServiceAccount",
+                                                 "metadata": {"name": "default"}}))
+        assert status == 201, f"cannot create the default ServiceAccount of {name}: {status} {body[:300]!r}"
         self.namespace = name
 
     async def _namespace_usable(self) -> bool:

@@ -343,7 +343,8 @@ async def test_table_stream_is_the_table_of_the_list(pages: list[ListPage]) -> N
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[tuple[APIServer, aiohttp.ClientSession]]:
-    srv = APIServer(ServerConfig(data_dir=tmp_path, bind_address="127.0.0.1", port=0, compact_interval=0),
+    srv = APIServer(ServerConfig(data_dir=tmp_path, bind_address="127.0.0.1", port=0, compact_interval=0,
+                                 disable_admission_plugins=("ServiceAccount",)),  # no controllers here
                     storage=MemoryStorage())
     await srv.start()
     ctx = ssl.create_default_context()

@@ -27,7 +27,7 @@ from podfleet.api.resources import DEPLOYMENTS, NAMESPACES, NODES, PODS
 from podfleet.apiserver.kubeletproxy import CONNECT_TIMEOUT, KubeletClient
 from podfleet.apiserver.nodelogs import LogOptions
 from podfleet.apiserver.pods import _log_options
-from podfleet.apiserver.routing import parse_resource_path, watch_requested
+from podfleet.apiserver.routing import parse_resource_path, selector_name, watch_requested
 from podfleet.pki import ensure_pki
 from podfleet.runtime.logs import log_since, read_log
 
@@ -269,3 +269,20 @@ async def test_a_stream_to_a_node_that_is_down_is_a_503_within_seconds(down: Dow
                                             ["v5.channel.k8s.io"])
     assert exc.value.message.startswith('cannot reach the agent of node "n1": ') and "connection refused" in (
         exc.value.message)
+
+
+@pytest.mark.parametrize(("query", "name"), [
+    ({"fieldSelector": "metadata.name=tls"}, "tls"),
+    ({"fieldSelector": "metadata.name==tls"}, "tls"),
+    ({"fieldSelector": "type=Opaque,metadata.name=tls"}, "tls"),  # the exact-match term, as RequiresExactMatch
+    ({"fieldSelector": "metadata.name!=tls"}, ""),
+    ({"fieldSelector": "metadata.namespace=tls"}, ""),
+    ({"fieldSelector": ""}, ""),
+    ({}, ""),
+    ({"fieldSelector": "metadata.name=a/b"}, ""),  # not a name a path could carry
+    ({"fieldSelector": "metadata.name=.."}, ""),
+    ({"fieldSelector": "metadata.name=%2e"}, ""),
+    ({"fieldSelector": "garbage"}, ""),
+])
+def test_selector_name_is_what_a_metadata_name_field_selector_pins(query: dict[str, str], name: str) -> None:
+    assert selector_name(query) == name

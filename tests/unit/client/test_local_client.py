@@ -165,3 +165,40 @@ async def test_a_namespaces_own_requests_are_in_that_namespace(store: Store, tok
     assert (await jane.get(NAMESPACES, "default"))["metadata"]["name"] == "default"
     with pytest.raises(Forbidden):
         await jane.get(NAMESPACES, "kube-node-lease")
+
+
+async def test_a_node_agent_in_process_gets_tokens_only_for_its_own_pods(store: Store, tokens: TokenFile,
+                                                                          tmp_path: Path) -> None:
+    """`podfleet up`'s agent requests its pods' ServiceAccount tokens through LocalClient, under the
+    Node authorizer's graph and NodeRestriction's bound-pod rule as over HTTPS."""
+    from podfleet.api.resources import SERVICEACCOUNTS
+    from podfleet.apiserver.node_graph import NodeGraph
+    from podfleet.apiserver.serviceaccount_tokens import SigningKey, TokenIssuer
+
+    await store.create(SERVICEACCOUNTS, "default", {"metadata": {"name": "default"}}, WriteOptions())
+    for name, node in (("mine", "n1"), ("theirs", "n2")):
+        await store.create(PODS, "default", {"metadata": {"name": name}, "spec": {
+            "nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}}, WriteOptions())
+    graph = NodeGraph(store)
+    graph.start()
+    await graph.wait_synced(5)
+    try:
+        issuer = TokenIssuer(SigningKey.load_or_create(tmp_path / "sa.key"))
+        agent = LocalClient(store, Credential(tokens.node_token("n1"), TokenAuthenticator(tokens),
+                                              AuthorizerChain(NodeAuthorizer(graph))), token_issuer=issuer)
+
+        uids = {p: (await store.get(PODS, "default", p))["metadata"]["uid"] for p in ("mine", "theirs")}
+
+        def request(pod: str) -> dict[str, Any]:
+            return {"spec": {"expirationSeconds": 3607, "boundObjectRef": {
+                "kind": "Pod", "apiVersion": "v1", "name": pod, "uid": uids[pod]}}}
+
+        issued = await agent.post_subresource(SERVICEACCOUNTS, "default", "default", "token", request("mine"))
+        assert issued["status"]["token"].count(".") == 2
+        with pytest.raises(Forbidden, match="different node"):
+            await agent.post_subresource(SERVICEACCOUNTS, "default", "default", "token", request("theirs"))
+        with pytest.raises(ValueError, match="serviceaccounts/token"):
+            await LocalClient(store).post_subresource(SERVICEACCOUNTS, "default", "default", "token",
+                                                      request("mine"))
+    finally:
+        await graph.stop()

@@ -30,3 +30,11 @@ def test_limit_flags_default_to_kube_apiservers(command: str) -> None:
 def test_bad_limits_are_refused(bad: list[str]) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["up", *bad])
+
+
+def test_service_account_admission_is_on_unless_disabled() -> None:
+    assert ServerConfig(**server_limits(build_parser().parse_args(["server"]))).disable_admission_plugins == ()
+    args = build_parser().parse_args(["server", "--disable-admission-plugins", "ServiceAccount"])
+    assert ServerConfig(**server_limits(args)).disable_admission_plugins == ("ServiceAccount",)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["server", "--disable-admission-plugins", "NamespaceLifecycle"])

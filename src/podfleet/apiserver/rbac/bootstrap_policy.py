@@ -188,6 +188,8 @@ def _controller_manager_rules() -> list[dict[str, Any]]:
         rule(("create", "delete", "get", "list", "update"), DISCOVERY, ("endpointslices",)),
         # clusterrole-aggregation-controller: it writes rules it does not hold, so it may escalate
         rule(("escalate", "get", "list", "patch", "update", "watch"), rbac.GROUP, ("clusterroles",)),
+        # root-ca-cert-publisher
+        rule(("create", "update"), LEGACY, ("configmaps",)),
         # podfleet's cluster-dns controller: the kube-dns Service (its EndpointSlice is covered above)
         rule("create", LEGACY, ("services",)),
     ]
