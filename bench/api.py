@@ -11,11 +11,24 @@ then drives each with the HTTPS client podfleet's own components use:
   server's RSS once they exist, 10 unpaginated LISTs of all of them (time until the whole body is
   received, and separately with the client's JSON decode), and the server's RSS after them: a list
   must not leave the server holding hundreds of MB.
+- authorization cost, on a fresh server: the admin credential is in system:masters, which is allowed
+  before RBAC is looked at, so the rows above never exercise RBAC. This section makes a user with
+  `podfleet user-kubeconfig`, binds it to ClusterRole `edit` in a bench namespace with one
+  RoleBinding among 1,000 others (to other users, groups and ServiceAccounts, over 50 namespaces and
+  the bench one), and measures create-pod latency p50/p99 as admin and as that user with 1 and 10
+  clients, each client taking turns between the two identities request by request (so a busy host's
+  drift does not favour either); prints the user/admin p50 ratio.
+
+Every namespace pods are created in first gets its ServiceAccount `default`: the ServiceAccount
+admission plugin refuses pods without it, and `podfleet server` alone runs no controller making it.
 
 Targets (issue 2): p99 create ≤ 50 ms at 10 clients; every watcher sees every event in order.
 Targets ("API server hardening"): LIST of 10,000 pods ≤ 100 ms; p99 create ≤ 50 ms at 100 clients;
 server RSS at 10,000 pods and after 10 LISTs ≤ 150 MB.
-Run: `.venv/bin/python bench/api.py [--pods 300] [--list-pods 10000] [--skip-etcd]`.
+Target (authorization): RBAC adds ≤ 5 % to create p50 with 1,000 RoleBindings present (user/admin
+p50 ≤ 1.05, at 1 and 10 clients).
+Run: `.venv/bin/python bench/api.py [--pods 300] [--list-pods 10000] [--skip-etcd] [--skip-authz]
+[--rolebindings 1000]`.
 """
 
 from __future__ import annotations
@@ -42,13 +55,17 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from podfleet.api.resources import PODS  # noqa: E402
+from podfleet.api.errors import AlreadyExists, Forbidden, Unauthorized  # noqa: E402
+from podfleet.api.resources import NAMESPACES, PODS, ROLEBINDINGS, SERVICEACCOUNTS  # noqa: E402
 from podfleet.client.rest import RESTClient, resource_path  # noqa: E402
 from podfleet.kubeconfig import read_kubeconfig  # noqa: E402
 
 LIST_TARGET_MS = 100.0
 CREATE_TARGET_MS = 50.0
 RSS_TARGET_MB = 150.0
+AUTHZ_TARGET_RATIO = 1.05
+AUTHZ_NAMESPACE = "bench-authz"
+AUTHZ_USER = "bench-user"
 
 
 def free_port() -> int:
@@ -124,11 +141,30 @@ def pod(name: str) -> dict[str, Any]:
             "spec": {"containers": [{"name": "main", "image": "busybox", "ports": [{"containerPort": 8080}]}]}}
 
 
-async def create_run(kubeconfig: Path, clients: int, total: int, prefix: str) -> dict[str, float]:
+async def prepare_namespace(kubeconfig: Path, namespace: str) -> None:
+    """The namespace (unless `default`) and its ServiceAccount `default`: the ServiceAccount admission
+    plugin refuses a pod whose ServiceAccount does not exist, and `podfleet server` alone runs no
+    controller that would make it."""
+    client = RESTClient.from_kubeconfig(kubeconfig)
+    try:
+        if namespace != "default":
+            with contextlib.suppress(AlreadyExists):
+                await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                                 "metadata": {"name": namespace}})
+        with contextlib.suppress(AlreadyExists):
+            await client.create(SERVICEACCOUNTS, {"apiVersion": "v1", "kind": "ServiceAccount",
+                                                  "metadata": {"name": "default"}}, namespace)
+    finally:
+        await client.close()
+
+
+async def create_latencies(kubeconfig: Path, clients: int, total: int, prefix: str,
+                           namespace: str = "default") -> tuple[list[float], float]:
+    """Create `total` pods from `clients` concurrent clients: each create's latency (s), and the wall time."""
     # A RESTClient pools at most 64 connections: one per 50 clients gives each a connection of its own.
     pool = [RESTClient.from_kubeconfig(kubeconfig) for _ in range(-(-clients // 50))]
     for c in pool:
-        await c.list(PODS, "default", limit=1)  # warm the connection pools
+        await c.list(PODS, namespace, limit=1)  # warm the connection pools
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
@@ -141,14 +177,21 @@ async def create_run(kubeconfig: Path, clients: int, total: int, prefix: str) ->
             except asyncio.QueueEmpty:
                 return
             t0 = time.perf_counter()
-            await client.create(PODS, pod(f"{prefix}-{i}"), "default")
+            await client.create(PODS, pod(f"{prefix}-{i}"), namespace)
             latencies.append(time.perf_counter() - t0)
 
     start = time.perf_counter()
-    await asyncio.gather(*(worker(pool[i % len(pool)]) for i in range(clients)))
-    elapsed = time.perf_counter() - start
-    for c in pool:
-        await c.close()
+    try:
+        await asyncio.gather(*(worker(pool[i % len(pool)]) for i in range(clients)))
+        elapsed = time.perf_counter() - start
+    finally:
+        for c in pool:
+            await c.close()
+    return latencies, elapsed
+
+
+async def create_run(kubeconfig: Path, clients: int, total: int, prefix: str) -> dict[str, float]:
+    latencies, elapsed = await create_latencies(kubeconfig, clients, total, prefix)
     return {"p50": pct(latencies, 50) * 1000, "p99": pct(latencies, 99) * 1000, "rate": total / elapsed}
 
 
@@ -204,6 +247,7 @@ async def watch_run(kubeconfig: Path, watchers: int, events: int) -> dict[str, f
 
 async def list_run(kubeconfig: Path, pid: int, pods: int, lists: int) -> list[tuple[str, dict[str, float]]]:
     """`pods` pods from 100 clients, then `lists` full LISTs; the server's memory before and after."""
+    await prepare_namespace(kubeconfig, "default")
     rows = [("create x100", await create_run(kubeconfig, 100, pods, "l"))]
     rss_full = rss_mb(pid)
     server, ca, token = read_kubeconfig(kubeconfig)
@@ -230,7 +274,160 @@ async def list_run(kubeconfig: Path, pid: int, pods: int, lists: int) -> list[tu
     return rows
 
 
+def user_kubeconfig(admin_kubeconfig: Path, name: str) -> Path:
+    """A kubeconfig for user `name` (not in system:masters, so every request of it is decided by RBAC),
+    made by the documented `podfleet user-kubeconfig` on the running server's data dir (the server
+    re-reads its token file when it changes)."""
+    server, _, _ = read_kubeconfig(admin_kubeconfig)
+    data = admin_kubeconfig.parent
+    out = subprocess.run([sys.executable, "-m", "podfleet", "user-kubeconfig", name, "--data-dir", str(data),
+                          "--server", server], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    path = data / f"{name}.kubeconfig"
+    path.write_text(out.stdout)
+    return path
+
+
+def rolebinding(name: str, namespace: str, role: str, subject: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [subject]}
+
+
+async def authz_setup(kubeconfig: Path, bindings: int, namespaces: int) -> Path:
+    """`bindings` RoleBindings to other users, groups and ServiceAccounts over `namespaces` namespaces
+    and the bench namespace, then the one binding the bench user to ClusterRole `edit` in the bench
+    namespace (last, so once the user is allowed the policy has taken in all the others); returns the
+    user's kubeconfig once RBAC allows it and refuses it elsewhere."""
+    spread = [AUTHZ_NAMESPACE] + [f"authz-filler-{i:02d}" for i in range(namespaces)]
+    await asyncio.gather(*(prepare_namespace(kubeconfig, ns) for ns in spread))
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(bindings):
+        queue.put_nowait(i)
+
+    def filler(i: int) -> dict[str, Any]:
+        ns = spread[i % len(spread)]
+        subject = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": f"user-{i}"},
+                   {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": f"group-{i}"},
+                   {"kind": "ServiceAccount", "name": f"sa-{i}", "namespace": ns}][i % 3]
+        return rolebinding(f"filler-{i}", ns, ("view", "edit", "admin")[i % 3], subject)
+
+    async with contextlib.AsyncExitStack() as stack:
+        admin = RESTClient.from_kubeconfig(kubeconfig)
+        stack.push_async_callback(admin.close)
+
+        async def worker() -> None:
+            while True:
+                try:
+                    i = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await admin.create(ROLEBINDINGS, filler(i))
+
+        await asyncio.gather(*(worker() for _ in range(20)))
+        await admin.create(ROLEBINDINGS, rolebinding(
+            f"{AUTHZ_USER}-edit", AUTHZ_NAMESPACE, "edit",
+            {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": AUTHZ_USER}))
+        total = 0
+        for ns in spread:
+            total += len((await admin.list(ROLEBINDINGS, ns))["items"])
+        if total != bindings + 1:
+            raise RuntimeError(f"{total} RoleBindings in the bench namespaces, expected {bindings + 1}")
+
+        user_kc = user_kubeconfig(kubeconfig, AUTHZ_USER)
+        user = RESTClient.from_kubeconfig(user_kc)
+        stack.push_async_callback(user.close)
+        deadline = time.time() + 30
+        while True:  # the authorizer's policy follows a watch: wait until it has the user's binding
+            try:
+                await user.list(PODS, AUTHZ_NAMESPACE, limit=1)
+                break
+            except (Forbidden, Unauthorized):
+                if time.time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        try:  # the user is not an admin in disguise: RBAC refuses it outside the bench namespace
+            await user.create(PODS, pod("authz-denied"), "default")
+            raise RuntimeError(f"{AUTHZ_USER} may create pods in default: RBAC is not being evaluated")
+        except Forbidden:
+            pass
+    return user_kc
+
+
+async def interleaved_latencies(sides: dict[str, Path], clients: int, total: int, prefix: str,
+                                namespace: str) -> tuple[dict[str, list[float]], float]:
+    """`total` pods per side from `clients` concurrent workers, each with a client of every side and
+    taking turns between the sides request by request (ABBA BAAB ..., so neither is always first), so
+    both see the same server load at the same moments: each side's latencies (s), and the wall time."""
+    names = list(sides)
+    pool = [{side: RESTClient.from_kubeconfig(kc) for side, kc in sides.items()} for _ in range(clients)]
+    latencies: dict[str, list[float]] = {side: [] for side in names}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+
+    async def worker(own: dict[str, RESTClient]) -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            for side in names if (i % 2 == 0) == (i // 2 % 2 == 0) else names[::-1]:
+                t0 = time.perf_counter()
+                await own[side].create(PODS, pod(f"{prefix}-{side}-{i}"), namespace)
+                latencies[side].append(time.perf_counter() - t0)
+
+    try:
+        for own in pool:
+            for c in own.values():
+                await c.list(PODS, namespace, limit=1)  # warm the connections
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(own) for own in pool))
+        elapsed = time.perf_counter() - start
+    finally:
+        for own in pool:
+            for c in own.values():
+                await c.close()
+    return latencies, elapsed
+
+
+async def authz_run(kubeconfig: Path, total: int, bindings: int, namespaces: int) -> list[dict[str, float]]:
+    """Create-pod latency as admin (system:masters, allowed before RBAC) and as a user RBAC decides,
+    in the same namespace, `total` pods per side with 1 and with 10 concurrent clients, the two
+    identities taking turns request by request (`interleaved_latencies`), so drift in a busy host
+    does not bias one side."""
+    user_kc = await authz_setup(kubeconfig, bindings, namespaces)
+    sides = {"admin": kubeconfig, "user": user_kc}
+    await interleaved_latencies(sides, 10, 25, "a-warm", AUTHZ_NAMESPACE)  # warm both paths, unmeasured
+    rows = []
+    for clients in (1, 10):
+        latencies, elapsed = await interleaved_latencies(sides, clients, total, f"a{clients}", AUTHZ_NAMESPACE)
+        row: dict[str, float] = {"clients": clients}
+        for side in sides:
+            row[f"{side}_p50"] = pct(latencies[side], 50) * 1000
+            row[f"{side}_p99"] = pct(latencies[side], 99) * 1000
+        row["rate"] = 2 * total / elapsed
+        rows.append(row)
+    return rows
+
+
+def print_authz(rows: list[dict[str, float]], args: argparse.Namespace) -> None:
+    print(f"authorization: create-pod latency, admin (system:masters, allowed before RBAC) vs a user RBAC "
+          f"decides (one RoleBinding to `edit`) with {args.rolebindings} other RoleBindings over "
+          f"{args.authz_namespaces + 1} namespaces; {args.pods} pods per side and level, each client "
+          f"taking turns between the two request by request")
+    print(f"{'clients':>7} {'admin p50':>10} {'admin p99':>10} {'user p50':>9} {'user p99':>9} "
+          f"{'ops/s':>7} {'user/admin p50':>15}  target <= {AUTHZ_TARGET_RATIO:.2f}")
+    for r in rows:
+        ratio = r["user_p50"] / r["admin_p50"]
+        print(f"{int(r['clients']):>7} {r['admin_p50']:>10.2f} {r['admin_p99']:>10.2f} {r['user_p50']:>9.2f} "
+              f"{r['user_p99']:>9.2f} {r['rate']:>7.0f} {ratio:>15.3f}  "
+              + _met(ratio <= AUTHZ_TARGET_RATIO))
+
+
 async def bench(kubeconfig: Path, label: str, total: int) -> list[tuple[str, str, dict[str, float]]]:
+    await prepare_namespace(kubeconfig, "default")
     rows = []
     for clients in (1, 10, 50):
         rows.append((label, f"create x{clients}", await create_run(kubeconfig, clients, total, f"c{clients}")))
@@ -244,12 +441,20 @@ def main() -> None:
     ap.add_argument("--list-pods", type=int, default=10_000, help="pods in the large-list test (0: skip it)")
     ap.add_argument("--lists", type=int, default=10, help="LISTs of all pods in the large-list test")
     ap.add_argument("--skip-etcd", action="store_true")
+    ap.add_argument("--skip-authz", action="store_true", help="skip the authorization (RBAC) cost test")
+    ap.add_argument("--rolebindings", type=int, default=1000, help="other RoleBindings in the authorization test")
+    ap.add_argument("--authz-namespaces", type=int, default=50,
+                    help="namespaces (besides the bench one) the other RoleBindings are spread over")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="podfleet-bench-api-"))
     rows: list[tuple[str, str, dict[str, float]]] = []
+    authz_rows: list[dict[str, float]] = []
     try:
         with podfleet_server(work, "") as kc:
             rows += asyncio.run(bench(kc, "podfleet/sqlite", args.pods))
+        if not args.skip_authz:
+            with podfleet_server(work, "") as kc:
+                authz_rows = asyncio.run(authz_run(kc, args.pods, args.rolebindings, args.authz_namespaces))
         if args.list_pods:
             pids: list[int] = []
             with podfleet_server(work, "", pids) as kc:
@@ -286,6 +491,9 @@ def main() -> None:
         if "podfleet/sqlite" in per and "podfleet/etcd (peer)" in per and per["podfleet/etcd (peer)"]["p99"]:
             ratio = per["podfleet/sqlite"]["p99"] / per["podfleet/etcd (peer)"]["p99"]
             print(f"ratio sqlite/etcd p99 for {test}: {ratio:.2f}x")
+    if authz_rows:
+        print()
+        print_authz(authz_rows, args)
 
 
 def _met(ok: bool) -> str:
