@@ -57,6 +57,7 @@ class EventRecorder:
         self._pending: set[asyncio.Task[Any]] = set()
         self.dropped = 0
         self._lock = asyncio.Lock()
+        self._last_stamp = 0  # nanoseconds in the last event name: names stay unique within a clock tick
 
     def emit(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """Record without waiting (usable from synchronous informer handlers). As Kubernetes' event
@@ -96,8 +97,8 @@ class EventRecorder:
                         return out
                     except NotFound:
                         self._seen.pop(key, None)
-                stamp = self.clock.now()
-                name = f"{ref['name']}.{int(stamp.timestamp() * 1e9):x}"
+                self._last_stamp = max(int(self.clock.now().timestamp() * 1e9), self._last_stamp + 1)
+                name = f"{ref['name']}.{self._last_stamp:x}"
                 event = {
                     "apiVersion": "v1", "kind": "Event",
                     "metadata": {"name": name, "namespace": namespace},

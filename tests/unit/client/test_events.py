@@ -49,3 +49,11 @@ async def test_repeats_fold_and_similar_ones_combine(recorder: tuple[EventRecord
     await clock.advance(AGGREGATE_WINDOW + 1)
     await rec.record(POD, NORMAL, "Pulling", "later")
     assert ("later", 1) in await _events(store)  # a new window starts over
+
+
+async def test_two_events_in_one_clock_tick_get_names_of_their_own(
+        recorder: tuple[EventRecorder, Store, FakeClock]) -> None:
+    rec, store, _ = recorder  # the fake clock does not move between the two
+    await rec.record(POD, NORMAL, "Pulled", "first")
+    await rec.record(POD, NORMAL, "Started", "second")
+    assert await _events(store) == [("first", 1), ("second", 1)]
