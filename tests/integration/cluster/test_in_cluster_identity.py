@@ -2,54 +2,29 @@
 `load_incluster_config()` and a kopf operator, each with least privilege, against a real `podfleet up`.
 
 The pods run the host's Python and this venv's packages (bind-mounted read-only over the busybox
-image), so no Python image has to be built; everything else — the projected token, the CA from
+image, `incluster_helpers.py`), so no Python image has to be built; everything else — the projected token, the CA from
 kube-root-ca.crt, the `kubernetes` Service's cluster IP to the API server — is what any pod gets.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-import sysconfig
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from cluster_helpers import IMAGE, Cluster, running_cluster
+from cluster_helpers import Cluster, running_cluster
+from incluster_helpers import PYTHON, TOKEN_DIR, python_pod
 
 pytestmark = pytest.mark.integration
-
-SITE_PACKAGES = sysconfig.get_paths()["purelib"]
-PYTHON = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with running_cluster(Path(tmp_path_factory.mktemp("up")), "--backoff-base", "1") as c:
         yield c
-
-
-def python_pod(name: str, namespace: str, account: str, command: list[str],
-               extra_volumes: list[dict[str, Any]] | None = None,
-               extra_mounts: list[dict[str, Any]] | None = None, restart: str = "Never") -> str:
-    """A pod running the host's Python with this venv's packages."""
-    host = {"usr": "/usr", "lib": "/usr/lib", "lib64": "/usr/lib64", "site": SITE_PACKAGES}
-    mounts = {"usr": "/usr", "lib": "/lib", "lib64": "/lib64", "site": "/site"}
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
-           "spec": {"serviceAccountName": account, "restartPolicy": restart, "terminationGracePeriodSeconds": 1,
-                    "volumes": [{"name": k, "hostPath": {"path": v}} for k, v in host.items()]
-                    + (extra_volumes or []),
-                    "containers": [{"name": "py", "image": IMAGE, "command": command,
-                                    "env": [{"name": "PYTHONPATH", "value": "/site"},
-                                            {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-                                            {"name": "HOME", "value": "/tmp"}],
-                                    "volumeMounts": [{"name": k, "mountPath": v, "readOnly": True}
-                                                     for k, v in mounts.items()] + (extra_mounts or [])}]}}
-    return json.dumps(pod)
 
 
 def phase(cluster: Cluster, name: str, namespace: str) -> str:

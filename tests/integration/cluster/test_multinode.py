@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from cluster_helpers import IMAGE
+from incluster_helpers import PYTHON, WHOAMI, python_pod
 from multinode_helpers import MultiCluster, multi_cluster
 
 pytestmark = pytest.mark.integration
@@ -60,6 +61,16 @@ def test_deployment_spreads_and_pods_talk_across_nodes(mc: MultiCluster) -> None
         assert p["status"]["podIP"].startswith(prefix)
     a, b = pods[0], pods[1]
     assert fetch_from(mc, mc.pod_netns(a["metadata"]["uid"]), b["status"]["podIP"]) == b["metadata"]["name"]
+    # and, on every node, a pod reaches the API server as the `kubernetes` Service with its own token
+    for node in sorted(nodes):
+        mc.kubectl("apply", "-f", "-", input=python_pod(f"who-{node}", "default", "default", [PYTHON, "-c", WHOAMI],
+                                                        node=node))
+    for node in sorted(nodes):
+        mc.wait_for(lambda n=node: mc.pod(f"who-{n}")["status"].get("phase") in ("Succeeded", "Failed"), 60,
+                    f"who-{node} to finish")
+        logs = mc.kubectl("logs", f"who-{node}").stdout
+        assert "USER system:serviceaccount:default:default" in logs, logs
+        mc.kubectl("delete", "pod", f"who-{node}")
 
 
 def test_deleted_pod_is_replaced_with_new_name_and_ip(mc: MultiCluster) -> None:
