@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from podfleet.api.resources import PODS, ResourceType
-from podfleet.apiserver.store_feed import StoreFeed, WatchSource
+from podfleet.apiserver.store_feed import FedIndex, StoreFeed, WatchSource
 from podfleet.clock import Clock
 
 Ref = tuple[str, str, str]  # (resource plural, namespace, name)
@@ -72,7 +72,7 @@ def _str(v: Any) -> str:
     return v if isinstance(v, str) else ""
 
 
-class NodeGraph:
+class NodeGraph(FedIndex):
     """Per node, how many of its pods reference each object; every check is a dict lookup."""
 
     def __init__(self, store: WatchSource, *, clock: Clock | None = None, retry_seconds: float = 0.5) -> None:
@@ -87,15 +87,6 @@ class NodeGraph:
     def pod_on_node(self, node: str, namespace: str, name: str) -> bool:
         held = self._pods.get((namespace, name))
         return held is not None and held[0] == node
-
-    def start(self) -> None:
-        self.feed.start()
-
-    async def stop(self) -> None:
-        await self.feed.stop()
-
-    async def wait_synced(self, timeout: float | None = None) -> None:
-        await self.feed.wait_synced(timeout)
 
     def _state(self, rt: ResourceType, objects: list[dict[str, Any]]) -> None:
         self._pods, self._counts = {}, {}

@@ -115,3 +115,18 @@ class StoreFeed:
                 with contextlib.suppress(Exception):
                     await aclose()
         return delivered
+
+
+class FedIndex:
+    """An in-memory view kept current by its `feed`: started, stopped and waited on through it."""
+
+    feed: StoreFeed
+
+    def start(self) -> None:
+        self.feed.start()
+
+    async def stop(self) -> None:
+        await self.feed.stop()
+
+    async def wait_synced(self, timeout: float | None = None) -> None:
+        await self.feed.wait_synced(timeout)

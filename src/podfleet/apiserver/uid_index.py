@@ -13,11 +13,11 @@ from typing import Any
 
 from podfleet.api.resources import ResourceType
 from podfleet.apiserver.store import Store
-from podfleet.apiserver.store_feed import StoreFeed
+from podfleet.apiserver.store_feed import FedIndex, StoreFeed
 from podfleet.clock import Clock
 
 
-class UidIndex:
+class UidIndex(FedIndex):
     def __init__(self, store: Store, kinds: Sequence[ResourceType], *, clock: Clock | None = None,
                  retry_seconds: float = 0.5) -> None:
         self._uids: dict[ResourceType, dict[tuple[str, str], str]] = {rt: {} for rt in kinds}
@@ -26,15 +26,6 @@ class UidIndex:
 
     def uid(self, rt: ResourceType, namespace: str, name: str) -> str | None:
         return self._uids[rt].get((namespace, name))
-
-    def start(self) -> None:
-        self.feed.start()
-
-    async def stop(self) -> None:
-        await self.feed.stop()
-
-    async def wait_synced(self, timeout: float | None = None) -> None:
-        await self.feed.wait_synced(timeout)
 
     def _state(self, rt: ResourceType, objects: list[dict[str, Any]]) -> None:
         self._uids[rt] = dict(_entry(o) for o in objects)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from podfleet.api.errors import AlreadyExists, Forbidden, NotFound
-from podfleet.api.resources import CONFIGMAPS, NAMESPACES
+from podfleet.api.resources import CONFIGMAPS
 from podfleet.client.interface import Client
-from podfleet.clock import Clock, RealClock
-from podfleet.controllers.base import Controller, split_key
+from podfleet.clock import Clock
 from podfleet.controllers.informers import SharedInformers
+from podfleet.controllers.per_namespace import PerNamespaceController
 
 CONFIGMAP_NAME = "kube-root-ca.crt"
 DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal "
@@ -24,22 +24,15 @@ DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserv
 _DESCRIPTION_KEY = "kubernetes.io/description"
 
 
-class RootCACertPublisher(Controller):
+class RootCACertPublisher(PerNamespaceController):
     name = "root-ca-cert-publisher"
 
     def __init__(self, client: Client, informers: SharedInformers, ca_pem: str, *, clock: Clock | None = None,
                  workers: int = 1) -> None:
-        super().__init__(clock or RealClock(), workers)
-        self.client = client
+        super().__init__(client, informers, clock=clock, workers=workers)
         self.ca_pem = ca_pem
-        self.namespaces = informers.informer(NAMESPACES)
         self.configmaps = informers.informer(CONFIGMAPS)
-        self.namespaces.add_handler(self._on_namespace)
         self.configmaps.add_handler(self._on_configmap)
-
-    def _on_namespace(self, type_: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        if type_ != "DELETED":
-            self.enqueue(obj)
 
     def _on_configmap(self, type_: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         m = obj.get("metadata") or {}
@@ -51,12 +44,7 @@ class RootCACertPublisher(Controller):
         meta["annotations"] = {**(meta.get("annotations") or {}), _DESCRIPTION_KEY: DESCRIPTION}
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"ca.crt": self.ca_pem}}
 
-    async def sync(self, key: str) -> None:
-        _, namespace = split_key(key)
-        ns = self.namespaces.get(namespace)
-        if ns is None or (ns.get("metadata") or {}).get("deletionTimestamp") \
-                or (ns.get("status") or {}).get("phase") == "Terminating":
-            return
+    async def ensure(self, namespace: str) -> None:
         current = self.configmaps.get(CONFIGMAP_NAME, namespace)
         try:
             if current is None:

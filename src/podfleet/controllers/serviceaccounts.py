@@ -10,42 +10,30 @@ from __future__ import annotations
 from typing import Any
 
 from podfleet.api.errors import AlreadyExists, Forbidden, NotFound
-from podfleet.api.resources import NAMESPACES, SERVICEACCOUNTS
+from podfleet.api.resources import SERVICEACCOUNTS
 from podfleet.client.interface import Client
-from podfleet.clock import Clock, RealClock
-from podfleet.controllers.base import Controller, split_key
+from podfleet.clock import Clock
 from podfleet.controllers.informers import SharedInformers
+from podfleet.controllers.per_namespace import PerNamespaceController
 
 DEFAULT_SERVICE_ACCOUNT = "default"
 
 
-class ServiceAccountsController(Controller):
+class ServiceAccountsController(PerNamespaceController):
     name = "serviceaccount"
 
     def __init__(self, client: Client, informers: SharedInformers, *, clock: Clock | None = None,
                  workers: int = 1) -> None:
-        super().__init__(clock or RealClock(), workers)
-        self.client = client
-        self.namespaces = informers.informer(NAMESPACES)
+        super().__init__(client, informers, clock=clock, workers=workers)
         self.service_accounts = informers.informer(SERVICEACCOUNTS)
-        self.namespaces.add_handler(self._on_namespace)
         self.service_accounts.add_handler(self._on_service_account)
-
-    def _on_namespace(self, type_: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        if type_ != "DELETED":
-            self.enqueue(obj)
 
     def _on_service_account(self, type_: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         m = obj.get("metadata") or {}
         if type_ == "DELETED" and m.get("name") == DEFAULT_SERVICE_ACCOUNT:
             self.queue.add(str(m.get("namespace") or ""))
 
-    async def sync(self, key: str) -> None:
-        _, namespace = split_key(key)
-        ns = self.namespaces.get(namespace)
-        if ns is None or (ns.get("metadata") or {}).get("deletionTimestamp") \
-                or (ns.get("status") or {}).get("phase") == "Terminating":
-            return
+    async def ensure(self, namespace: str) -> None:
         if self.service_accounts.get(DEFAULT_SERVICE_ACCOUNT, namespace) is not None:
             return
         try:

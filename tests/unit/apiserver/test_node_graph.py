@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from podfleet.apiserver.serviceaccount_tokens import SigningKey, TokenIssuer
 from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WatchEventOut, WriteOptions
 from podfleet.apiserver.store_feed import INITIAL_EVENTS_END
 from podfleet.apiserver.token_request import create_token
+from wait_helpers import eventually
 
 NODE_A = UserInfo("system:node:a", ("system:nodes", "system:authenticated"))
 
@@ -184,15 +185,6 @@ async def test_a_relist_replaces_everything_held(fed: tuple[NodeGraph, FakeWatch
     graph.feed.on_state(PODS, [pod("other", "b", serviceAccountName="bot")])
     assert not graph.references("a", "secrets", "team", "tls") and not graph.pod_on_node("a", "team", "web")
     assert graph.references("b", "serviceaccounts", "team", "bot")
-
-
-async def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.005)
 
 
 async def test_the_graph_follows_the_real_store(store: Store) -> None:

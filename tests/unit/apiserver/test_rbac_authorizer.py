@@ -4,7 +4,7 @@ compacted watch drops what vanished, system:masters always passes, 403 messages 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,24 +18,10 @@ from podfleet.apiserver.rbac.authorizer import RBACAuthorizer
 from podfleet.apiserver.rbac.evaluate import Policy
 from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WatchEventOut, WriteOptions
 from podfleet.clock import FakeClock
+from wait_helpers import eventually
 
 JANE = UserInfo("jane", ("system:authenticated",))
 GET_PODS = RequestAttributes(JANE, "get", "pods", "", "default", "p")
-
-
-async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Wait for a condition (the feed applies watch events on its own tasks)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = predicate()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture

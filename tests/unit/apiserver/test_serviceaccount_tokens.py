@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import jwt
@@ -26,6 +26,7 @@ from podfleet.apiserver.token_request import create_token
 from podfleet.apiserver.uid_index import UidIndex
 from podfleet.clock import FakeClock
 from podfleet.storage.memory import MemoryStorage
+from wait_helpers import eventually
 
 
 class Now:
@@ -56,15 +57,6 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     yield store, issuer, ServiceAccountTokenAuthenticator(issuer, index), now
     await index.stop()
     await s.close()
-
-
-async def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.005)
 
 
 def refused(auth: ServiceAccountTokenAuthenticator, token: str) -> bool:
