@@ -104,3 +104,34 @@ def is_finished(job: dict[str, Any]) -> tuple[bool, str]:
         if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
             return True, str(c["type"])
     return False, ""
+
+
+# ---------------------------------------------------------------------------- CronJob
+
+CRONJOB_SCHEDULED_TIMESTAMP_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+ALLOW, FORBID, REPLACE = "Allow", "Forbid", "Replace"
+CONCURRENCY_POLICIES = (ALLOW, FORBID, REPLACE)
+DEFAULT_SUCCESSFUL_JOBS_HISTORY_LIMIT, DEFAULT_FAILED_JOBS_HISTORY_LIMIT = 3, 1
+# The controller names each Job `<cronjob>-<minutes since the epoch>` (an 11-character suffix at
+# most until the year 2159), and a Job's name is at most 63 characters.
+MAX_CRONJOB_NAME_LENGTH = 63 - 11
+
+
+def default_cron_job(obj: dict[str, Any]) -> None:
+    """SetDefaults_CronJob, less the pod template's own defaults (the caller applies those)."""
+    spec = _dict(obj.get("spec"))
+    if spec is None:
+        return
+    if not spec.get("concurrencyPolicy"):
+        spec["concurrencyPolicy"] = ALLOW
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    if spec.get("successfulJobsHistoryLimit") is None:
+        spec["successfulJobsHistoryLimit"] = DEFAULT_SUCCESSFUL_JOBS_HISTORY_LIMIT
+    if spec.get("failedJobsHistoryLimit") is None:
+        spec["failedJobsHistoryLimit"] = DEFAULT_FAILED_JOBS_HISTORY_LIMIT
+    jt = _dict(spec.get("jobTemplate"))
+    if jt is not None:
+        tmpl = _dict((_dict(jt.get("spec")) or {}).get("template"))
+        if tmpl is not None and tmpl.get("metadata") is None:
+            tmpl["metadata"] = {}

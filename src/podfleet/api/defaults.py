@@ -381,6 +381,10 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
     elif kind == "Job" and rt.group == batch.GROUP:
         batch.default_job(obj)
         default_pod_spec((_dict((_dict(obj.get("spec")) or {}).get("template")) or {}).get("spec"))
+    elif kind == "CronJob" and rt.group == batch.GROUP:
+        batch.default_cron_job(obj)
+        job_spec = _dict((_dict((_dict(obj.get("spec")) or {}).get("jobTemplate")) or {}).get("spec")) or {}
+        default_pod_spec((_dict(job_spec.get("template")) or {}).get("spec"))
     elif rt.group == rbac.GROUP:
         rbac.apply_rbac_defaults(kind, obj)
 

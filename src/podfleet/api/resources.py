@@ -78,6 +78,9 @@ ENDPOINTSLICES = ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpoi
 REPLICATIONCONTROLLERS = ResourceType("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",),
                                       ("status", "scale"), ("all",))
 JOBS = ResourceType("batch", "v1", "Job", "jobs", True, (), ("status",), ("all",))
+CRONJOBS = ResourceType("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",), ("all",))
+PODDISRUPTIONBUDGETS = ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True,
+                                    ("pdb",), ("status",))
 # rbac.authorization.k8s.io/v1: no short names, no subresources, no categories (as upstream).
 ROLES = ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", True)
 CLUSTERROLES = ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False)
@@ -89,7 +92,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     NAMESPACES, PODS, NODES, EVENTS, SECRETS, CONFIGMAPS, SERVICEACCOUNTS,
     LEASES, REPLICASETS, DEPLOYMENTS, DAEMONSETS, CONTROLLERREVISIONS, SERVICES, ENDPOINTS, ENDPOINTSLICES,
     REPLICATIONCONTROLLERS, ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS,
-    JOBS,
+    JOBS, CRONJOBS,
+    PODDISRUPTIONBUDGETS,
 )
 
 # Kinds that are only ever created, answered from the request and never stored (kube-apiserver's

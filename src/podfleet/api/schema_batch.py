@@ -1,4 +1,4 @@
-"""Field schema of batch/v1 Job (k8s.io/api/batch/v1 types), in the vocabulary of `schema_dsl`."""
+"""Field schema of batch/v1 Job and CronJob (k8s.io/api/batch/v1 types), in the vocabulary of `schema_dsl`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from podfleet.api.schema_dsl import (
     set_of,
     struct,
 )
-from podfleet.api.schema_pod import LABEL_SELECTOR, POD_TEMPLATE_SPEC
+from podfleet.api.schema_pod import LABEL_SELECTOR, OBJECT_META, OBJECT_REFERENCE, POD_TEMPLATE_SPEC
 
 POD_FAILURE_POLICY = struct(
     "v1.PodFailurePolicy",
@@ -43,3 +43,11 @@ JOB_STATUS = struct(
     uncountedTerminatedPods=struct("v1.UncountedTerminatedPods", succeeded=set_of(STR), failed=set_of(STR)),
     ready=INT32,
 )
+
+JOB_TEMPLATE_SPEC = struct("v1.JobTemplateSpec", metadata=OBJECT_META, spec=JOB_SPEC)
+CRON_JOB_SPEC = struct(
+    "v1.CronJobSpec", schedule=STR, timeZone=STR, startingDeadlineSeconds=INT64, concurrencyPolicy=STR,
+    suspend=BOOL, jobTemplate=JOB_TEMPLATE_SPEC, successfulJobsHistoryLimit=INT32, failedJobsHistoryLimit=INT32,
+)
+CRON_JOB_STATUS = struct("v1.CronJobStatus", active=atomic(OBJECT_REFERENCE), lastScheduleTime=TIME,
+                         lastSuccessfulTime=TIME)

@@ -8,7 +8,7 @@ RoleBinding, ClusterRoleBinding).
 
 from __future__ import annotations
 
-from podfleet.api.schema_batch import JOB_SPEC, JOB_STATUS
+from podfleet.api.schema_batch import CRON_JOB_SPEC, CRON_JOB_STATUS, JOB_SPEC, JOB_STATUS
 from podfleet.api.schema_daemonset import DAEMON_SET_SPEC, DAEMON_SET_STATUS
 from podfleet.api.schema_dsl import (
     BOOL,
@@ -42,6 +42,7 @@ from podfleet.api.schema_pod import (
     POD_STATUS,
     POD_TEMPLATE_SPEC,
 )
+from podfleet.api.schema_policy import META_CONDITION, PDB_SPEC, PDB_STATUS
 
 TAINT = struct("v1.Taint", key=STR, value=STR, effect=STR, timeAdded=TIME)
 NODE_SPEC = struct("v1.NodeSpec", podCIDR=STR, podCIDRs=set_of(STR, patch_strategy="merge"), providerID=STR,
@@ -174,6 +175,8 @@ KINDS: dict[str, Struct] = {
     "RoleBinding": _kind("v1.RoleBinding", subjects=atomic(SUBJECT), roleRef=ROLE_REF),
     "ClusterRoleBinding": _kind("v1.ClusterRoleBinding", subjects=atomic(SUBJECT), roleRef=ROLE_REF),
     "Job": _kind("v1.Job", spec=JOB_SPEC, status=JOB_STATUS),
+    "CronJob": _kind("v1.CronJob", spec=CRON_JOB_SPEC, status=CRON_JOB_STATUS),
+    "PodDisruptionBudget": _kind("v1.PodDisruptionBudget", spec=PDB_SPEC, status=PDB_STATUS),
 }
 
 # What a `List` response carries besides its items (`metadata` of PodList and friends).
@@ -188,7 +191,7 @@ META_PACKAGE = "k8s.io/apimachinery/pkg/apis/meta/v1"
 CORE_PACKAGE = "k8s.io/api/core/v1"
 PACKAGE_ROOTS: dict[Struct, str] = {
     OBJECT_META: META_PACKAGE, LABEL_SELECTOR: META_PACKAGE, LIST_META: META_PACKAGE,
-    POD_TEMPLATE_SPEC: CORE_PACKAGE, OBJECT_REFERENCE: CORE_PACKAGE,
+    POD_TEMPLATE_SPEC: CORE_PACKAGE, OBJECT_REFERENCE: CORE_PACKAGE, META_CONDITION: META_PACKAGE,
 }
 
 # One line per kind for `kubectl explain`.
@@ -216,4 +219,7 @@ DESCRIPTIONS: dict[str, str] = {
     "ClusterRoleBinding": "Grants the rules of a ClusterRole to users, groups or service accounts in every "
                           "namespace and at the cluster scope.",
     "Job": "Runs pods to completion: a given number succeed, with retries, deadlines and completion indexes.",
+    "CronJob": "Creates Jobs on a repeating schedule written in cron format.",
+    "PodDisruptionBudget": "The minimum number (or share) of the pods a selector chooses that must stay available "
+                           "through voluntary disruptions: evictions that would break it are refused.",
 }

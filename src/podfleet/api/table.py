@@ -374,6 +374,39 @@ def _job_row(job: dict[str, Any], now: dt.datetime) -> Row:
 _SPECS["Job"] = ([("Name", "string", 0, ""), ("Status", "string", 0, ""), ("Completions", "string", 0, ""),
                   ("Duration", "string", 0, ""), ("Age", "string", 0, ""), ("Containers", "string", 1, ""),
                   ("Images", "string", 1, ""), ("Selector", "string", 1, "")], _job_row)
+
+
+def _pdb_row(pdb: dict[str, Any], now: dt.datetime) -> Row:
+    """printPodDisruptionBudget: `N/A` for the bound not set, the allowed disruptions of the status."""
+    spec, status = pdb.get("spec") or {}, pdb.get("status") or {}
+    shown = ["N/A" if spec.get(k) is None else str(spec[k]) for k in ("minAvailable", "maxUnavailable")]
+    return [pdb["metadata"]["name"], *shown, status.get("disruptionsAllowed", 0), age(pdb, now)]
+
+
+_SPECS["PodDisruptionBudget"] = ([("Name", "string", 0, ""), ("Min Available", "string", 0, ""),
+                                  ("Max Unavailable", "string", 0, ""), ("Allowed Disruptions", "integer", 0, ""),
+                                  ("Age", "string", 0, "")], _pdb_row)
+
+
+def _cron_job_row(cj: dict[str, Any], now: dt.datetime) -> Row:
+    """printCronJob: SCHEDULE, TIMEZONE, SUSPEND, ACTIVE (jobs running), LAST SCHEDULE (time since)."""
+    spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    last = status.get("lastScheduleTime")
+    suspend = spec.get("suspend")
+    job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    names, images = _containers_images({"spec": job_spec})
+    selector = job_spec.get("selector")
+    return [cj["metadata"]["name"], spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            "<unset>" if suspend is None else str(bool(suspend)), len(status.get("active") or []),
+            _since(last, now) if last else "<none>", age(cj, now), names, images,
+            selector_to_string(selector) if selector else "<none>"]
+
+
+_SPECS["CronJob"] = ([("Name", "string", 0, ""), ("Schedule", "string", 0, ""), ("Timezone", "string", 0, ""),
+                      ("Suspend", "boolean", 0, ""), ("Active", "integer", 0, ""),
+                      ("Last Schedule", "string", 0, ""), ("Age", "string", 0, ""),
+                      ("Containers", "string", 1, ""), ("Images", "string", 1, ""), ("Selector", "string", 1, "")],
+                     _cron_job_row)
 _ROLE_SPEC: tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Row]] = (
     [("Name", "string", 0, ""), ("Created At", "date", 0, "")], lambda o, now: [o["metadata"]["name"], _created_at(o)])
 _SPECS["Role"] = _SPECS["ClusterRole"] = _ROLE_SPEC

@@ -26,7 +26,13 @@ from podfleet.api.validation_apps import (
     validate_workload_status,
     validate_workload_update,
 )
-from podfleet.api.validation_batch import validate_job, validate_job_status, validate_job_update
+from podfleet.api.validation_batch import (
+    validate_cron_job,
+    validate_cron_job_status,
+    validate_job,
+    validate_job_status,
+    validate_job_update,
+)
 from podfleet.api.validation_common import (
     LABEL_ERROR,
     SUBDOMAIN_ERROR,
@@ -60,6 +66,7 @@ from podfleet.api.validation_pod import (
     validate_pod_status,
     validate_pod_update,
 )
+from podfleet.api.validation_policy import validate_pdb, validate_pdb_status
 from podfleet.api.validation_rbac import validate_rbac, validate_rbac_update
 from podfleet.api.validation_scheduling import validate_taints
 from podfleet.api.validation_service import (
@@ -292,6 +299,10 @@ def _kind_specific(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
         return validate_replication_controller_spec(obj.get("spec"))
     if kind == "Job" and rt.group == "batch":
         return validate_job(obj)
+    if kind == "CronJob" and rt.group == "batch":
+        return validate_cron_job(obj)
+    if kind == "PodDisruptionBudget" and rt.group == "policy":
+        return validate_pdb(obj)
     rules = {
         "Namespace": _namespace, "Node": _node, "Event": _event, "Secret": _secret, "ConfigMap": _config_map,
         "ServiceAccount": _service_account, "Lease": _lease, "ControllerRevision": validate_controller_revision,
@@ -363,6 +374,10 @@ def validate_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str,
         causes += _namespace_status(new)
     elif kind == "Job" and rt.group == "batch":
         causes += validate_job_status(new, old)
+    elif kind == "CronJob" and rt.group == "batch":
+        causes += validate_cron_job_status(new)
+    elif kind == "PodDisruptionBudget" and rt.group == "policy":
+        causes += validate_pdb_status(new, old)
     elif kind == "Node":
         causes += _node_status(new)
     return _dedupe(causes)
@@ -375,6 +390,9 @@ def validation_warnings(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
     if rt.kind in ("Deployment", "ReplicaSet", "ReplicationController", "DaemonSet") or \
             (rt.kind, rt.group) == ("Job", "batch"):
         return pod_spec_warnings("spec.template.spec", ((obj.get("spec") or {}).get("template") or {}).get("spec"))
+    if (rt.kind, rt.group) == ("CronJob", "batch"):
+        job_spec = (((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {})
+        return pod_spec_warnings("spec.jobTemplate.spec.template.spec", (job_spec.get("template") or {}).get("spec"))
     return []
 
 

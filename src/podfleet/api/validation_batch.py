@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from podfleet.api import batch
+from podfleet.api import batch, cron
 from podfleet.api.errors import Cause
 from podfleet.api.selectors import selector_from_dict
 from podfleet.api.validation_apps import selector_repr
@@ -78,48 +78,48 @@ def _generated_selector(job: dict[str, Any]) -> list[Cause]:
     return causes
 
 
-def _unsupported(spec: dict[str, Any]) -> list[Cause]:
-    causes = [forbidden(f"spec.{f}", UNSUPPORTED) for f in _UNSUPPORTED_FIELDS if spec.get(f) is not None]
+def _unsupported(spec: dict[str, Any], path: str = "spec") -> list[Cause]:
+    causes = [forbidden(f"{path}.{f}", UNSUPPORTED) for f in _UNSUPPORTED_FIELDS if spec.get(f) is not None]
     prp = spec.get("podReplacementPolicy")
     if prp is not None and prp != batch.TERMINATING_OR_FAILED and spec.get("podFailurePolicy") is None:
-        causes.append(forbidden("spec.podReplacementPolicy", f"{prp!s} {UNSUPPORTED} (only "
+        causes.append(forbidden(f"{path}.podReplacementPolicy", f"{prp!s} {UNSUPPORTED} (only "
                                                                f"{batch.TERMINATING_OR_FAILED} is)"))
     mb = spec.get("managedBy")
     if mb is not None and mb != batch.JOB_CONTROLLER_MANAGED_BY:
-        causes.append(forbidden("spec.managedBy", f"a controller other than {batch.JOB_CONTROLLER_MANAGED_BY} "
+        causes.append(forbidden(f"{path}.managedBy", f"a controller other than {batch.JOB_CONTROLLER_MANAGED_BY} "
                                                   f"{UNSUPPORTED}"))
     return causes
 
 
-def _job_spec(spec: dict[str, Any]) -> list[Cause]:
+def _job_spec(spec: dict[str, Any], path: str = "spec") -> list[Cause]:
     """validateJobSpec."""
     causes: list[Cause] = []
     for key in ("parallelism", "completions", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished"):
-        causes += nonnegative(f"spec.{key}", spec.get(key))
+        causes += nonnegative(f"{path}.{key}", spec.get(key))
     mode = spec.get("completionMode")
     if mode is not None:
         if mode not in batch.COMPLETION_MODES:
-            causes.append(not_supported("spec.completionMode", mode, batch.COMPLETION_MODES))
+            causes.append(not_supported(f"{path}.completionMode", mode, batch.COMPLETION_MODES))
         if mode == batch.INDEXED:
             if spec.get("completions") is None:
-                causes.append(required("spec.completions", f"when completion mode is {batch.INDEXED}"))
+                causes.append(required(f"{path}.completions", f"when completion mode is {batch.INDEXED}"))
             par = spec.get("parallelism")
             if is_int(par) and par > MAX_PARALLELISM_FOR_INDEXED_JOB:
-                causes.append(bad("spec.parallelism", par, f"must be less than or equal to "
+                causes.append(bad(f"{path}.parallelism", par, f"must be less than or equal to "
                                   f"{MAX_PARALLELISM_FOR_INDEXED_JOB} when completion mode is {batch.INDEXED}"))
-    causes += _unsupported(spec)
+    causes += _unsupported(spec, path)
     tmpl = spec.get("template")
     if not isinstance(tmpl, dict):
-        return [*causes, required("spec.template")]
+        return [*causes, required(f"{path}.template")]
     tmeta = _d(tmpl.get("metadata"))
-    causes += validate_labels("spec.template.labels", tmeta.get("labels"))
-    causes += validate_annotations("spec.template.annotations", tmeta.get("annotations"))
-    causes += validate_pod_spec("spec.template.spec", tmpl.get("spec"))
+    causes += validate_labels(f"{path}.template.labels", tmeta.get("labels"))
+    causes += validate_annotations(f"{path}.template.annotations", tmeta.get("annotations"))
+    causes += validate_pod_spec(f"{path}.template.spec", tmpl.get("spec"))
     rp = _d(tmpl.get("spec")).get("restartPolicy")
     if rp in (None, "", "Always"):
-        causes.append(required("spec.template.spec.restartPolicy", 'valid values: "OnFailure", "Never"'))
+        causes.append(required(f"{path}.template.spec.restartPolicy", 'valid values: "OnFailure", "Never"'))
     elif rp not in ("OnFailure", "Never"):
-        causes.append(not_supported("spec.template.spec.restartPolicy", rp, ("OnFailure", "Never")))
+        causes.append(not_supported(f"{path}.template.spec.restartPolicy", rp, ("OnFailure", "Never")))
     return causes
 
 
@@ -217,4 +217,88 @@ def validate_job_status(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]
     old_status = _d(old.get("status"))
     if old_status.get("completionTime") and status.get("completionTime") != old_status.get("completionTime"):
         causes.append(immutable("status.completionTime", status.get("completionTime")))
+    return causes
+
+
+# ---------------------------------------------------------------------------- CronJob
+
+def _schedule(spec: dict[str, Any]) -> list[Cause]:
+    """validateScheduleFormat: what cron.ParseStandard refuses, and no TZ in the schedule."""
+    schedule = spec.get("schedule")
+    if not schedule:
+        return [required("spec.schedule")]
+    if not isinstance(schedule, str):
+        return [bad("spec.schedule", schedule, "must be a string")]
+    causes: list[Cause] = []
+    try:
+        cron.parse_schedule(schedule)
+    except cron.ScheduleError as e:
+        causes.append(bad("spec.schedule", schedule, str(e)))
+    if "TZ" in schedule:
+        causes.append(bad("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field "
+                                                     "instead"))
+    return causes
+
+
+def _time_zone(tz: Any) -> list[Cause]:
+    """validateTimeZone."""
+    if tz is None:
+        return []
+    if not isinstance(tz, str) or not tz:
+        return [bad("spec.timeZone", tz, "timeZone must be nil or non-empty string")]
+    if not cron.valid_time_zone_name(tz):
+        return [bad("spec.timeZone", tz, f"unknown time zone {tz}")]
+    if tz.lower() == "local":
+        return [bad("spec.timeZone", tz, "timeZone must be an explicit time zone as defined in "
+                                         "https://www.iana.org/time-zones")]
+    try:
+        cron.load_time_zone(tz)
+    except cron.ScheduleError as e:
+        return [bad("spec.timeZone", tz, str(e))]
+    return []
+
+
+def validate_cron_job(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
+    """ValidateCronJobCreate/Update less the metadata (checked by the caller): validateCronJobSpec,
+    ValidateJobTemplateSpec and the name's length."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [required("spec")]
+    causes = _schedule(spec)
+    causes += nonnegative("spec.startingDeadlineSeconds", spec.get("startingDeadlineSeconds"))
+    old_spec = _d((old or {}).get("spec"))
+    if old is None or old_spec.get("timeZone") != spec.get("timeZone"):
+        causes += _time_zone(spec.get("timeZone"))
+    policy = spec.get("concurrencyPolicy")
+    if not policy:
+        causes.append(required("spec.concurrencyPolicy"))
+    elif policy not in batch.CONCURRENCY_POLICIES:
+        causes.append(not_supported("spec.concurrencyPolicy", policy, batch.CONCURRENCY_POLICIES))
+    for key in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
+        causes += nonnegative(f"spec.{key}", spec.get(key))
+    jt = spec.get("jobTemplate")
+    if not isinstance(jt, dict):
+        return [*causes, required("spec.jobTemplate")]
+    jmeta = _d(jt.get("metadata"))
+    causes += validate_labels("spec.jobTemplate.metadata.labels", jmeta.get("labels"))
+    causes += validate_annotations("spec.jobTemplate.metadata.annotations", jmeta.get("annotations"))
+    jspec = _d(jt.get("spec"))
+    causes += _job_spec(jspec, "spec.jobTemplate.spec")
+    if jspec.get("selector") is not None:
+        causes.append(bad("spec.jobTemplate.spec.selector", selector_repr(jspec.get("selector")),
+                          "`selector` will be auto-generated"))
+    if jspec.get("manualSelector") is True:
+        causes.append(not_supported("spec.jobTemplate.spec.manualSelector", Shown("true"), ("nil", "false")))
+    name = _d(obj.get("metadata")).get("name")
+    if old is None and isinstance(name, str) and len(name) > batch.MAX_CRONJOB_NAME_LENGTH:
+        causes.append(bad("metadata.name", name, f"must be no more than {batch.MAX_CRONJOB_NAME_LENGTH} characters"))
+    return causes
+
+
+def validate_cron_job_status(new: dict[str, Any]) -> list[Cause]:
+    """A status write's active references name Jobs."""
+    causes: list[Cause] = []
+    active = _d(new.get("status")).get("active")
+    if active is not None and not isinstance(active, list):
+        causes.append(bad("status.active", active, "must be a list"))
     return causes

@@ -13,7 +13,7 @@ from podfleet.api import managedfields, table
 from podfleet.api.errors import BadRequest, Cause, Invalid, MethodNotAllowed, invalid
 from podfleet.api.params import optional_bool, optional_int
 from podfleet.api.params import resource_version as parse_resource_version
-from podfleet.apiserver import list_stream, pods
+from podfleet.apiserver import eviction, list_stream, pods
 from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_object
 from podfleet.apiserver.negotiation import (
     PATCH_TYPES,
@@ -90,8 +90,9 @@ class ResourceHandlers:
             if info.subresource == "binding":
                 result = await pods.bind(self.store, info.namespace, info.name, body, user)
             else:
-                result = await pods.evict(self.store, info.namespace, info.name, body, user)
-            return encode_response(result, 201, accept)
+                result = await eviction.evict(self.store, info.namespace, info.name, body, user)
+            # a Status the subresource answers with (eviction: 500 for a pod with two budgets) sets the code
+            return encode_response(result, int(result.get("code") or 201), accept)
         if info.subresource == "scale":
             return await self._scale(request, info, user, accept)
         verb = info.verb

@@ -1,4 +1,5 @@
-"""Pod subresources that are not plain storage writes: `binding`, `eviction` and `log`."""
+"""Pod subresources that are not plain storage writes: `binding` and `log` (`eviction` is in
+eviction.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from aiohttp import web
 
 from podfleet.api.errors import BadRequest, Conflict, NotFound, invalid
 from podfleet.api.meta import rfc3339
-from podfleet.api.params import INT64_MAX, INT64_MIN, optional_bool, optional_int, optional_time
+from podfleet.api.params import optional_bool, optional_int, optional_time
 from podfleet.api.resources import NODES, PODS
 from podfleet.api.validation_common import bad, forbidden, not_supported, required
 from podfleet.apiserver.auth import UserInfo
 from podfleet.apiserver.nodelogs import LogOptions, NodeLogs
 from podfleet.apiserver.routing import RequestInfo
-from podfleet.apiserver.store import DeleteOptions, Store, decode, encode
+from podfleet.apiserver.store import Store, decode, encode
 from podfleet.storage.interface import KeyNotFound, RevisionMismatch
 from podfleet.streaming import stream_chunks
 
@@ -26,7 +27,7 @@ _GO_TYPES: dict[type, str] = {dict: "object", list: "array", str: "string", bool
 _OBJECT_REFERENCE = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
 
 
-def _typed(obj: dict[str, Any], key: str, want: type, where: str) -> Any:
+def typed_field(obj: dict[str, Any], key: str, want: type, where: str) -> Any:
     """`obj[key]` if it is JSON of Go type `want` (null and absent: None), or the 400 Go's JSON
     decoder gives (`json: cannot unmarshal number into Go struct field Binding.target.name of type
     string`): a subresource body is decoded into its Go struct before anything looks at it."""
@@ -39,7 +40,7 @@ def _typed(obj: dict[str, Any], key: str, want: type, where: str) -> Any:
     return value
 
 
-def _object(body: Any, kind: str) -> dict[str, Any]:
+def body_object(body: Any, kind: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest(f"json: cannot unmarshal {_JSON_TYPES.get(type(body), 'value')} into Go value of type "
                          f"{kind}")
@@ -52,12 +53,12 @@ async def bind(store: Store, namespace: str, name: str, binding: Any, user: User
     The body is a v1.Binding, decoded as strictly as kube-apiserver decodes it (wrong JSON types are
     a 400) and validated as ValidatePodBinding does (a 422: target.kind Node or empty, target.name
     required)."""
-    binding = _object(binding, "v1.Binding")
-    meta = _typed(binding, "metadata", dict, "Binding") or {}
-    want_uid = _typed(meta, "uid", str, "Binding.metadata") or ""
-    target = _typed(binding, "target", dict, "Binding") or {}
+    binding = body_object(binding, "v1.Binding")
+    meta = typed_field(binding, "metadata", dict, "Binding") or {}
+    want_uid = typed_field(meta, "uid", str, "Binding.metadata") or ""
+    target = typed_field(binding, "target", dict, "Binding") or {}
     for key in _OBJECT_REFERENCE:
-        _typed(target, key, str, "Binding.target")
+        typed_field(target, key, str, "Binding.target")
     node, kind = target.get("name") or "", target.get("kind") or ""
     causes = []
     if kind and kind != "Node":
@@ -93,39 +94,6 @@ async def bind(store: Store, namespace: str, name: str, binding: Any, user: User
             raise NotFound(f'pods "{name}" not found', kind="pods", name=name) from e
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
     raise Conflict(f'Operation cannot be fulfilled on pods "{name}"', kind="pods", name=name)
-
-
-def _eviction_delete_options(eviction: Any) -> DeleteOptions:
-    """An Eviction's deleteOptions, decoded as the DeleteOptions of a DELETE are (wrong JSON types
-    are a 400) and honoured the same way: grace period, preconditions, propagation policy, dry run."""
-    eviction = _object(eviction, "v1.Eviction")
-    _typed(eviction, "metadata", dict, "Eviction")
-    d = _typed(eviction, "deleteOptions", dict, "Eviction") or {}
-    where = "Eviction.deleteOptions"
-    grace = _typed(d, "gracePeriodSeconds", int, where)
-    if grace is not None and not INT64_MIN <= grace <= INT64_MAX:
-        raise BadRequest(f"json: cannot unmarshal number {grace} into Go struct field {where}.gracePeriodSeconds "
-                         "of type int64")
-    policy = _typed(d, "propagationPolicy", str, where) or ""
-    if policy not in ("", "Background", "Foreground", "Orphan"):
-        raise invalid("DeleteOptions", "", [not_supported("propagationPolicy", policy,
-                                                          ("Foreground", "Background", "Orphan", "nil"))])
-    if _typed(d, "orphanDependents", bool, where):
-        policy = policy or "Orphan"
-    pre = _typed(d, "preconditions", dict, where) or {}
-    uid = _typed(pre, "uid", str, f"{where}.preconditions") or ""
-    rv = _typed(pre, "resourceVersion", str, f"{where}.preconditions") or ""
-    dry_run = _typed(d, "dryRun", list, where) or []
-    if any(v != "All" for v in dry_run):
-        raise invalid("DeleteOptions", "", [not_supported("dryRun", dry_run, ("All",))])
-    return DeleteOptions(grace_period_seconds=grace, propagation_policy=policy, precondition_uid=uid,
-                         precondition_resource_version=rv, dry_run=bool(dry_run), user=None)
-
-
-async def evict(store: Store, namespace: str, name: str, eviction: Any, user: UserInfo) -> dict[str, Any]:
-    """The Eviction API: a graceful delete (no PodDisruptionBudgets exist in podfleet yet)."""
-    await store.delete(PODS, namespace, name, _eviction_delete_options(eviction))
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
 def _log_options(q: Any, name: str) -> LogOptions:

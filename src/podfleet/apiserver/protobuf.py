@@ -378,6 +378,12 @@ batch.JobStatus: 1 conditions []batch.JobCondition, 2 startTime *time, 3 complet
 batch.JobCondition: 1 type string, 2 status string, 3 lastProbeTime time, 4 lastTransitionTime time,
     5 reason string, 6 message string
 batch.UncountedTerminatedPods: 1 succeeded []string, 2 failed []string
+batch.CronJob: 1 metadata meta.ObjectMeta, 2 spec batch.CronJobSpec, 3 status batch.CronJobStatus
+batch.CronJobSpec: 1 schedule string, 8 timeZone *string, 2 startingDeadlineSeconds *int64,
+    3 concurrencyPolicy string, 4 suspend *bool, 5 jobTemplate batch.JobTemplateSpec,
+    6 successfulJobsHistoryLimit *int32, 7 failedJobsHistoryLimit *int32
+batch.JobTemplateSpec: 1 metadata meta.ObjectMeta, 2 spec batch.JobSpec
+batch.CronJobStatus: 1 active []ObjectReference, 4 lastScheduleTime *time, 5 lastSuccessfulTime *time
 apps.DaemonSet: 1 metadata meta.ObjectMeta, 2 spec apps.DaemonSetSpec, 3 status apps.DaemonSetStatus
 apps.DaemonSetSpec: 1 selector *meta.LabelSelector, 2 template PodTemplateSpec,
     3 updateStrategy apps.DaemonSetUpdateStrategy, 4 minReadySeconds int32, 6 revisionHistoryLimit *int32
@@ -388,6 +394,12 @@ apps.DaemonSetStatus: 1 currentNumberScheduled int32, 2 numberMisscheduled int32
     8 numberUnavailable int32, 9 collisionCount *int32, 10 conditions []apps.DaemonSetCondition
 apps.DaemonSetCondition: 1 type string, 2 status string, 3 lastTransitionTime time, 4 reason string,
     5 message string
+policy.PodDisruptionBudget: 1 metadata meta.ObjectMeta, 2 spec policy.PodDisruptionBudgetSpec,
+    3 status policy.PodDisruptionBudgetStatus
+policy.PodDisruptionBudgetSpec: 1 minAvailable *intstr, 2 selector *meta.LabelSelector, 3 maxUnavailable *intstr,
+    4 unhealthyPodEvictionPolicy *string
+policy.PodDisruptionBudgetStatus: 1 observedGeneration int64, 2 disruptedPods {}time, 3 disruptionsAllowed int32,
+    4 currentHealthy int32, 5 desiredHealthy int32, 6 expectedPods int32, 7 conditions []meta.Condition
 policy.Eviction: 1 metadata meta.ObjectMeta, 2 deleteOptions *meta.DeleteOptions
 meta.DeleteOptions: 1 gracePeriodSeconds *int64, 2 preconditions *meta.Preconditions,
     3 orphanDependents *bool, 4 propagationPolicy *string, 5 dryRun []string,
@@ -493,9 +505,11 @@ KINDS: dict[tuple[str, str], str] = {
     ("apps/v1", "ReplicaSet"): "apps.ReplicaSet", ("apps/v1", "Deployment"): "apps.Deployment",
     ("apps/v1", "ControllerRevision"): "apps.ControllerRevision",
     ("batch/v1", "Job"): "batch.Job",
+    ("batch/v1", "CronJob"): "batch.CronJob",
     ("apps/v1", "DaemonSet"): "apps.DaemonSet",
     # pods/eviction: older clients still send the v1beta1 Eviction, which has the same fields.
     ("policy/v1", "Eviction"): "policy.Eviction", ("policy/v1beta1", "Eviction"): "policy.Eviction",
+    ("policy/v1", "PodDisruptionBudget"): "policy.PodDisruptionBudget",
     ("autoscaling/v1", "Scale"): "autoscaling.Scale", ("v1", "Service"): "Service", ("v1", "Endpoints"): "Endpoints",
     ("discovery.k8s.io/v1", "EndpointSlice"): "discovery.EndpointSlice",
     ("v1", "ReplicationController"): "ReplicationController",

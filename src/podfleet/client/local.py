@@ -120,7 +120,7 @@ class LocalClient:
 
     async def post_subresource(self, rt: ResourceType, name: str, namespace: str, subresource: str,
                                body: dict[str, Any]) -> dict[str, Any]:
-        from podfleet.apiserver import pods
+        from podfleet.apiserver import eviction, pods
 
         if (subresource, rt) not in (("binding", PODS), ("eviction", PODS), ("token", SERVICEACCOUNTS)) \
                 or (subresource == "token" and self.token_issuer is None):
@@ -132,7 +132,7 @@ class LocalClient:
                                       node=user.node_name)
         if subresource == "binding":
             return await pods.bind(self.store, namespace, name, clone(body), user)
-        return await pods.evict(self.store, namespace, name, clone(body), user)
+        return await eviction.evict(self.store, namespace, name, clone(body), user)
 
     async def watch(self, rt: ResourceType, namespace: str = "", *, resource_version: str = "",
                     label_selector: str = "", field_selector: str = "",

@@ -15,8 +15,10 @@ from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
 from podfleet.controllers.clusterdns import ClusterDNSController
 from podfleet.controllers.clusterroleaggregation import ClusterRoleAggregationController
+from podfleet.controllers.cronjob import CronJobController
 from podfleet.controllers.daemonset import DaemonSetController
 from podfleet.controllers.deployment import DeploymentController
+from podfleet.controllers.disruption import DisruptionController
 from podfleet.controllers.endpoints import EndpointsController
 from podfleet.controllers.garbagecollector import GarbageCollector
 from podfleet.controllers.informers import SharedInformers
@@ -30,7 +32,7 @@ from podfleet.controllers.tainteviction import TaintEvictionController
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "nodelifecycle", "tainteviction",
                    "garbagecollector", "namespace", "endpoints", "clusterroleaggregation", "clusterdns",
-                   "serviceaccount", "job", "root-ca-cert-publisher")
+                   "serviceaccount", "job", "cronjob", "root-ca-cert-publisher", "disruption")
 
 
 @dataclass
@@ -93,6 +95,12 @@ class ControllerManager:
             if "serviceaccount" in enabled else None
         self.job = JobController(client, self.informers, clock=self.clock, workers=w,
                                  recorder=self._recorder("job-controller")) if "job" in enabled else None
+        self.cronjob = CronJobController(client, self.informers, clock=self.clock, workers=w,
+                                         recorder=self._recorder("cronjob-controller")) \
+            if "cronjob" in enabled else None
+        self.disruption = DisruptionController(client, self.informers, clock=self.clock, workers=w,
+                                               recorder=self._recorder("controllermanager")) \
+            if "disruption" in enabled else None
         self.root_ca_publisher = RootCACertPublisher(client, self.informers, self.config.root_ca_pem,
                                                      clock=self.clock) \
             if "root-ca-cert-publisher" in enabled and self.config.root_ca_pem else None
@@ -108,7 +116,7 @@ class ControllerManager:
         return [c for c in (self.replicaset, self.replication, self.deployment, self.node_lifecycle,
                             self.taint_eviction, self.garbage_collector, self.namespace, self.endpoints,
                             self.cluster_role_aggregation, self.cluster_dns, self.service_accounts, self.job,
-                            self.daemonset, self.root_ca_publisher)
+                            self.daemonset, self.root_ca_publisher, self.disruption, self.cronjob)
                 if c is not None]
 
     async def start(self) -> None:

@@ -243,10 +243,8 @@ def test_kubectl_get_prints_rbac_tables_as_kube_apiserver(server: RunningServer)
 
 
 UNSERVED = {
-    "cronjob": ["cronjob", "cj1", "--image=busybox", "--schedule=*/5 * * * *"],
     "quota": ["quota", "q1", "--hard=pods=2"],
     "priorityclass": ["priorityclass", "pc1", "--value=10"],
-    "poddisruptionbudget": ["poddisruptionbudget", "pdb1", "--selector=app=x", "--min-available=1"],
     "ingress": ["ingress", "ing1", "--rule=foo.example/bar=svc1:8080"],
 }
 

@@ -576,6 +576,15 @@ message batch.JobStatus { repeated batch.JobCondition conditions = 1; ptr Time s
 message batch.JobCondition { optional string type = 1; optional string status = 2; optional Time lastProbeTime = 3;
   optional Time lastTransitionTime = 4; optional string reason = 5; optional string message = 6; }
 message batch.UncountedTerminatedPods { repeated string succeeded = 1; repeated string failed = 2; }
+message batch.CronJob { optional meta.ObjectMeta metadata = 1; optional batch.CronJobSpec spec = 2;
+  optional batch.CronJobStatus status = 3; }
+message batch.CronJobSpec { optional string schedule = 1; ptr string timeZone = 8;
+  ptr int64 startingDeadlineSeconds = 2; optional string concurrencyPolicy = 3; ptr bool suspend = 4;
+  optional batch.JobTemplateSpec jobTemplate = 5; ptr int32 successfulJobsHistoryLimit = 6;
+  ptr int32 failedJobsHistoryLimit = 7; }
+message batch.JobTemplateSpec { optional meta.ObjectMeta metadata = 1; optional batch.JobSpec spec = 2; }
+message batch.CronJobStatus { repeated ObjectReference active = 1; ptr Time lastScheduleTime = 4;
+  ptr Time lastSuccessfulTime = 5; }
 message authn.TokenRequestStatus { optional string token = 1; optional Time expirationTimestamp = 2; }
 """
 
@@ -595,7 +604,7 @@ message runtime.Unknown { optional runtime.TypeMeta typeMeta = 1; optional bytes
 ROOTS = {"Namespace": "v1", "Pod": "v1", "Node": "v1", "Event": "v1", "Secret": "v1", "ConfigMap": "v1",
          "ServiceAccount": "v1", "Binding": "v1", "coordination.Lease": "coordination.k8s.io/v1",
          "apps.ReplicaSet": "apps/v1", "apps.Deployment": "apps/v1", "apps.ControllerRevision": "apps/v1",
-         "batch.Job": "batch/v1",
+         "batch.Job": "batch/v1", "batch.CronJob": "batch/v1",
          "policy.Eviction": "policy/v1", "autoscaling.Scale": "autoscaling/v1", "Service": "v1",
          "Endpoints": "v1", "discovery.EndpointSlice": "discovery.k8s.io/v1", "ReplicationController": "v1",
          "rbac.Role": "rbac.authorization.k8s.io/v1", "rbac.ClusterRole": "rbac.authorization.k8s.io/v1",
@@ -1083,8 +1092,8 @@ def test_unknown_fields() -> None:
             decode(raw_envelope("v1", "Pod", base + field(2, field(2, field(1, "c")) + data)))
     with pytest.raises(UnsupportedMediaType, match=r"#77 of spec.containers\[0\]"):
         decode(raw_envelope("v1", "Pod", base + field(2, field(2, field(1, "c") + field(77, "x")))))
-    with pytest.raises(UnsupportedMediaType, match="batch/v1 CronJob"):
-        decode(raw_envelope("batch/v1", "CronJob", b""))
+    with pytest.raises(UnsupportedMediaType, match="batch/v1beta1 CronJob"):
+        decode(raw_envelope("batch/v1beta1", "CronJob", b""))
 
 
 MALFORMED = {

@@ -11,6 +11,7 @@ from podfleet.api.errors import AlreadyExists, APIError, BadRequest, Conflict, I
 from podfleet.api.resources import CONFIGMAPS, NAMESPACES, PODS
 from podfleet.apiserver import pods
 from podfleet.apiserver.auth import UserInfo
+from podfleet.apiserver.eviction import evict as evict_pod
 from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WriteOptions
 from podfleet.apiserver.strategies import MAX_GRACE_PERIOD_SECONDS
 from podfleet.clock import FakeClock
@@ -308,19 +309,19 @@ async def test_eviction_bodies_are_decoded_as_delete_options_are(
         store: Store, eviction: Any, error: type[APIError], message: str) -> None:
     await store.create(PODS, "default", pod("p"), WriteOptions())
     with pytest.raises(error) as info:
-        await pods.evict(store, "default", "p", eviction, ADMIN)
+        await evict_pod(store, "default", "p", eviction, ADMIN)
     assert message in info.value.message
     await store.get(PODS, "default", "p")  # still there
 
 
 async def test_eviction_honours_its_delete_options(store: Store) -> None:
     created = (await store.create(PODS, "default", pod("p"), WriteOptions())).object
-    await pods.evict(store, "default", "p", {"deleteOptions": {"dryRun": ["All"]}}, ADMIN)
+    await evict_pod(store, "default", "p", {"deleteOptions": {"dryRun": ["All"]}}, ADMIN)
     await store.get(PODS, "default", "p")  # a dry run deletes nothing
     with pytest.raises(Conflict, match="Precondition failed: UID in precondition: other"):
-        await pods.evict(store, "default", "p", {"deleteOptions": {"preconditions": {"uid": "other"}}}, ADMIN)
+        await evict_pod(store, "default", "p", {"deleteOptions": {"preconditions": {"uid": "other"}}}, ADMIN)
     await pods.bind(store, "default", "p", {"target": {"name": "n1"}}, ADMIN)
-    await pods.evict(store, "default", "p", {"deleteOptions": {"gracePeriodSeconds": 7, "preconditions": {
+    await evict_pod(store, "default", "p", {"deleteOptions": {"gracePeriodSeconds": 7, "preconditions": {
         "uid": created["metadata"]["uid"]}}}, ADMIN)
     assert (await store.get(PODS, "default", "p"))["metadata"]["deletionGracePeriodSeconds"] == 7
 

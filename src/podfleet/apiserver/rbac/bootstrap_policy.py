@@ -46,7 +46,7 @@ READ_WRITE = ("get", "list", "watch", "create", "update", "patch", "delete", "de
 EVENT_WRITE = ("create", "update", "patch")
 
 LEGACY, APPS, COORDINATION, DISCOVERY = "", "apps", "coordination.k8s.io", "discovery.k8s.io"
-BATCH = "batch"
+BATCH, POLICY = "batch", "policy"
 AUTHENTICATION, AUTHORIZATION, EVENTS = "authentication.k8s.io", "authorization.k8s.io", "events.k8s.io"
 
 AGGREGATE_TO_ADMIN = "rbac.authorization.k8s.io/aggregate-to-admin"
@@ -165,6 +165,10 @@ def _controller_manager_rules() -> list[dict[str, Any]]:
         rule("update", BATCH, ("jobs/status", "jobs/finalizers")),
         rule(("list", "watch", "create", "delete", "patch"), LEGACY, ("pods",)),
         rule(("delete", "get", "list", "watch"), BATCH, ("jobs",)),
+        # cronjob-controller
+        rule(("get", "list", "watch", "update"), BATCH, ("cronjobs",)),
+        rule(("create", "delete", "get", "list", "patch", "update", "watch"), BATCH, ("jobs",)),
+        rule("update", BATCH, ("cronjobs/status", "cronjobs/finalizers")),
         # daemon-set-controller
         rule(("get", "list", "watch"), APPS, ("daemonsets",)),
         rule("update", APPS, ("daemonsets/status", "daemonsets/finalizers")),
@@ -172,6 +176,13 @@ def _controller_manager_rules() -> list[dict[str, Any]]:
         rule(("list", "watch", "create", "delete", "patch"), LEGACY, ("pods",)),
         rule("create", LEGACY, ("pods/binding",)),
         rule(("get", "list", "watch", "create", "delete", "update", "patch"), APPS, ("controllerrevisions",)),
+        # disruption-controller (statefulsets and extensions are not served)
+        rule(("get", "list", "watch"), APPS, ("deployments", "replicasets")),
+        rule(("get", "list", "watch"), LEGACY, ("replicationcontrollers",)),
+        rule(("get", "list", "watch"), POLICY, ("poddisruptionbudgets",)),
+        rule("update", POLICY, ("poddisruptionbudgets/status",)),
+        rule("get", "*", ("*/scale",)),
+        rule(("patch", "update"), LEGACY, ("pods/status",)),
         # node-controller (node lifecycle, taint eviction) and node-ipam-controller
         rule(("delete", "get", "list", "patch", "update"), LEGACY, ("nodes",)),
         rule(("patch", "update"), LEGACY, ("nodes/status", "pods/status")),
@@ -245,7 +256,8 @@ def cluster_roles() -> list[dict[str, Any]]:
             # read on what can escalate: Secrets
             rule(READ, LEGACY, ("secrets",)),
             rule("impersonate", LEGACY, ("serviceaccounts",)),
-            rule(WRITE, BATCH, ("jobs",)),
+            rule(WRITE, BATCH, ("cronjobs", "jobs")),
+            rule(WRITE, POLICY, ("poddisruptionbudgets",)),
             rule(WRITE, LEGACY, ("pods",)),
             rule("create", LEGACY, ("pods/eviction",)),
             rule(WRITE, LEGACY, ("replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts",
@@ -261,7 +273,8 @@ def cluster_roles() -> list[dict[str, Any]]:
             # read access to namespaces in a namespace is read access to that namespace only
             rule(READ, LEGACY, ("namespaces",)),
             rule(READ, DISCOVERY, ("endpointslices",)),
-            rule(READ, BATCH, ("jobs", "jobs/status")),
+            rule(READ, BATCH, ("cronjobs", "cronjobs/status", "jobs", "jobs/status")),
+            rule(READ, POLICY, ("poddisruptionbudgets", "poddisruptionbudgets/status")),
             rule(READ, APPS, ("controllerrevisions", "daemonsets", "daemonsets/status", "deployments",
                               "deployments/status", "deployments/scale",
                               "replicasets", "replicasets/status", "replicasets/scale")),
