@@ -13,12 +13,11 @@ from podfleet.api.selectors import selector_from_dict
 from podfleet.api.validation_common import (
     Shown,
     bad,
-    each,
     forbidden,
     go_value,
     immutable,
+    int_or_percent,
     is_int,
-    is_percent,
     nonnegative,
     not_supported,
     required,
@@ -74,15 +73,6 @@ def _selector(field: str, sel: Any) -> list[Cause]:
     return causes
 
 
-def _int_or_percent(field: str, v: Any) -> list[Cause]:
-    if isinstance(v, str):
-        causes = each(field, Shown(v), is_percent(v))
-        if not causes and int(v[:-1]) > 100:
-            causes.append(bad(field, Shown(v), "must not be greater than 100%"))
-        return causes
-    return nonnegative(field, v)
-
-
 def _is_zero(v: Any) -> bool:
     return v == 0 or (isinstance(v, str) and v.endswith("%") and v[:-1].isdigit() and int(v[:-1]) == 0)
 
@@ -103,8 +93,8 @@ def _strategy(field: str, strategy: Any) -> list[Cause]:
         else:
             rf = f"{field}.rollingUpdate"
             mu, ms = ru.get("maxUnavailable"), ru.get("maxSurge")
-            causes += _int_or_percent(f"{rf}.maxUnavailable", mu)
-            causes += _int_or_percent(f"{rf}.maxSurge", ms)
+            causes += int_or_percent(f"{rf}.maxUnavailable", mu)
+            causes += int_or_percent(f"{rf}.maxSurge", ms)
             if _is_zero(mu) and _is_zero(ms):
                 causes.append(bad(f"{rf}.maxUnavailable", Shown(str(mu)), "may not be 0 when `maxSurge` is 0"))
     else:

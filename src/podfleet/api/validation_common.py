@@ -241,6 +241,16 @@ def is_percent(v: str) -> list[str]:
     return [] if _PERCENT.match(v) else [PERCENT_ERROR]
 
 
+def int_or_percent(field: str, v: Any) -> list[Cause]:
+    """ValidatePositiveIntOrPercent and IsNotMoreThan100Percent."""
+    if isinstance(v, str):
+        causes = each(field, Shown(v), is_percent(v))
+        if not causes and int(v[:-1]) > 100:
+            causes.append(bad(field, Shown(v), "must not be greater than 100%"))
+        return causes
+    return nonnegative(field, v)
+
+
 def is_ip(v: str) -> list[str]:
     try:
         ipaddress.ip_address(v)

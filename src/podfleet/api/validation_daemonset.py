@@ -18,10 +18,10 @@ from podfleet.api.validation_apps import selector_repr
 from podfleet.api.validation_common import (
     Shown,
     bad,
-    each,
     forbidden,
     go_value,
     immutable,
+    int_or_percent,
     is_int,
     is_percent,
     nonnegative,
@@ -53,20 +53,10 @@ def _shown(v: Any) -> Shown:
     return Shown(str(v) if v is not None else "0")
 
 
-def _positive_int_or_percent(field: str, v: Any) -> list[Cause]:
-    """ValidatePositiveIntOrPercent and IsNotMoreThan100Percent."""
-    if isinstance(v, str):
-        causes = each(field, Shown(v), is_percent(v))
-        if not causes and int(v[:-1]) > 100:
-            causes.append(bad(field, Shown(v), "must not be greater than 100%"))
-        return causes
-    return nonnegative(field, v)
-
-
 def _rolling_update(field: str, ru: dict[str, Any]) -> list[Cause]:
     mu, ms = ru.get("maxUnavailable"), ru.get("maxSurge")
-    causes = _positive_int_or_percent(f"{field}.maxUnavailable", mu)
-    causes += _positive_int_or_percent(f"{field}.maxSurge", ms)
+    causes = int_or_percent(f"{field}.maxUnavailable", mu)
+    causes += int_or_percent(f"{field}.maxSurge", ms)
     has_unavailable, has_surge = _int_or_percent_value(mu) != 0, _int_or_percent_value(ms) != 0
     if has_unavailable and has_surge:
         causes.append(bad(f"{field}.maxSurge", _shown(ms), "may not be set when maxUnavailable is non-zero"))

@@ -16,8 +16,8 @@ from podfleet.api.validation_common import (
     bad,
     duplicate,
     each,
+    int_or_percent,
     is_int,
-    is_percent,
     is_qualified_name,
     nonnegative,
     not_supported,
@@ -54,16 +54,6 @@ def _spec_repr(spec: dict[str, Any]) -> Shown:
                  f"MaxUnavailable:{ptr('maxUnavailable', 'intstr.IntOrString', '0xc000a10040')}, "
                  "UnhealthyPodEvictionPolicy:"
                  f"{ptr('unhealthyPodEvictionPolicy', 'policy.UnhealthyPodEvictionPolicyType', '0xc000a10060')}}}")
-
-
-def int_or_percent(field: str, v: Any) -> list[Cause]:
-    """ValidatePositiveIntOrPercent and IsNotMoreThan100Percent."""
-    if isinstance(v, str):
-        causes = each(field, Shown(v), is_percent(v))
-        if not causes and int(v[:-1]) > 100:
-            causes.append(bad(field, Shown(v), "must not be greater than 100%"))
-        return causes
-    return nonnegative(field, v)
 
 
 def validate_pdb_spec(spec: Any) -> list[Cause]:
