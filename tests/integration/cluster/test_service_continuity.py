@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,30 @@ def test_clients_keep_reaching_the_service_while_its_pods_move(mc: MultiCluster)
         assert json.loads(mc.kubectl("get", "svc", "web", "-o", "json").stdout)["spec"]["clusterIP"] == cluster_ip
     finally:
         mc.node_cmd("start", "node-3")
+
+
+def answers(url: str) -> str:
+    """The body, or "" when nothing answers within a second (dropped or refused)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as res:
+            return str(res.read().decode().strip())
+    except OSError:
+        return ""
+
+
+def test_node_ports_answer_on_every_node_but_local_only_where_an_endpoint_lives(mc: MultiCluster) -> None:
+    mc.wait_for(lambda: mc.kubectl("get", "nodes").stdout.count(" Ready ") == 3, 60, "3 nodes Ready")
+    overrides = {"spec": {"nodeSelector": {"kubernetes.io/hostname": "node-2"}}}
+    mc.kubectl("run", "solo", f"--image={IMAGE}", "--labels=app=solo", "--overrides", json.dumps(overrides),
+               "--", "sh", "-c", SERVE)
+    mc.kubectl("expose", "pod", "solo", "--type=NodePort", "--port=80", "--target-port=8080")
+    node_port = json.loads(mc.kubectl("get", "svc", "solo", "-o", "json").stdout)["spec"]["ports"][0]["nodePort"]
+    addresses = {n["metadata"]["name"]: next(a["address"] for a in n["status"]["addresses"]
+                                             if a["type"] == "InternalIP")
+                 for n in json.loads(mc.kubectl("get", "nodes", "-o", "json").stdout)["items"]}
+    urls = {node: f"http://{ip}:{node_port}/i" for node, ip in addresses.items()}
+    # Cluster policy: every node forwards to the one pod on node-2
+    mc.wait_for(lambda: all(answers(u) == "solo" for u in urls.values()), 60, "the NodePort on every node")
+    mc.kubectl("patch", "svc", "solo", "-p", json.dumps({"spec": {"externalTrafficPolicy": "Local"}}))
+    mc.wait_for(lambda: [answers(urls[n]) for n in NODES] == ["", "solo", ""], 60,
+                "the NodePort only on the node with the endpoint")
