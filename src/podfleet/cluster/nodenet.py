@@ -3,7 +3,8 @@ per node, joined to a cluster bridge, each with its own address.
 
 Host side: bridge `<prefix>br` with the first address of the cluster CIDR (the API server listens
 there). Node i: namespace `<prefix>n<i>`, veth `<prefix>v<i>` on the bridge, `eth0` inside with its
-own address, IP forwarding on (pods' traffic to other nodes is routed through it, host-gw style).
+own address, the host as its default gateway, IP forwarding on (pods' traffic to other nodes is
+routed through it, host-gw style).
 `down`/`up` of a node's veth simulates a machine dropping off the network and coming back.
 """
 
@@ -59,6 +60,8 @@ class ClusterNetwork:
         _run(*ns, "ip", "addr", "replace", f"{n.address}/{self.net.prefixlen}", "dev", "eth0")
         _run(*ns, "ip", "link", "set", "eth0", "up")
         _run(*ns, "ip", "link", "set", "lo", "up")
+        # beyond the cluster network through the machine, as a node's default gateway (pods' egress)
+        _run(*ns, "ip", "route", "replace", "default", "via", self.gateway)
         _run(*ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         return n
 

@@ -15,7 +15,8 @@ Packets meet the table at five hooks:
 - Each endpoint has a chain `endpoint-...__<ip>/<port>` that marks hairpin traffic (a pod reaching
   itself through its Service) for masquerade, records affinity, and DNATs.
 - `nat-postrouting` masquerades what was marked (`mark-for-masquerade` sets a bit of the packet
-  mark): hairpin traffic, NodePort traffic, and traffic from outside the cluster CIDR to a ClusterIP.
+  mark): hairpin traffic, NodePort traffic, and traffic from outside the cluster CIDR to a ClusterIP;
+  and this node's pods' traffic to anything outside the cluster CIDR (egress).
 - `filter-input`/`-forward`/`-output` send new connections to `endpoints-check`, which rejects
   (TCP reset, else ICMP port unreachable) traffic to Services with no endpoints and drops traffic a
   Local policy has no endpoint here for (`no-endpoint-services`, `no-endpoint-nodeports`).
@@ -150,6 +151,11 @@ def _skeleton(b: _Builder) -> None:
     b.chain("nat-prerouting", f"jump {SERVICES}")
     b.chain("nat-output", f"jump {SERVICES}")
     b.chain("nat-postrouting", f"jump {MASQUERADING}")
+    if node.local_cidr:
+        # Egress (the CNI's ipMasq, cluster-aware as ip-masq-agent): pods leave the node as the node, so
+        # what lies beyond it answers without a route to pod addresses; pod-to-pod traffic keeps its IPs.
+        b.chain("nat-postrouting", f"ip saddr {node.pod_cidr or node.local_cidr} ip daddr != {node.local_cidr} "
+                                   "masquerade fully-random")
     b.chain(MARK_FOR_MASQUERADE, f"mark set mark or {mark}")
     # Clear the bit before masquerading, so a packet that is routed through here again (to another
     # node's endpoint) is not masqueraded twice.

@@ -15,6 +15,7 @@ import pytest
 from cluster_helpers import IMAGE
 from incluster_helpers import PYTHON, WHOAMI, python_pod
 from multinode_helpers import MultiCluster, multi_cluster
+from outside_helpers import fetch_from_pod, outside_host
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +72,17 @@ def test_deployment_spreads_and_pods_talk_across_nodes(mc: MultiCluster) -> None
         logs = mc.kubectl("logs", f"who-{node}").stdout
         assert "USER system:serviceaccount:default:default" in logs, logs
         mc.kubectl("delete", "pod", f"who-{node}")
+
+
+def test_pods_on_every_node_reach_beyond_the_cluster_as_their_node(mc: MultiCluster, tmp_path: Path) -> None:
+    cluster_network = json.loads((mc.data_dir / "cluster.json").read_text())["cluster_cidr"]
+    with outside_host(tmp_path, routes=(cluster_network,)) as host:  # it knows the nodes, not the pods
+        nodes = {}
+        for node in ("node-1", "node-2", "node-3"):
+            pod = fetch_from_pod(mc, f"egress-{node}", host, node)
+            nodes[node] = pod["status"]["hostIP"]
+            mc.kubectl("delete", "pod", f"egress-{node}")
+        assert host.clients() == set(nodes.values())  # each pod left as its node
 
 
 def test_deleted_pod_is_replaced_with_new_name_and_ip(mc: MultiCluster) -> None:

@@ -42,6 +42,8 @@ def to(*dnats: str, masq: bool = False) -> set[Outcome]:
 
 
 ACCEPT_UNTOUCHED = {Outcome("accept")}
+# A pod's packet to an address no Service claims goes on its way and leaves the node as the node (egress).
+LEAVES_MASQUERADED = {Outcome("accept", masquerade=True)}
 REJECT = {Outcome("reject")}
 DROP = {Outcome("drop")}
 
@@ -80,11 +82,11 @@ CASES = [
          to(f"{LOCAL_A}:8080", masq=True) | to(f"{REMOTE_A}:8080")),
     Case("one-endpoint", [WEB], [endpoint_slice("web", [endpoint(REMOTE_B, "node-b")])], Packet(POD, VIP, 80),
          to(f"{REMOTE_B}:8080")),
-    Case("other-port-of-the-vip-is-not-captured", [WEB], [WEB_2], Packet(POD, VIP, 81), ACCEPT_UNTOUCHED),
-    Case("unrelated-address-is-not-captured", [WEB], [WEB_2], Packet(POD, "10.96.0.99", 80), ACCEPT_UNTOUCHED),
+    Case("other-port-of-the-vip-is-not-captured", [WEB], [WEB_2], Packet(POD, VIP, 81), LEAVES_MASQUERADED),
+    Case("unrelated-address-is-not-captured", [WEB], [WEB_2], Packet(POD, "10.96.0.99", 80), LEAVES_MASQUERADED),
     Case("udp-port", [UDP_SVC], [UDP_EPS], Packet(POD, VIP, 53, "udp"), to(f"{LOCAL_A}:5353", f"{REMOTE_A}:5353")),
     Case("tcp-to-a-udp-port-is-not-captured", [UDP_SVC], [UDP_EPS], Packet(POD, VIP, 53, "tcp"),
-         ACCEPT_UNTOUCHED),
+         LEAVES_MASQUERADED),
     # no endpoints
     Case("no-slices-rejects", [WEB], [], Packet(POD, VIP, 80), REJECT),
     Case("no-endpoints-rejects-udp-too", [UDP_SVC], [], Packet(POD, VIP, 53, "udp"), REJECT),
@@ -136,10 +138,17 @@ CASES = [
     Case("slice-of-another-namespace-does-not-count", [WEB],
          [endpoint_slice("web", [endpoint(LOCAL_A)], namespace="other")], Packet(POD, VIP, 80), REJECT),
     # Services the proxy leaves alone
-    Case("headless-is-not-proxied", [service("web", "None")], [WEB_2], Packet(POD, VIP, 80), ACCEPT_UNTOUCHED),
+    Case("headless-is-not-proxied", [service("web", "None")], [WEB_2], Packet(POD, VIP, 80), LEAVES_MASQUERADED),
     Case("external-name-is-not-proxied",
          [service("web", "", type_="ExternalName", externalName="example.test")], [WEB_2], Packet(POD, VIP, 80),
+         LEAVES_MASQUERADED),
+    # Egress: pods leave the node as the node; pod-to-pod and inbound traffic keep their addresses
+    Case("pod-to-outside-leaves-as-the-node", [WEB], [WEB_2], Packet(POD, OTHER_HOST, 443), LEAVES_MASQUERADED),
+    Case("pod-to-a-pod-elsewhere-keeps-its-address", [WEB], [WEB_2], Packet(POD, REMOTE_A, 8080), ACCEPT_UNTOUCHED),
+    Case("outside-to-a-pod-keeps-its-address", [WEB], [WEB_2], Packet(OTHER_HOST, LOCAL_A, 8080),
          ACCEPT_UNTOUCHED),
+    Case("egress-of-this-nodes-pods-only", [WEB], [WEB_2], Packet(POD, OTHER_HOST, 443), ACCEPT_UNTOUCHED,
+         node=ProxyNode("node-a", cluster_cidr="10.244.0.0/16", pod_cidr="10.244.9.0/24")),
     # NodePort
     Case("nodeport-from-outside-balances-and-masquerades", [NODEPORT], [NP_EPS], Packet(OTHER_HOST, NODE_IP, 30080),
          to(f"{LOCAL_A}:8080", f"{REMOTE_A}:8080", masq=True)),
