@@ -19,8 +19,15 @@ of going through a ClusterIP.
   Client and server are Python on the same two cores: absolute figures are theirs, the comparison
   is what counts.
 
+- On a real `podfleet up --nodes 3`: Service create -> programmed on every node (target <= 1 s), and
+  pod Ready -> its endpoint programmed on every node, p50/p99. "Programmed" is read from `nft monitor`
+  in each node's network namespace (the moment the ClusterIP's element, or the pod's endpoint chain,
+  enters the node's table), so nothing is sent to an address before its rules exist. Create is timed
+  from just before the API call; Ready from the moment the bench's watch sees the pod Ready.
+
 Run as root: `.venv/bin/python bench/services.py [--services 1000] [--endpoints 10] [--rounds 5]
-[--pairs 20] [--seconds 1.5] [--conns 16] [--skip-sync] [--skip-rps]`.
+[--pairs 20] [--seconds 1.5] [--conns 16] [--latency-services 20] [--latency-pods 10] [--skip-sync]
+[--skip-rps] [--skip-latency]`.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -179,6 +188,111 @@ async def bench_rps(services: int, endpoints: int, rounds: int, seconds: float, 
     print(f"  overhead, median of the pairs: {overhead:.1f} % (target <= 10 %: {verdict})")
 
 
+class NftMonitor:
+    """`nft monitor` in one node's namespace; every line with the monotonic time it was read."""
+
+    def __init__(self, netns: str) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self.proc = subprocess.Popen(["ip", "netns", "exec", netns, "nft", "monitor"], stdout=subprocess.PIPE,
+                                     text=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append((time.monotonic(), line))
+
+    def first(self, needle: str, since: float) -> float | None:
+        return next((t for t, line in self.lines if t >= since and needle in line), None)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+async def programmed_everywhere(monitors: list[NftMonitor], needle: str, since: float, timeout: float = 30.0) -> float:
+    """Seconds from `since` until every node's table has `needle` (a line of it in its monitor)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = [m.first(needle, since) for m in monitors]
+        if all(t is not None for t in seen):
+            return max(t for t in seen if t is not None) - since
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{needle!r} not programmed on every node")
+        await asyncio.sleep(0.005)
+
+
+def latency_row(name: str, values: list[float], target: float | None) -> None:
+    p50, p99 = statistics.median(values), sorted(values)[max(0, round(0.99 * len(values)) - 1)]
+    met = "" if target is None else ("met" if p99 <= target else "missed")
+    print(f"{name:44s} {len(values):4d} {p50 * 1000:9.0f} {p99 * 1000:9.0f}  {met}")
+
+
+async def bench_latency(services: int, pods: int) -> None:
+    """Service create -> programmed and pod Ready -> programmed on a 3-node `podfleet up`."""
+    import tempfile
+
+    from cluster_helpers import IMAGE
+    from multinode_helpers import multi_cluster
+    from podfleet.api.resources import DEPLOYMENTS, PODS, SERVICES
+    from podfleet.client.rest import RESTClient
+    from podfleet.cluster.nodenet import ClusterNetwork
+
+    ready = {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1}
+    web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {
+        "replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{
+                "name": "web", "image": IMAGE, "readinessProbe": ready,
+                "command": ["sh", "-c", "trap 'exit 0' TERM; echo ok > /tmp/index.html; "
+                            "httpd -f -p 8080 -h /tmp & wait"]}]}}}}
+    with tempfile.TemporaryDirectory(prefix="pf-bench-svc-") as tmp, multi_cluster(Path(tmp), 3) as mc:
+        monitors = [NftMonitor(ClusterNetwork(mc.prefix).node(i).netns) for i in (1, 2, 3)]
+        client = RESTClient.from_kubeconfig(mc.kubeconfig)
+        try:
+            await client.create(DEPLOYMENTS, web, "default")
+            mc.wait_for(lambda: mc.kubectl("get", "deploy", "web").stdout.split()[-4] == "3/3", 120, "3 ready")
+            created: list[float] = []
+            for i in range(services):
+                t0 = time.monotonic()
+                svc = await client.create(SERVICES, {"apiVersion": "v1", "kind": "Service",
+                                                     "metadata": {"name": f"lat-{i}"},
+                                                     "spec": {"selector": {"app": "web"},
+                                                              "ports": [{"port": 80, "targetPort": 8080}]}},
+                                          "default")
+                created.append(await programmed_everywhere(monitors, f"{svc['spec']['clusterIP']} . tcp . 80", t0))
+            readied: list[float] = []
+            for n in range(pods):
+                await client.patch(DEPLOYMENTS, "web", {"spec": {"replicas": 4 + n}}, "default", patch_type="merge")
+                seen = await _new_ready_pod(client, PODS)
+                readied.append(await programmed_everywhere(monitors, f"__{seen[1]}/8080", seen[0]))
+        finally:
+            await client.close()
+            for m in monitors:
+                m.stop()
+    print(f"\n{'on podfleet up --nodes 3 (nft monitor in every node)':44s} {'n':>4s} {'p50 ms':>9s} {'p99 ms':>9s}")
+    latency_row("Service create -> programmed on every node", created, 1.0)
+    latency_row("pod Ready -> endpoint programmed everywhere", readied, None)
+
+
+async def _new_ready_pod(client: Any, pods: Any, timeout: float = 60.0) -> tuple[float, str]:
+    """(monotonic time the watch saw it, its IP) for the next pod of app=web to turn Ready."""
+    listed = await client.list(pods, "default", label_selector="app=web")
+    known_ready = {p["metadata"]["name"] for p in listed["items"] if _is_ready(p)}
+    async with asyncio.timeout(timeout):
+        async for ev in client.watch(pods, "default", label_selector="app=web",
+                                     resource_version=listed["metadata"]["resourceVersion"]):
+            pod = ev.object
+            if _is_ready(pod) and pod["metadata"]["name"] not in known_ready:
+                return time.monotonic(), pod["status"]["podIP"]
+    raise TimeoutError("no new ready pod")
+
+
+def _is_ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--services", type=int, default=1000)
@@ -189,6 +303,9 @@ async def main() -> None:
     ap.add_argument("--conns", type=int, default=16)
     ap.add_argument("--skip-sync", action="store_true")
     ap.add_argument("--skip-rps", action="store_true")
+    ap.add_argument("--latency-services", type=int, default=20, help="Services created on the 3-node cluster")
+    ap.add_argument("--latency-pods", type=int, default=10, help="pods scaled up one by one on the 3-node cluster")
+    ap.add_argument("--skip-latency", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: network namespaces and nftables need it")
@@ -197,6 +314,8 @@ async def main() -> None:
         await bench_sync(args.services, args.endpoints, args.rounds)
     if not args.skip_rps:
         await bench_rps(args.services, args.endpoints, args.pairs, args.seconds, args.conns)
+    if not args.skip_latency:
+        await bench_latency(args.latency_services, args.latency_pods)
 
 
 if __name__ == "__main__":
