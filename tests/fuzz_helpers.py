@@ -59,6 +59,8 @@ SEEDS: dict[str, dict[str, Any]] = {
     "ReplicaSet": {"spec": {"replicas": 1, "selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}},
     "Deployment": {"spec": {"replicas": 1, "selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}},
     "DaemonSet": {"spec": {"selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}},
+    "StatefulSet": {"spec": {"replicas": 1, "serviceName": "fz", "selector": {"matchLabels": {"app": "fz"}},
+                             "template": _TEMPLATE}},
     "ControllerRevision": {"data": {"a": 1}, "revision": 1},
     "Service": {"spec": {"selector": {"app": "fz"}, "ports": [{"port": 80, "protocol": "TCP"}]}},
     "Endpoints": {"subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80, "protocol": "TCP"}]}]},
@@ -70,6 +72,7 @@ SEEDS: dict[str, dict[str, Any]] = {
     "CronJob": {"spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": {"spec": {
         "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}}},
     "PodDisruptionBudget": {"spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "fz"}}}},
+    "PriorityClass": {"value": 1000, "description": "fuzz"},
     "Role": {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]},
     "ClusterRole": {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]},
     "RoleBinding": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "fz"},

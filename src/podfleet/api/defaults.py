@@ -3,8 +3,8 @@
 Clients read back exactly what Kubernetes would return (`restartPolicy: Always`,
 `imagePullPolicy: IfNotPresent`, `terminationGracePeriodSeconds: 30`, deployment strategy 25%/25%,
 quantities in canonical form ...), which kubectl's output and `apply` diffs depend on. Pod-only
-defaults (requests from limits, `enableServiceLinks`, host-network ports, priority, service
-account) are applied to Pods and never to pod templates, as upstream does.
+defaults (requests from limits, `enableServiceLinks`, host-network ports, service account) are
+applied to Pods and never to pod templates, as upstream does.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def default_pod_spec(spec: Any) -> None:
 
 
 def default_pod(pod: dict[str, Any]) -> None:
-    """A Pod (never a template): SetDefaults_Pod plus the Priority and ServiceAccount admission defaults."""
+    """A Pod (never a template): SetDefaults_Pod plus the ServiceAccount admission default."""
     spec = _dict(pod.get("spec"))
     if spec is None:
         return
@@ -189,10 +189,8 @@ def default_pod(pod: dict[str, Any]) -> None:
                         port["hostPort"] = port["containerPort"]
     if not spec.get("serviceAccountName") and not spec.get("serviceAccount"):
         spec["serviceAccountName"] = DEFAULT_SERVICE_ACCOUNT
-    if spec.get("priority") is None:
-        spec["priority"] = SYSTEM_PRIORITY_CLASSES.get(str(spec.get("priorityClassName") or ""), 0)
-    if not spec.get("preemptionPolicy"):
-        spec["preemptionPolicy"] = "PreemptLowerPriority"
+    # `priority` and `preemptionPolicy` come from the pod's PriorityClass: the API server's Priority
+    # admission (apiserver/priority_admission.py) fills them in on create, after defaulting.
     default_pod_spec(spec)
 
 
@@ -246,6 +244,39 @@ def _daemon_set(obj: dict[str, Any]) -> None:
     _rolling_update(spec, "updateStrategy", {"maxUnavailable": 1, "maxSurge": 0})
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
+    _pod_template(spec)
+
+
+def _stateful_set(obj: dict[str, Any]) -> None:
+    """SetDefaults_StatefulSet: OrderedReady, RollingUpdate with partition 0, PVC retention Retain/Retain,
+    replicas 1, revisionHistoryLimit 10 (maxUnavailable is not defaulted: MaxUnavailableStatefulSet is
+    off by default upstream)."""
+    spec = _dict(obj.get("spec"))
+    if spec is None:
+        return
+    if not spec.get("podManagementPolicy"):
+        spec["podManagementPolicy"] = "OrderedReady"
+    strategy = spec.get("updateStrategy")
+    if strategy is None:
+        strategy = spec["updateStrategy"] = {}
+    if isinstance(strategy, dict):
+        if not strategy.get("type"):
+            strategy["type"] = "RollingUpdate"
+            if strategy.get("rollingUpdate") is None:
+                strategy["rollingUpdate"] = {}
+        ru = strategy.get("rollingUpdate")
+        if strategy["type"] == "RollingUpdate" and isinstance(ru, dict) and ru.get("partition") is None:
+            ru["partition"] = 0
+    retention = spec.get("persistentVolumeClaimRetentionPolicy")
+    if retention is None:
+        retention = spec["persistentVolumeClaimRetentionPolicy"] = {}
+    if isinstance(retention, dict):
+        for key in ("whenDeleted", "whenScaled"):
+            if not retention.get(key):
+                retention[key] = "Retain"
+    for key, value in (("replicas", 1), ("revisionHistoryLimit", 10)):
+        if spec.get(key) is None:
+            spec[key] = value
     _pod_template(spec)
 
 
@@ -363,6 +394,8 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
         _workload(kind, obj)
     elif kind == "DaemonSet":
         _daemon_set(obj)
+    elif kind == "StatefulSet" and rt.group == "apps":
+        _stateful_set(obj)
     elif kind == "Namespace":
         _namespace(obj)
     elif kind == "Node":
@@ -376,6 +409,10 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
             _endpoint_ports(subset.get("ports"))
     elif kind == "EndpointSlice":
         _endpoint_ports(obj.get("ports"))
+    elif kind == "PriorityClass" and rt.group == "scheduling.k8s.io":
+        if not obj.get("preemptionPolicy"):
+            obj["preemptionPolicy"] = "PreemptLowerPriority"
+        obj.setdefault("value", 0)  # `json:"value"`: always written, 0 included
     elif kind == "ReplicationController":
         _replication_controller(obj)
     elif kind == "Job" and rt.group == batch.GROUP:

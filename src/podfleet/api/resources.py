@@ -72,6 +72,8 @@ DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", True, ("de
                            ("status", "scale"), ("all",))
 CONTROLLERREVISIONS = ResourceType("apps", "v1", "ControllerRevision", "controllerrevisions", True)
 DAEMONSETS = ResourceType("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",), ("all",))
+STATEFULSETS = ResourceType("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"),
+                            ("all",))
 SERVICES = ResourceType("", "v1", "Service", "services", True, ("svc",), ("status",), ("all",))
 ENDPOINTS = ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",), singular="endpoints")
 ENDPOINTSLICES = ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True)
@@ -81,6 +83,7 @@ JOBS = ResourceType("batch", "v1", "Job", "jobs", True, (), ("status",), ("all",
 CRONJOBS = ResourceType("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",), ("all",))
 PODDISRUPTIONBUDGETS = ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True,
                                     ("pdb",), ("status",))
+PRIORITYCLASSES = ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",))
 # rbac.authorization.k8s.io/v1: no short names, no subresources, no categories (as upstream).
 ROLES = ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", True)
 CLUSTERROLES = ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False)
@@ -90,10 +93,12 @@ CLUSTERROLEBINDINGS = ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRo
 
 RESOURCES: tuple[ResourceType, ...] = (
     NAMESPACES, PODS, NODES, EVENTS, SECRETS, CONFIGMAPS, SERVICEACCOUNTS,
-    LEASES, REPLICASETS, DEPLOYMENTS, DAEMONSETS, CONTROLLERREVISIONS, SERVICES, ENDPOINTS, ENDPOINTSLICES,
+    LEASES, REPLICASETS, DEPLOYMENTS, DAEMONSETS, STATEFULSETS, CONTROLLERREVISIONS, SERVICES, ENDPOINTS,
+    ENDPOINTSLICES,
     REPLICATIONCONTROLLERS, ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS,
     JOBS, CRONJOBS,
     PODDISRUPTIONBUDGETS,
+    PRIORITYCLASSES,
 )
 
 # Kinds that are only ever created, answered from the request and never stored (kube-apiserver's

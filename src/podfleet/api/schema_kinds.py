@@ -43,6 +43,7 @@ from podfleet.api.schema_pod import (
     POD_TEMPLATE_SPEC,
 )
 from podfleet.api.schema_policy import META_CONDITION, PDB_SPEC, PDB_STATUS
+from podfleet.api.schema_statefulset import STATEFUL_SET_SPEC, STATEFUL_SET_STATUS
 
 TAINT = struct("v1.Taint", key=STR, value=STR, effect=STR, timeAdded=TIME)
 NODE_SPEC = struct("v1.NodeSpec", podCIDR=STR, podCIDRs=set_of(STR, patch_strategy="merge"), providerID=STR,
@@ -164,6 +165,7 @@ KINDS: dict[str, Struct] = {
     "Deployment": _kind("v1.Deployment", spec=DEPLOYMENT_SPEC, status=DEPLOYMENT_STATUS),
     "ControllerRevision": _kind("v1.ControllerRevision", data=RAW, revision=INT64),
     "DaemonSet": _kind("v1.DaemonSet", spec=DAEMON_SET_SPEC, status=DAEMON_SET_STATUS),
+    "StatefulSet": _kind("v1.StatefulSet", spec=STATEFUL_SET_SPEC, status=STATEFUL_SET_STATUS),
     "Service": _kind("v1.Service", spec=SERVICE_SPEC, status=SERVICE_STATUS),
     "Endpoints": _kind("v1.Endpoints", subsets=atomic(ENDPOINT_SUBSET)),
     "EndpointSlice": _kind("v1.EndpointSlice", addressType=STR, endpoints=atomic(SLICE_ENDPOINT),
@@ -177,6 +179,8 @@ KINDS: dict[str, Struct] = {
     "Job": _kind("v1.Job", spec=JOB_SPEC, status=JOB_STATUS),
     "CronJob": _kind("v1.CronJob", spec=CRON_JOB_SPEC, status=CRON_JOB_STATUS),
     "PodDisruptionBudget": _kind("v1.PodDisruptionBudget", spec=PDB_SPEC, status=PDB_STATUS),
+    "PriorityClass": _kind("v1.PriorityClass", value=INT32, globalDefault=BOOL, description=STR,
+                           preemptionPolicy=STR),
 }
 
 # What a `List` response carries besides its items (`metadata` of PodList and friends).
@@ -208,6 +212,8 @@ DESCRIPTIONS: dict[str, str] = {
     "Deployment": "Declarative updates for pods: rolls ReplicaSets from one template to the next.",
     "ControllerRevision": "An immutable snapshot of state data, kept by controllers to roll back to.",
     "DaemonSet": "Runs one copy of a pod on every eligible node, rolling it from one template to the next.",
+    "StatefulSet": "Runs pods with stable ordinal names (<set>-0, <set>-1, ...) and DNS identities, created, "
+                   "scaled and rolled in order.",
     "Service": "A stable virtual address and DNS name for a set of pods chosen by a selector.",
     "Endpoints": "The addresses and ports behind a Service (the legacy form of EndpointSlices).",
     "EndpointSlice": "A part of the endpoints of a Service: addresses with readiness conditions and ports.",
@@ -222,4 +228,5 @@ DESCRIPTIONS: dict[str, str] = {
     "CronJob": "Creates Jobs on a repeating schedule written in cron format.",
     "PodDisruptionBudget": "The minimum number (or share) of the pods a selector chooses that must stay available "
                            "through voluntary disruptions: evictions that would break it are refused.",
+    "PriorityClass": "A name for a pod priority (an integer; higher schedules first and may preempt lower).",
 }

@@ -204,6 +204,14 @@ def _ds_row(ds: dict[str, Any], now: dt.datetime) -> Row:
             selector_to_string(spec.get("selector") or {})]
 
 
+def _sts_row(sts: dict[str, Any], now: dt.datetime) -> Row:
+    """printStatefulSet: READY is `readyReplicas/spec.replicas`."""
+    spec, status = sts.get("spec") or {}, sts.get("status") or {}
+    names, images = _containers_images(sts)
+    return [sts["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}", age(sts, now),
+            names, images]
+
+
 def _rs_row(rs: dict[str, Any], now: dt.datetime) -> Row:
     spec, status = rs.get("spec") or {}, rs.get("status") or {}
     names, images = _containers_images(rs)
@@ -304,6 +312,8 @@ _SPECS: dict[str, tuple[list[Column], Callable[[dict[str, Any], dt.datetime], Ro
     "Deployment": ([("Name", "string", 0, ""), ("Ready", "string", 0, ""), ("Up-to-date", "integer", 0, ""),
                     ("Available", "integer", 0, ""), ("Age", "string", 0, ""), ("Containers", "string", 1, ""),
                     ("Images", "string", 1, ""), ("Selector", "string", 1, "")], _deploy_row),
+    "StatefulSet": ([("Name", "string", 0, ""), ("Ready", "string", 0, ""), ("Age", "string", 0, ""),
+                     ("Containers", "string", 1, ""), ("Images", "string", 1, "")], _sts_row),
     "DaemonSet": ([("Name", "string", 0, ""), ("Desired", "integer", 0, ""), ("Current", "integer", 0, ""),
                    ("Ready", "integer", 0, ""), ("Up-to-date", "integer", 0, ""), ("Available", "integer", 0, ""),
                    ("Node Selector", "string", 0, ""), ("Age", "string", 0, ""), ("Containers", "string", 1, ""),
@@ -386,6 +396,17 @@ def _pdb_row(pdb: dict[str, Any], now: dt.datetime) -> Row:
 _SPECS["PodDisruptionBudget"] = ([("Name", "string", 0, ""), ("Min Available", "string", 0, ""),
                                   ("Max Unavailable", "string", 0, ""), ("Allowed Disruptions", "integer", 0, ""),
                                   ("Age", "string", 0, "")], _pdb_row)
+
+
+def _priority_class_row(pc: dict[str, Any], now: dt.datetime) -> Row:
+    """printPriorityClass: the value, whether it is the global default, and (wide) its preemption policy."""
+    return [pc["metadata"]["name"], pc.get("value", 0), bool(pc.get("globalDefault")), age(pc, now),
+            pc.get("preemptionPolicy") or ""]
+
+
+_SPECS["PriorityClass"] = ([("Name", "string", 0, ""), ("Value", "integer", 0, ""),
+                            ("Global-Default", "boolean", 0, ""), ("Age", "string", 0, ""),
+                            ("PreemptionPolicy", "string", 1, "")], _priority_class_row)
 
 
 def _cron_job_row(cj: dict[str, Any], now: dt.datetime) -> Row:

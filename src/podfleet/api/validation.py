@@ -67,6 +67,7 @@ from podfleet.api.validation_pod import (
     validate_pod_update,
 )
 from podfleet.api.validation_policy import validate_pdb, validate_pdb_status
+from podfleet.api.validation_priority import validate_priority_class, validate_priority_class_update
 from podfleet.api.validation_rbac import validate_rbac, validate_rbac_update
 from podfleet.api.validation_scheduling import validate_taints
 from podfleet.api.validation_service import (
@@ -74,6 +75,11 @@ from podfleet.api.validation_service import (
     validate_endpoints,
     validate_service,
     validate_service_update,
+)
+from podfleet.api.validation_statefulset import (
+    validate_stateful_set_spec,
+    validate_stateful_set_status,
+    validate_stateful_set_update,
 )
 
 __all__ = [
@@ -295,6 +301,8 @@ def _kind_specific(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
         return validate_workload_spec(kind, obj.get("spec"))
     if kind == "DaemonSet" and rt.group == "apps":
         return validate_daemon_set_spec(obj.get("spec"))
+    if kind == "StatefulSet" and rt.group == "apps":
+        return validate_stateful_set_spec(obj.get("spec"))
     if kind == "ReplicationController":
         return validate_replication_controller_spec(obj.get("spec"))
     if kind == "Job" and rt.group == "batch":
@@ -303,6 +311,8 @@ def _kind_specific(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
         return validate_cron_job(obj)
     if kind == "PodDisruptionBudget" and rt.group == "policy":
         return validate_pdb(obj)
+    if kind == "PriorityClass" and rt.group == "scheduling.k8s.io":
+        return validate_priority_class(obj)
     rules = {
         "Namespace": _namespace, "Node": _node, "Event": _event, "Secret": _secret, "ConfigMap": _config_map,
         "ServiceAccount": _service_account, "Lease": _lease, "ControllerRevision": validate_controller_revision,
@@ -338,6 +348,8 @@ def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) 
         causes += validate_workload_update(new, old)
     elif kind == "DaemonSet" and rt.group == "apps":
         causes += validate_daemon_set_update(new, old)
+    elif kind == "StatefulSet" and rt.group == "apps":
+        causes += validate_stateful_set_update(new, old)
     elif kind == "Node":
         causes += _node_update(new, old)
     elif kind == "Secret":
@@ -352,6 +364,8 @@ def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) 
         causes += validate_job_update(new, old)
     elif kind == "Service":
         causes += validate_service_update(new, old)
+    elif kind == "PriorityClass" and rt.group == "scheduling.k8s.io":
+        causes += validate_priority_class_update(new, old)
     return _dedupe(causes)
 
 
@@ -370,6 +384,8 @@ def validate_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str,
         causes += validate_workload_status(kind, new, old)
     elif kind == "DaemonSet" and rt.group == "apps":
         causes += validate_daemon_set_status(new, old)
+    elif kind == "StatefulSet" and rt.group == "apps":
+        causes += validate_stateful_set_status(new, old)
     elif kind == "Namespace":
         causes += _namespace_status(new)
     elif kind == "Job" and rt.group == "batch":
@@ -387,7 +403,7 @@ def validation_warnings(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
     """Problems Kubernetes accepts but reports as `Warning:` headers (e.g. a containerPort defined twice)."""
     if rt.kind == "Pod":
         return pod_spec_warnings("spec", obj.get("spec"))
-    if rt.kind in ("Deployment", "ReplicaSet", "ReplicationController", "DaemonSet") or \
+    if rt.kind in ("Deployment", "ReplicaSet", "ReplicationController", "DaemonSet", "StatefulSet") or \
             (rt.kind, rt.group) == ("Job", "batch"):
         return pod_spec_warnings("spec.template.spec", ((obj.get("spec") or {}).get("template") or {}).get("spec"))
     if (rt.kind, rt.group) == ("CronJob", "batch"):

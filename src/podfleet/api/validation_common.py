@@ -381,7 +381,9 @@ def validate_metadata(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
     assert isinstance(m, dict)
     causes: list[Cause] = []
     name, generate = m.get("name"), m.get("generateName")
-    name_check = {"Namespace": is_dns1123_label, "Service": is_dns1035_label}.get(rt.kind, is_dns1123_subdomain)
+    # StatefulSet names become pod hostnames, hence labels (ValidateStatefulSetName).
+    name_check = {"Namespace": is_dns1123_label, "Service": is_dns1035_label,
+                  "StatefulSet": is_dns1123_label}.get(rt.kind, is_dns1123_subdomain)
     if generate:
         causes += each("metadata.generateName", generate, name_check(str(generate).rstrip("-") or "x"))
     if not name:

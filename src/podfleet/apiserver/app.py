@@ -44,6 +44,7 @@ from podfleet.apiserver.bootstrap import (
     ensure_default_rbac,
     ensure_kubernetes_service,
     ensure_system_namespaces,
+    ensure_system_priority_classes,
 )
 from podfleet.apiserver.connections import (
     DEFAULT_IDLE_TIMEOUT,
@@ -223,6 +224,7 @@ class APIServer:
         await self.storage.start()
         await self.keyring.open(self.storage_backend)
         await ensure_system_namespaces(self.store)
+        await ensure_system_priority_classes(self.store)
         rbac_done = await ensure_default_rbac(self.store)
         log.debug("default RBAC policy reconciled", extra={"changes": {k: v for k, v in rbac_done.items()
                                                                       if v != "none"}})

@@ -1,9 +1,9 @@
 """Objects every cluster starts with: the `default`, `kube-system`, `kube-public` and
-`kube-node-lease` namespaces (created once, never overwritten), the `kubernetes` Service in
-`default` with its Endpoints and EndpointSlice pointing at the API server (brought up to date on
-every start, as kube-apiserver reconciles them), and the default RBAC cluster roles and bindings
-(`rbac.bootstrap_policy`: created when missing, missing parts added unless the object opted out with
-`rbac.authorization.kubernetes.io/autoupdate: "false"`)."""
+`kube-node-lease` namespaces and the built-in PriorityClasses (created once, never overwritten),
+the `kubernetes` Service in `default` with its Endpoints and EndpointSlice pointing at the API
+server (brought up to date on every start, as kube-apiserver reconciles them), and the default
+RBAC cluster roles and bindings (`rbac.bootstrap_policy`: created when missing, missing parts added
+unless the object opted out with `rbac.authorization.kubernetes.io/autoupdate: "false"`)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from podfleet.api.resources import (
     ENDPOINTS,
     ENDPOINTSLICES,
     NAMESPACES,
+    PRIORITYCLASSES,
     SERVICES,
     ResourceType,
 )
+from podfleet.api.validation_priority import system_priority_classes
 from podfleet.apiserver.rbac import bootstrap_policy
 from podfleet.apiserver.store import DeleteOptions, ListOptions, Store, WriteOptions
 
@@ -72,6 +74,14 @@ async def ensure_kubernetes_service(store: Store, address: str, port: int) -> No
         "endpoints": [{"addresses": [address], "conditions": {"ready": True, "serving": True, "terminating": False}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     }, ("endpoints", "ports"))
+
+
+async def ensure_system_priority_classes(store: Store) -> None:
+    """`system-cluster-critical` and `system-node-critical`, created when missing (upstream's
+    scheduling post-start hook); they cannot be deleted or changed in value."""
+    for pc in system_priority_classes():
+        with contextlib.suppress(AlreadyExists):
+            await store.create(PRIORITYCLASSES, "", pc, WriteOptions(field_manager="kube-apiserver"))
 
 
 _RBAC_MANAGER = "kube-apiserver"

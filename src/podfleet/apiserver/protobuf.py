@@ -384,6 +384,21 @@ batch.CronJobSpec: 1 schedule string, 8 timeZone *string, 2 startingDeadlineSeco
     6 successfulJobsHistoryLimit *int32, 7 failedJobsHistoryLimit *int32
 batch.JobTemplateSpec: 1 metadata meta.ObjectMeta, 2 spec batch.JobSpec
 batch.CronJobStatus: 1 active []ObjectReference, 4 lastScheduleTime *time, 5 lastSuccessfulTime *time
+apps.StatefulSet: 1 metadata meta.ObjectMeta, 2 spec apps.StatefulSetSpec, 3 status apps.StatefulSetStatus
+apps.StatefulSetSpec: 1 replicas *int32, 2 selector *meta.LabelSelector, 3 template PodTemplateSpec,
+    5 serviceName string, 6 podManagementPolicy string, 7 updateStrategy apps.StatefulSetUpdateStrategy,
+    8 revisionHistoryLimit *int32, 9 minReadySeconds int32,
+    10 persistentVolumeClaimRetentionPolicy *apps.StatefulSetPersistentVolumeClaimRetentionPolicy,
+    11 ordinals *apps.StatefulSetOrdinals
+apps.StatefulSetUpdateStrategy: 1 type string, 2 rollingUpdate *apps.RollingUpdateStatefulSetStrategy
+apps.RollingUpdateStatefulSetStrategy: 1 partition *int32, 2 maxUnavailable *intstr
+apps.StatefulSetPersistentVolumeClaimRetentionPolicy: 1 whenDeleted string, 2 whenScaled string
+apps.StatefulSetOrdinals: 1 start int32
+apps.StatefulSetStatus: 1 observedGeneration int64, 2 replicas int32, 3 readyReplicas int32,
+    4 currentReplicas int32, 5 updatedReplicas int32, 6 currentRevision string, 7 updateRevision string,
+    9 collisionCount *int32, 10 conditions []apps.StatefulSetCondition, 11 availableReplicas int32
+apps.StatefulSetCondition: 1 type string, 2 status string, 3 lastTransitionTime time, 4 reason string,
+    5 message string
 apps.DaemonSet: 1 metadata meta.ObjectMeta, 2 spec apps.DaemonSetSpec, 3 status apps.DaemonSetStatus
 apps.DaemonSetSpec: 1 selector *meta.LabelSelector, 2 template PodTemplateSpec,
     3 updateStrategy apps.DaemonSetUpdateStrategy, 4 minReadySeconds int32, 6 revisionHistoryLimit *int32
@@ -401,6 +416,8 @@ policy.PodDisruptionBudgetSpec: 1 minAvailable *intstr, 2 selector *meta.LabelSe
 policy.PodDisruptionBudgetStatus: 1 observedGeneration int64, 2 disruptedPods {}time, 3 disruptionsAllowed int32,
     4 currentHealthy int32, 5 desiredHealthy int32, 6 expectedPods int32, 7 conditions []meta.Condition
 policy.Eviction: 1 metadata meta.ObjectMeta, 2 deleteOptions *meta.DeleteOptions
+scheduling.PriorityClass: 1 metadata meta.ObjectMeta, 2 value int32, 3 globalDefault bool, 4 description string,
+    5 preemptionPolicy *string
 meta.DeleteOptions: 1 gracePeriodSeconds *int64, 2 preconditions *meta.Preconditions,
     3 orphanDependents *bool, 4 propagationPolicy *string, 5 dryRun []string,
     6 ignoreStoreReadErrorWithClusterBreakingPotential *bool
@@ -507,9 +524,11 @@ KINDS: dict[tuple[str, str], str] = {
     ("batch/v1", "Job"): "batch.Job",
     ("batch/v1", "CronJob"): "batch.CronJob",
     ("apps/v1", "DaemonSet"): "apps.DaemonSet",
+    ("apps/v1", "StatefulSet"): "apps.StatefulSet",
     # pods/eviction: older clients still send the v1beta1 Eviction, which has the same fields.
     ("policy/v1", "Eviction"): "policy.Eviction", ("policy/v1beta1", "Eviction"): "policy.Eviction",
     ("policy/v1", "PodDisruptionBudget"): "policy.PodDisruptionBudget",
+    ("scheduling.k8s.io/v1", "PriorityClass"): "scheduling.PriorityClass",
     ("autoscaling/v1", "Scale"): "autoscaling.Scale", ("v1", "Service"): "Service", ("v1", "Endpoints"): "Endpoints",
     ("discovery.k8s.io/v1", "EndpointSlice"): "discovery.EndpointSlice",
     ("v1", "ReplicationController"): "ReplicationController",

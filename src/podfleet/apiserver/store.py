@@ -36,7 +36,7 @@ from podfleet.api.fieldsets import FieldSetError
 from podfleet.api.jsoncopy import clone
 from podfleet.api.meta import new_uid, random_suffix, rfc3339
 from podfleet.api.params import resource_version as parse_resource_version
-from podfleet.api.resources import NAMESPACES, ResourceType
+from podfleet.api.resources import NAMESPACES, PRIORITYCLASSES, ResourceType
 from podfleet.apiserver import strategies
 from podfleet.apiserver.auth import RequestAttributes, UserInfo, check_node_object
 from podfleet.apiserver.list_cache import ListCache
@@ -145,6 +145,9 @@ def _conflict(rt: ResourceType, name: str) -> Conflict:
                     kind=rt.plural, name=name, group=rt.group)
 
 
+_Objects = list[dict[str, Any]]  # (`list` is a method name inside Store)
+
+
 class Store:
     """Generic, storage-backed REST semantics for all resource types."""
 
@@ -155,7 +158,7 @@ class Store:
         self.clock = clock or RealClock()
         self.service_allocator = service_allocator or ServiceAllocator(storage)
         self._strategies = strategies.strategies_for(default_toleration_seconds, self.service_allocator,
-                                                     service_accounts)
+                                                     service_accounts, self._priority_classes)
         self._watch_decode = SharedDecoder(decode)
         self.lists = ListCache(storage)  # watch cache for lists, started on first use
 
@@ -180,6 +183,12 @@ class Store:
         """The list as one object of the caller's own; the HTTP handler streams `self.lists.page`
         instead (see `list_cache` for the resourceVersion semantics and where lists are read)."""
         return await (await self.lists.page(rt, namespace, opts)).decoded()
+
+    async def _priority_classes(self) -> _Objects:
+        """Every stored PriorityClass, read straight from storage (a handful of keys): consistent, and
+        without waiting on the list cache."""
+        res = await self._storage_call(self.storage.list(PRIORITYCLASSES.storage_prefix()))
+        return [decode(kv) for kv in res.items]
 
     async def _find(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -437,6 +446,7 @@ class Store:
                                f"{opts.precondition_resource_version}, ResourceVersion in object meta: "
                                f"{m['resourceVersion']}", kind=rt.plural, name=name)
             strategy = self._strategy(rt)
+            strategy.check_delete(obj)
             grace = strategy.grace_period(obj, opts.grace_period_seconds)
             finalizers = list(m.get("finalizers") or [])
             if opts.propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
@@ -489,6 +499,10 @@ class Store:
         listed = await self.list(rt, namespace, list_opts)
         deleted = []
         for item in listed["items"]:
+            try:
+                self._strategy(rt).check_delete(item)
+            except Forbidden:
+                continue  # those that may not go stay (the built-in PriorityClasses)
             try:
                 deleted.append(await self.delete(rt, item["metadata"].get("namespace", ""),
                                                  item["metadata"]["name"], opts))

@@ -24,6 +24,7 @@ from podfleet.api.resources import (
     NAMESPACES,
     NODES,
     PODS,
+    PRIORITYCLASSES,
     RESOURCES,
     ROLEBINDINGS,
     ROLES,
@@ -31,6 +32,7 @@ from podfleet.api.resources import (
     ResourceType,
 )
 from podfleet.apiserver.auth import UserInfo
+from podfleet.apiserver.priority_admission import ListClasses, PriorityAdmission, check_class_delete
 from podfleet.apiserver.service_alloc import Reservation, ServiceAllocator
 from podfleet.apiserver.serviceaccount_admission import Lookup, ServiceAccountAdmission
 
@@ -113,6 +115,9 @@ class Strategy:
         """Mutating admission of a create, which may read other objects through `lookup`: runs after
         defaulting and before validation, so what it adds is validated too."""
 
+    def check_delete(self, obj: dict[str, Any]) -> None:
+        """Raise to refuse deleting `obj` (before anything is done)."""
+
 
 class RBACStrategy(Strategy):
     """Roles and bindings: nobody grants through them more than they hold (`check`, set by the
@@ -131,14 +136,27 @@ class RBACStrategy(Strategy):
 
 class PodStrategy(Strategy):
     def __init__(self, rt: ResourceType, default_toleration_seconds: int,
-                 service_accounts: ServiceAccountAdmission | None = None) -> None:
+                 service_accounts: ServiceAccountAdmission | None = None,
+                 priority: PriorityAdmission | None = None) -> None:
         super().__init__(rt)
         self.default_toleration_seconds = default_toleration_seconds
         self.service_accounts = service_accounts
+        self.priority = priority
 
     async def mutate_on_create(self, obj: dict[str, Any], lookup: Lookup) -> None:
+        if self.priority is not None:
+            await self.priority.admit_pod(obj, lookup)
         if self.service_accounts is not None:
             await self.service_accounts.admit(obj, lookup)
+
+    def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """Priority admission set these on create; an update that leaves them out keeps them."""
+        super().prepare_for_update(new, old)
+        spec, old_spec = new.get("spec"), old.get("spec") or {}
+        if isinstance(spec, dict):
+            for key in ("priority", "preemptionPolicy"):
+                if spec.get(key) is None and old_spec.get(key) is not None:
+                    spec[key] = old_spec[key]
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
         defaults.add_default_tolerations(obj, self.default_toleration_seconds)
@@ -239,11 +257,31 @@ def _drop_type_dependent_fields(new: dict[str, Any], old: dict[str, Any]) -> Non
         spec.pop("externalTrafficPolicy", None)
 
 
+class PriorityClassStrategy(Strategy):
+    """scheduling.k8s.io PriorityClasses: one global default at most; the built-in ones stay."""
+
+    def __init__(self, rt: ResourceType, priority: PriorityAdmission | None) -> None:
+        super().__init__(rt)
+        self.priority = priority
+
+    async def admit(self, new: dict[str, Any], old: dict[str, Any] | None, user: UserInfo | None,
+                    request_name: str) -> None:
+        if self.priority is not None:
+            await self.priority.admit_class(new)
+
+    def check_delete(self, obj: dict[str, Any]) -> None:
+        check_class_delete(obj["metadata"]["name"])
+
+
 def strategies_for(default_toleration_seconds: int, allocator: ServiceAllocator,
-                   service_accounts: ServiceAccountAdmission | None = None) -> dict[ResourceType, Strategy]:
-    """Every served kind's strategy (`service_accounts`: the ServiceAccount admission plugin, when enabled)."""
+                   service_accounts: ServiceAccountAdmission | None = None,
+                   list_priority_classes: ListClasses | None = None) -> dict[ResourceType, Strategy]:
+    """Every served kind's strategy (`service_accounts`: the ServiceAccount admission plugin, when enabled;
+    `list_priority_classes`: how the Priority admission plugin reads the stored PriorityClasses)."""
+    priority = PriorityAdmission(list_priority_classes) if list_priority_classes is not None else None
     special: dict[ResourceType, Strategy] = {
-        PODS: PodStrategy(PODS, default_toleration_seconds, service_accounts),
+        PODS: PodStrategy(PODS, default_toleration_seconds, service_accounts, priority),
+        PRIORITYCLASSES: PriorityClassStrategy(PRIORITYCLASSES, priority),
         NAMESPACES: NamespaceStrategy(NAMESPACES),
         NODES: NodeStrategy(NODES),
         SERVICES: ServiceStrategy(SERVICES, allocator),

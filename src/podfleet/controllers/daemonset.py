@@ -20,12 +20,11 @@ As upstream's pkg/controller/daemon:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from typing import Any
 
-from podfleet.api.errors import AlreadyExists, APIError, Conflict, Forbidden, NotFound
+from podfleet.api.errors import APIError, Forbidden, NotFound
 from podfleet.api.meta import controller_ref, labels_of, parse_time
 from podfleet.api.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
 from podfleet.client.events import NORMAL, WARNING, EventRecorder
@@ -38,15 +37,12 @@ from podfleet.controllers.daemonset_util import (
     is_updated,
     new_pod,
     node_should_run,
-    revision_data,
-    revision_hash,
-    revision_matches,
     target_node,
-    template_of,
 )
 from podfleet.controllers.expectations import Expectations
+from podfleet.controllers.history import History
 from podfleet.controllers.informers import SharedInformers
-from podfleet.controllers.ownership import claim, fresh_owner_check, owner_reference
+from podfleet.controllers.ownership import claim, fresh_owner_check
 from podfleet.controllers.pod_control import delete_pod
 from podfleet.controllers.podutil import is_available, is_ready, is_terminating, ready_since
 from podfleet.controllers.selection import selector_matches
@@ -54,7 +50,6 @@ from podfleet.controllers.selection import selector_matches
 log = logging.getLogger("podfleet.controllers.daemonset")
 
 BURST_REPLICAS = 250
-DEFAULT_HISTORY_LIMIT = 10
 Obj = dict[str, Any]
 
 
@@ -101,6 +96,7 @@ class DaemonSetController(Controller):
         self.pod_informer = informers.informer(PODS)
         self.node_informer = informers.informer(NODES)
         self.history_informer = informers.informer(CONTROLLERREVISIONS)
+        self.history = History(client, self.history_informer, DAEMONSETS, REVISION_HASH_LABEL)
         self.ds_informer.add_handler(self._on_daemon_set)
         self.pod_informer.add_handler(self._on_pod)
         self.node_informer.add_handler(self._on_node)
@@ -181,7 +177,7 @@ class DaemonSetController(Controller):
         if is_terminating(ds):
             return  # the garbage collector removes its pods and revisions
         nodes = sorted(self.node_informer.items(), key=lambda n: str(n["metadata"].get("name", "")))
-        current, old_revisions = await self._construct_history(ds)
+        current, old_revisions = await self.history.construct(ds)
         hash_ = str(labels_of(current).get(REVISION_HASH_LABEL) or "")
         pods = await self._claim_pods(ds)
         error: APIError | None = None
@@ -193,7 +189,8 @@ class DaemonSetController(Controller):
                 if not changed and self.expectations.satisfied(key) and \
                         (_spec(ds).get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate":
                     await self._rolling_update(key, ds, nodes, pods, hash_)
-                await self._cleanup_history(ds, old_revisions, pods)
+                live = {labels_of(p).get(REVISION_HASH_LABEL) for p in pods}
+                await self.history.cleanup(ds, old_revisions, lambda r: labels_of(r).get(REVISION_HASH_LABEL) in live)
             except APIError as e:
                 error = e
         await self._update_status(ds, nodes, pods, hash_)
@@ -349,71 +346,6 @@ class DaemonSetController(Controller):
                     candidates.append(old)
         budget = max(0, min(max_unavailable - unavailable, len(candidates)))
         await self._sync_nodes(key, ds, replace_now + candidates[:budget], [], hash_)
-
-    # ------------------------------------------------------------ history
-    async def _construct_history(self, ds: Obj) -> tuple[Obj, list[Obj]]:
-        """The current ControllerRevision (created, or renumbered to the newest) and the old ones."""
-        ns = ds["metadata"].get("namespace", "")
-        selector = _spec(ds).get("selector")
-        candidates = [r for r in self.history_informer.items() if r["metadata"].get("namespace") == ns]
-        revisions = await claim(self.client, CONTROLLERREVISIONS, ds, candidates,
-                                lambda r: selector_matches(selector, labels_of(r)),
-                                fresh_owner_check(self.client, DAEMONSETS, ds))
-        matching = [r for r in revisions if revision_matches(ds, r)]
-        old = [r for r in revisions if not revision_matches(ds, r)]
-        max_revision = max((int(r.get("revision") or 0) for r in revisions), default=0)
-        if matching:
-            current = max(matching, key=lambda r: int(r.get("revision") or 0))
-            old += [r for r in matching if r is not current]
-            if int(current.get("revision") or 0) < max_revision:
-                m = current["metadata"]
-                current = await self.client.patch(CONTROLLERREVISIONS, m["name"], {"revision": max_revision + 1}, ns)
-            return current, old
-        return await self._snapshot(ds, max_revision + 1), old
-
-    async def _snapshot(self, ds: Obj, number: int) -> Obj:
-        m = ds["metadata"]
-        collision_count = (ds.get("status") or {}).get("collisionCount")
-        hash_ = revision_hash(ds, collision_count)
-        tmpl_labels = (template_of(ds).get("metadata") or {}).get("labels") or {}
-        revision: Obj = {
-            "apiVersion": "apps/v1", "kind": "ControllerRevision",
-            "metadata": {"name": f"{m['name']}-{hash_}", "namespace": m.get("namespace", ""),
-                         "labels": {**tmpl_labels, REVISION_HASH_LABEL: hash_},
-                         "ownerReferences": [owner_reference(ds)]},
-            "data": revision_data(ds), "revision": number,
-        }
-        if m.get("annotations"):
-            revision["metadata"]["annotations"] = dict(m["annotations"])
-        try:
-            return await self.client.create(CONTROLLERREVISIONS, revision, m.get("namespace", ""))
-        except AlreadyExists:
-            existing = await self.client.get(CONTROLLERREVISIONS, revision["metadata"]["name"], m.get("namespace", ""))
-            ref = controller_ref(existing)
-            if ref is not None and ref.get("uid") == m.get("uid") and revision_matches(ds, existing):
-                return existing
-            # A hash collision with someone else's revision: count it, so the next hash differs.
-            status = dict(ds.get("status") or {})
-            status["collisionCount"] = int(collision_count or 0) + 1
-            await self.client.update(DAEMONSETS, {**ds, "status": status}, "status")
-            raise Conflict(f"found a hash collision for DaemonSet {m['name']!r}: bumped collisionCount") from None
-
-    async def _cleanup_history(self, ds: Obj, old: list[Obj], pods: list[Obj]) -> None:
-        limit = _spec(ds).get("revisionHistoryLimit")
-        limit = DEFAULT_HISTORY_LIMIT if limit is None else int(limit)
-        to_kill = len(old) - limit
-        if to_kill <= 0:
-            return
-        live = {labels_of(p).get(REVISION_HASH_LABEL) for p in pods}
-        for rev in sorted(old, key=lambda r: int(r.get("revision") or 0)):
-            if to_kill <= 0:
-                break
-            if labels_of(rev).get(REVISION_HASH_LABEL) in live:
-                continue
-            m = rev["metadata"]
-            with contextlib.suppress(NotFound):
-                await self.client.delete(CONTROLLERREVISIONS, m["name"], m.get("namespace", ""))
-            to_kill -= 1
 
     # ------------------------------------------------------------ status
     def _calculate_status(self, ds: Obj, nodes: list[Obj], pods: list[Obj], hash_: str) -> Obj:

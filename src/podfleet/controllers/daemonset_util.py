@@ -6,19 +6,15 @@
 - the pod made for a node (`new_pod`): the template plus the default daemon tolerations, the
   `controller-revision-hash` label and a required node affinity on `metadata.name`, so the
   scheduler places it on that node and nowhere else;
-- ControllerRevision data (the `$patch: replace` of `spec.template` that `kubectl rollout undo`
-  applies) and its hash;
 - the failed-pod back-off (1s doubling to 15 minutes, per DaemonSet and node).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from podfleet.controllers.deployment_util import fnv32a, safe_encode
 from podfleet.controllers.ownership import owner_reference
 from podfleet.controllers.taints import (
     DISK_PRESSURE,
@@ -200,26 +196,6 @@ def target_node(pod: Obj) -> str:
 def is_updated(pod: Obj, revision_hash: str) -> bool:
     """IsPodUpdated: the pod carries the current revision's hash."""
     return ((pod.get("metadata") or {}).get("labels") or {}).get(REVISION_HASH_LABEL) == revision_hash
-
-
-# ------------------------------------------------------------------ history
-def revision_data(ds: Obj) -> Obj:
-    """getPatch: the strategic merge patch that puts this template back (`kubectl rollout undo` applies it)."""
-    tmpl = copy.deepcopy(template_of(ds))
-    tmpl["$patch"] = "replace"
-    return {"spec": {"template": tmpl}}
-
-
-def revision_hash(ds: Obj, collision_count: int | None) -> str:
-    """ComputeHash of the template (with the collision count, when there is one)."""
-    data = json.dumps(template_of(ds), sort_keys=True, separators=(",", ":")).encode()
-    if collision_count:
-        data += str(collision_count).encode()
-    return safe_encode(str(fnv32a(data)))
-
-
-def revision_matches(ds: Obj, revision: Obj) -> bool:
-    return revision.get("data") == revision_data(ds)
 
 
 # ------------------------------------------------------------------ failed-pod back-off

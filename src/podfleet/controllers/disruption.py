@@ -3,7 +3,7 @@ pkg/controller/disruption.
 
 For each budget: the pods of its namespace its selector chooses; expectedPods (the number of those
 pods for an integer minAvailable, else the summed scale of their controllers: ReplicaSets,
-Deployments through their ReplicaSets, ReplicationControllers); desiredHealthy (minAvailable, or
+Deployments through their ReplicaSets, ReplicationControllers, StatefulSets); desiredHealthy (minAvailable, or
 expectedPods less maxUnavailable, percentages rounded up); currentHealthy (Ready pods neither
 being deleted nor just evicted); disruptionsAllowed = max(0, currentHealthy - desiredHealthy) (0
 while no pod is expected); `observedGeneration`, `disruptedPods` (evictions the eviction API
@@ -12,7 +12,7 @@ condition (SufficientPods / InsufficientPods, or SyncFailed with no disruption a
 status cannot be computed, e.g. a pod whose controller has no scale).
 
 The eviction API (apiserver.eviction.evict) reads that status and decrements disruptionsAllowed.
-Not done: StatefulSets (not served) and arbitrary scale-subresource controllers; upstream's
+Not done: arbitrary scale-subresource controllers; upstream's
 clean-up of a stale DisruptionTarget pod condition (an eviction whose delete never happened).
 """
 
@@ -30,6 +30,7 @@ from podfleet.api.resources import (
     PODS,
     REPLICASETS,
     REPLICATIONCONTROLLERS,
+    STATEFULSETS,
     by_kind,
 )
 from podfleet.api.selectors import selector_to_string
@@ -78,6 +79,7 @@ class DisruptionController(Controller):
         self.rs_informer = informers.informer(REPLICASETS)
         self.deploy_informer = informers.informer(DEPLOYMENTS)
         self.rc_informer = informers.informer(REPLICATIONCONTROLLERS)
+        self.sts_informer = informers.informer(STATEFULSETS)
         self.pdb_informer.add_handler(self._on_pdb)
         self.pod_informer.add_handler(self._on_pod)
 
@@ -196,7 +198,7 @@ class DisruptionController(Controller):
 
     def _controller_scale(self, ref: dict[str, Any], ns: str) -> tuple[str, int] | None:
         """The finders in upstream's order: ReplicaSet (unless a Deployment controls it),
-        Deployment (through the pod's ReplicaSet), ReplicationController; any other kind has no
+        Deployment (through the pod's ReplicaSet), ReplicationController, StatefulSet; any other kind has no
         scale podfleet can read."""
         kind, api_version, name, uid = ref.get("kind"), ref.get("apiVersion", ""), ref.get("name", ""), ref.get("uid")
         group = api_version.rpartition("/")[0] if "/" in api_version else ""
@@ -216,6 +218,11 @@ class DisruptionController(Controller):
             if rc is None or rc["metadata"].get("uid") != uid:
                 return None
             return rc["metadata"]["uid"], int(spec_of(rc).get("replicas", 1) or 0)
+        if kind == "StatefulSet" and group == "apps":
+            sts = self.sts_informer.get(name, ns)
+            if sts is None or sts["metadata"].get("uid") != uid:
+                return None
+            return sts["metadata"]["uid"], int(spec_of(sts).get("replicas", 1) or 0)
         rt = by_kind(api_version, str(kind))
         if rt is None:
             raise ScaleError(f'no matches for kind "{kind}" in version "{api_version}"')

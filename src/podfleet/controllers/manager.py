@@ -28,11 +28,12 @@ from podfleet.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycl
 from podfleet.controllers.replicaset import ReplicaSetController
 from podfleet.controllers.rootcacert import RootCACertPublisher
 from podfleet.controllers.serviceaccounts import ServiceAccountsController
+from podfleet.controllers.statefulset import StatefulSetController
 from podfleet.controllers.tainteviction import TaintEvictionController
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "nodelifecycle", "tainteviction",
                    "garbagecollector", "namespace", "endpoints", "clusterroleaggregation", "clusterdns",
-                   "serviceaccount", "job", "cronjob", "root-ca-cert-publisher", "disruption")
+                   "serviceaccount", "job", "cronjob", "root-ca-cert-publisher", "disruption", "statefulset")
 
 
 @dataclass
@@ -75,6 +76,9 @@ class ControllerManager:
         self.daemonset = DaemonSetController(client, self.informers, clock=self.clock, workers=w,
                                              recorder=self._recorder("daemonset-controller")) \
             if "daemonset" in enabled else None
+        self.statefulset = StatefulSetController(client, self.informers, clock=self.clock, workers=w,
+                                                 recorder=self._recorder("statefulset-controller")) \
+            if "statefulset" in enabled else None
         self.node_lifecycle = NodeLifecycleController(client, self.informers, clock=self.clock,
                                                       config=self.config.node_lifecycle,
                                                       recorder=self._recorder("node-controller")) \
@@ -116,7 +120,8 @@ class ControllerManager:
         return [c for c in (self.replicaset, self.replication, self.deployment, self.node_lifecycle,
                             self.taint_eviction, self.garbage_collector, self.namespace, self.endpoints,
                             self.cluster_role_aggregation, self.cluster_dns, self.service_accounts, self.job,
-                            self.daemonset, self.root_ca_publisher, self.disruption, self.cronjob)
+                            self.daemonset, self.root_ca_publisher, self.disruption, self.cronjob,
+                            self.statefulset)
                 if c is not None]
 
     async def start(self) -> None:

@@ -8,6 +8,7 @@ per-node reasons are aggregated into kube-scheduler's message ("0/3 nodes are av
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -70,6 +71,7 @@ class NodeInfo:
     # (namespace, label key, label value) -> how many placed pods carry it: lets InterPodAffinity skip the
     # nodes where no pod can match a term's selector without looking at their pods.
     pod_labels: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    simulated: bool = False  # a copy preemption removes pods from (not counted in `affinity_pods_placed`)
 
     @property
     def name(self) -> str:
@@ -84,6 +86,12 @@ class NodeInfo:
                    int(alloc.get("pods", 110)), ready=ready, unschedulable=bool(spec.get("unschedulable")),
                    taints=list(spec.get("taints") or []), labels=dict((node.get("metadata") or {}).get("labels") or {}))
 
+    def clone(self) -> NodeInfo:
+        """A copy to simulate on (preemption's victims removed): this one stays as it is."""
+        return dataclasses.replace(self, pods=dict(self.pods), owners=Counter(self.owners),
+                                   affinity_pods=dict(self.affinity_pods), pod_labels=Counter(self.pod_labels),
+                                   simulated=True)
+
     def add(self, key: str, pod: Obj) -> None:
         if key in self.pods:
             return
@@ -95,17 +103,18 @@ class NodeInfo:
             self.owners[ok] += 1
         if _has_pod_affinity(pod):
             self.affinity_pods[key] = pod
-            _AFFINITY_PODS[0] += 1
+            _AFFINITY_PODS[0] += 0 if self.simulated else 1
         self._count_labels(pod, 1)
 
     def terminating(self, key: str, pod: Obj) -> None:
         """The pod got its deletionTimestamp: it still holds resources but no longer counts for spreading
         (as kube-scheduler's PodTopologySpread skips terminating pods), so its replacement may land here."""
         old = self.pods.get(key)
-        if old is None or not (owner := _spreading_owner(old)):
+        if old is None:
             return
-        self.pods[key] = pod
-        self.owners[owner] -= 1
+        self.pods[key] = pod  # preemption tells terminating pods apart
+        if (owner := _spreading_owner(old)):
+            self.owners[owner] -= 1
 
     def remove(self, key: str) -> None:
         pod = self.pods.pop(key, None)
@@ -117,7 +126,7 @@ class NodeInfo:
         if (ok := _spreading_owner(pod)):
             self.owners[ok] -= 1
         if self.affinity_pods.pop(key, None) is not None:
-            _AFFINITY_PODS[0] -= 1
+            _AFFINITY_PODS[0] -= 0 if self.simulated else 1
         self._count_labels(pod, -1)
 
     def _count_labels(self, pod: Obj, delta: int) -> None:
@@ -182,14 +191,26 @@ class Framework:
         pct = self.percentage or max(5, 50 - n // 125)
         return n if n <= self.min_feasible else max(self.min_feasible, n * pct // 100)
 
+    def prefilter(self, pod: Obj, nodes: list[NodeInfo]) -> list[FilterPlugin]:
+        """PreFilter/PreScore over all nodes; returns the filters that matter for this pod."""
+        for plugin in {id(p): p for p in (*self.filters, *self.scores) if hasattr(p, "prepare")}.values():
+            plugin.prepare(pod, nodes)  # type: ignore[attr-defined]
+        # Plugins that cannot matter for this pod are skipped for every node.
+        return [f for f in self.filters if getattr(f, "applies", None) is None or f.applies(pod)]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def run_filters(filters: list[FilterPlugin], pod: Obj, info: NodeInfo) -> str | None:
+        """The first filter's reason the pod does not fit `info`, None when it fits."""
+        for f in filters:
+            if why := f.filter(pod, info):
+                return why
+        return None
+
     def schedule(self, pod: Obj, nodes: list[NodeInfo]) -> Decision:
         if not nodes:
             return Decision(None, "0/0 nodes are available: no nodes available to schedule pods.")
         wanted = self._wanted(len(nodes))
-        for plugin in {id(p): p for p in (*self.filters, *self.scores) if hasattr(p, "prepare")}.values():
-            plugin.prepare(pod, nodes)  # type: ignore[attr-defined]  # PreFilter/PreScore over all nodes
-        # PreFilter/PreScore: plugins that cannot matter for this pod are skipped for every node.
-        filters = [f for f in self.filters if getattr(f, "applies", None) is None or f.applies(pod)]  # type: ignore[attr-defined]
+        filters = self.prefilter(pod, nodes)
         scores = [s for s in self.scores if getattr(s, "applies", None) is None or s.applies(pod)]  # type: ignore[attr-defined]
         feasible: list[NodeInfo] = []
         reasons: dict[str, str] = {}

@@ -4,6 +4,11 @@ An API client only. Pods that fit nowhere get `PodScheduled=False, reason Unsche
 framework's per-node summary and a `FailedScheduling` event, and are retried when nodes change, a
 pod goes away, or after a back-off. Bindings are issued concurrently (bounded); the node a pod was
 assumed onto counts it at once, so a burst never overcommits a node.
+
+The queue hands out higher-priority pods first. A pod that fits nowhere may preempt lower-priority
+pods (`preemption`, kube-scheduler's DefaultPreemption): the pod is nominated to the chosen node
+(`status.nominatedNodeName`), its victims get the DisruptionTarget condition, a `Preempted` event
+and a graceful delete, and it is scheduled once they are gone.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 from podfleet.api.errors import APIError, Conflict, NotFound
 from podfleet.api.meta import rfc3339
-from podfleet.api.resources import NODES, PODS
+from podfleet.api.resources import NODES, PODDISRUPTIONBUDGETS, PODS
 from podfleet.client.events import NORMAL, WARNING, EventRecorder
 from podfleet.client.informer import Informer, object_key
 from podfleet.client.interface import Client
@@ -23,6 +28,7 @@ from podfleet.clock import Clock, RealClock
 from podfleet.scheduler.framework import Framework, NodeInfo, Obj
 from podfleet.scheduler.interpod_affinity import pod_terms
 from podfleet.scheduler.plugins import default_plugins
+from podfleet.scheduler.preemption import Candidate, preempt, priority
 
 log = logging.getLogger("podfleet.scheduler")
 
@@ -52,6 +58,9 @@ class Scheduler:
         self.retry_seconds = retry_seconds
         self.pods = Informer(client, PODS, clock=self.clock)
         self.node_informer = Informer(client, NODES, clock=self.clock)
+        self.pdbs = Informer(client, PODDISRUPTIONBUDGETS, clock=self.clock)  # read by preemption only
+        self._preempting: set[str] = set()  # preemptors whose victims are being deleted
+        self.preemptions = 0
         self.pods.add_handler(self._on_pod)
         self.node_informer.add_handler(self._on_node)
         self.events = EventRecorder(client, name, clock=self.clock)
@@ -148,6 +157,7 @@ class Scheduler:
     async def start(self) -> None:
         self.node_informer.start()
         self.pods.start()
+        self.pdbs.start()  # not waited for: preemption uses whatever is known
         await self.node_informer.wait_synced(60)
         await self.pods.wait_synced(60)
         self._loop = asyncio.create_task(self._run(), name="scheduler")
@@ -161,6 +171,7 @@ class Scheduler:
             t.cancel()
         await self.pods.stop()
         await self.node_informer.stop()
+        await self.pdbs.stop()
         await self.events.flush()
 
     async def _run(self) -> None:
@@ -176,17 +187,22 @@ class Scheduler:
             nodes = list(self.nodes.values())
             batch = 0
             while self.queue:
-                key, pod = next(iter(self.queue.items()))
-                del self.queue[key]
-                self.schedule_one(key, pod, nodes)
-                batch += 1
-                if batch % 200 == 0:
-                    await asyncio.sleep(0)  # let binds and watch events through
+                # Higher priority first, else in arrival order (a stable sort: cheap when all are equal).
+                for key in sorted(self.queue, key=lambda k: -priority(self.queue[k])):
+                    pod = self.queue.pop(key, None)
+                    if pod is None:
+                        continue  # gone or placed meanwhile
+                    self.schedule_one(key, pod, nodes)
+                    batch += 1
+                    if batch % 200 == 0:
+                        await asyncio.sleep(0)  # let binds and watch events through
 
     def schedule_one(self, key: str, pod: Obj, nodes: list[NodeInfo]) -> None:
         decision = self.framework.schedule(pod, nodes)
         if decision.node is None:
             self.unschedulable[key] = pod
+            if key not in self._preempting:
+                self._try_preemption(key, pod, nodes, decision.reasons)
             if pod_terms(pod).affinity:
                 self._awaiting_affinity.add(key)
             if self.last_message.get(key) != decision.message:
@@ -197,6 +213,49 @@ class Scheduler:
         self.nodes[decision.node].add(key, pod)  # assume
         self._retry_affine(pod)
         self._spawn(self._bind(key, pod, decision.node))
+
+    def _try_preemption(self, key: str, pod: Obj, nodes: list[NodeInfo], reasons: dict[str, str]) -> None:
+        """DefaultPreemption's PostFilter: decide on the nodes that failed the filters, then act."""
+        failed = [n for n in nodes if n.name in reasons]
+        if not failed or not any(priority(p) < priority(pod) for n in failed for p in n.pods.values()):
+            return
+        filters = self.framework.prefilter(pod, nodes)
+        pdbs = list(self.pdbs.cache.values())
+        chosen = preempt(pod, failed, lambda p, info: self.framework.run_filters(filters, p, info) is None, pdbs)
+        if chosen is None:
+            return
+        self._preempting.add(key)
+        self._spawn(self._preempt(key, pod, chosen))
+
+    async def _preempt(self, key: str, pod: Obj, chosen: Candidate) -> None:
+        """Nominate the preemptor, then mark and delete the victims (as kube-scheduler's prepareCandidate)."""
+        m = pod["metadata"]
+        try:
+            with contextlib.suppress(NotFound):
+                await self.client.patch(PODS, m["name"], {"status": {"nominatedNodeName": chosen.node}},
+                                        m.get("namespace", ""), subresource="status")
+            for victim in chosen.victims:
+                await self._evict_victim(victim, pod, chosen.node)
+            self.preemptions += 1
+        except APIError as e:
+            log.warning("preemption failed", extra={"pod": key, "node": chosen.node, "error": str(e)})
+        finally:
+            self._preempting.discard(key)
+
+    async def _evict_victim(self, victim: Obj, preemptor: Obj, node: str) -> None:
+        vm = victim["metadata"]
+        cond = {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+                "message": f"{self.name}: preempting to accommodate a higher priority pod",
+                "lastProbeTime": None, "lastTransitionTime": rfc3339(self.clock.now())}
+        others = [c for c in (victim.get("status") or {}).get("conditions") or [] if c.get("type") != cond["type"]]
+        try:
+            await self.client.patch(PODS, vm["name"], {"status": {"conditions": [*others, cond]}},
+                                    vm.get("namespace", ""), subresource="status")
+            await self.client.delete(PODS, vm["name"], vm.get("namespace", ""), uid=vm.get("uid", ""))
+        except NotFound:
+            return  # gone already
+        self.events.emit(victim, NORMAL, "Preempted",
+                         f"Preempted by pod {preemptor['metadata'].get('uid', '')} on node {node}")
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -244,7 +244,6 @@ def test_kubectl_get_prints_rbac_tables_as_kube_apiserver(server: RunningServer)
 
 UNSERVED = {
     "quota": ["quota", "q1", "--hard=pods=2"],
-    "priorityclass": ["priorityclass", "pc1", "--value=10"],
     "ingress": ["ingress", "ing1", "--rule=foo.example/bar=svc1:8080"],
 }
 

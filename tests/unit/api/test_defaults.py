@@ -17,6 +17,7 @@ from podfleet.api.resources import (
     NAMESPACES,
     NODES,
     PODS,
+    PRIORITYCLASSES,
     REPLICASETS,
     SECRETS,
 )
@@ -58,9 +59,9 @@ def test_pod_spec_defaults_match_kubernetes() -> None:
                         "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
                         "resources": {}}],
         "restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "terminationGracePeriodSeconds": 30,
-        "schedulerName": "default-scheduler", "securityContext": {}, "enableServiceLinks": True, "priority": 0,
-        "preemptionPolicy": "PreemptLowerPriority", "serviceAccountName": "default", "serviceAccount": "default",
-    }
+        "schedulerName": "default-scheduler", "securityContext": {}, "enableServiceLinks": True,
+        "serviceAccountName": "default", "serviceAccount": "default",
+    }  # priority and preemptionPolicy come from Priority admission (tests/unit/apiserver/test_priority_admission.py)
 
 
 def test_explicit_values_are_kept() -> None:
@@ -78,8 +79,13 @@ def test_deprecated_service_account_fills_the_name() -> None:
     assert spec["serviceAccountName"] == spec["serviceAccount"] == "legacy"
 
 
-def test_system_priority_classes() -> None:
-    assert _defaulted_pod(priorityClassName="system-node-critical")["spec"]["priority"] == 2000001000
+def test_priority_class_defaults() -> None:
+    pc: dict[str, Any] = {"metadata": {"name": "high"}}
+    defaults.apply_defaults(PRIORITYCLASSES, pc)
+    assert pc["preemptionPolicy"] == "PreemptLowerPriority" and pc["value"] == 0
+    kept: dict[str, Any] = {"metadata": {"name": "low"}, "value": -5, "preemptionPolicy": "Never"}
+    defaults.apply_defaults(PRIORITYCLASSES, kept)
+    assert kept["preemptionPolicy"] == "Never" and kept["value"] == -5
 
 
 def test_container_defaults() -> None:

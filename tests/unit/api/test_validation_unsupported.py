@@ -345,11 +345,11 @@ def test_the_defaults_fill_nothing_refused() -> None:
     _rt, obj, _prefix = object_of("Pod", minimal_spec())
     spec = obj["spec"]
     assert spec["securityContext"] == {} and spec["enableServiceLinks"] is True
-    assert spec["preemptionPolicy"] == "PreemptLowerPriority" and spec["containers"][0]["resources"] == {}
+    assert spec["containers"][0]["resources"] == {}
     assert validate_unsupported("spec", spec) == []
     _rt, obj, _prefix = object_of("Pod", everything_allowed())
     spec = obj["spec"]
-    assert spec["priority"] == 2000000000 and spec["volumes"][-1] == {"name": "legacy", "emptyDir": {}}
+    assert spec["volumes"][-1] == {"name": "legacy", "emptyDir": {}}
     assert spec["volumes"][4]["secret"]["defaultMode"] == 0o400 and spec["volumes"][5]["configMap"]["defaultMode"]
     assert validate_unsupported("spec", spec) == []
 

@@ -1,13 +1,13 @@
 """Decoding kubectl's protobuf request bodies (`application/vnd.kubernetes.protobuf`).
 
-The decoder's field tables are checked against objects encoded by a real protobuf encoder
-(`google.protobuf`), from message descriptors built here out of `UPSTREAM` below: the upstream
-`generated.proto` messages (k8s.io/api core, apps, coordination, policy, discovery, rbac, autoscaling,
-authorization and authentication v1; apimachinery meta/v1) reachable from every kind podfleet serves
-(less the reviews' `extra` maps, which podfleet refuses with 415), transcribed from those .proto files
-and not from podfleet's tables. Two marks come from the Go types, since JSON depends on them and
-.proto does not carry them: `ptr` is a Go pointer field (emitted only when set, so kept in JSON even
-when zero) and `inline` an embedded struct whose fields JSON writes into the parent.
+The decoder's field tables are checked against objects encoded by a real protobuf encoder (`google.protobuf`), from
+message descriptors built here out of `UPSTREAM` below: the upstream `generated.proto` messages (k8s.io/api core,
+apps, coordination, policy, discovery, rbac, autoscaling, authorization and authentication v1; apimachinery
+meta/v1) reachable from every kind podfleet serves (less the reviews' `extra` maps and a StatefulSet's
+`volumeClaimTemplates`, which podfleet refuses with 415), transcribed from those .proto files and not from
+podfleet's tables. Two marks come from the Go types, since JSON depends on them and .proto does not carry them:
+`ptr` is a Go pointer field (emitted only when set, so kept in JSON even when zero) and `inline` an embedded struct
+whose fields JSON writes into the parent.
 
 The expected JSON is computed here from the encoded message with Go's JSON rules: a zero non-pointer
 scalar is omitted, a set message is an object, `[]byte` is base64, Time/MicroTime are RFC 3339
@@ -435,6 +435,26 @@ message apps.DeploymentCondition { optional string type = 1; optional string sta
   optional string message = 5; }
 message apps.ControllerRevision { optional meta.ObjectMeta metadata = 1; optional RawExtension data = 2;
   optional int64 revision = 3; }
+message apps.StatefulSet { optional meta.ObjectMeta metadata = 1; optional apps.StatefulSetSpec spec = 2;
+  optional apps.StatefulSetStatus status = 3; }
+message apps.StatefulSetSpec { ptr int32 replicas = 1; ptr meta.LabelSelector selector = 2;
+  optional PodTemplateSpec template = 3; optional string serviceName = 5;
+  optional string podManagementPolicy = 6; optional apps.StatefulSetUpdateStrategy updateStrategy = 7;
+  ptr int32 revisionHistoryLimit = 8; optional int32 minReadySeconds = 9;
+  ptr apps.StatefulSetPersistentVolumeClaimRetentionPolicy persistentVolumeClaimRetentionPolicy = 10;
+  ptr apps.StatefulSetOrdinals ordinals = 11; }
+message apps.StatefulSetUpdateStrategy { optional string type = 1;
+  ptr apps.RollingUpdateStatefulSetStrategy rollingUpdate = 2; }
+message apps.RollingUpdateStatefulSetStrategy { ptr int32 partition = 1; ptr IntOrString maxUnavailable = 2; }
+message apps.StatefulSetPersistentVolumeClaimRetentionPolicy { optional string whenDeleted = 1;
+  optional string whenScaled = 2; }
+message apps.StatefulSetOrdinals { optional int32 start = 1; }
+message apps.StatefulSetStatus { optional int64 observedGeneration = 1; optional int32 replicas = 2;
+  optional int32 readyReplicas = 3; optional int32 currentReplicas = 4; optional int32 updatedReplicas = 5;
+  optional string currentRevision = 6; optional string updateRevision = 7; ptr int32 collisionCount = 9;
+  repeated apps.StatefulSetCondition conditions = 10; optional int32 availableReplicas = 11; }
+message apps.StatefulSetCondition { optional string type = 1; optional string status = 2;
+  optional Time lastTransitionTime = 3; optional string reason = 4; optional string message = 5; }
 message policy.Eviction { optional meta.ObjectMeta metadata = 1; ptr meta.DeleteOptions deleteOptions = 2; }
 message meta.DeleteOptions { ptr int64 gracePeriodSeconds = 1; ptr meta.Preconditions preconditions = 2;
   ptr bool orphanDependents = 3; ptr string propagationPolicy = 4; repeated string dryRun = 5;
@@ -604,6 +624,7 @@ message runtime.Unknown { optional runtime.TypeMeta typeMeta = 1; optional bytes
 ROOTS = {"Namespace": "v1", "Pod": "v1", "Node": "v1", "Event": "v1", "Secret": "v1", "ConfigMap": "v1",
          "ServiceAccount": "v1", "Binding": "v1", "coordination.Lease": "coordination.k8s.io/v1",
          "apps.ReplicaSet": "apps/v1", "apps.Deployment": "apps/v1", "apps.ControllerRevision": "apps/v1",
+         "apps.StatefulSet": "apps/v1",
          "batch.Job": "batch/v1", "batch.CronJob": "batch/v1",
          "policy.Eviction": "policy/v1", "autoscaling.Scale": "autoscaling/v1", "Service": "v1",
          "Endpoints": "v1", "discovery.EndpointSlice": "discovery.k8s.io/v1", "ReplicationController": "v1",

@@ -9,7 +9,7 @@ As kube-apiserver bootstraps them (plugin/pkg/auth/authorizer/rbac/bootstrappoli
   selectors match, kept by the clusterrole-aggregation controller); `system:aggregate-to-admin`,
   `-edit` and `-view` hold their parts, `edit` is part of `admin` and `view` of `edit`. The parts
   name what podfleet serves (upstream's lists, less the resources podfleet does not have:
-  statefulsets, jobs, ingresses, ...); `edit` may write Secrets but, as upstream since 1.22, not
+  ingresses, persistentvolumeclaims, ...); `edit` may write Secrets but, as upstream since 1.22, not
   Endpoints or EndpointSlices; `view` never reads Secrets;
 - `system:basic-user` (self reviews) and `system:discovery` (version, health, API discovery), bound
   to `system:authenticated`; `system:public-info-viewer` (version and health), bound to
@@ -176,8 +176,14 @@ def _controller_manager_rules() -> list[dict[str, Any]]:
         rule(("list", "watch", "create", "delete", "patch"), LEGACY, ("pods",)),
         rule("create", LEGACY, ("pods/binding",)),
         rule(("get", "list", "watch", "create", "delete", "update", "patch"), APPS, ("controllerrevisions",)),
-        # disruption-controller (statefulsets and extensions are not served)
-        rule(("get", "list", "watch"), APPS, ("deployments", "replicasets")),
+        # statefulset-controller (persistentvolumeclaims are not served)
+        rule(("list", "watch"), LEGACY, ("pods",)),
+        rule(("get", "list", "watch"), APPS, ("statefulsets",)),
+        rule("update", APPS, ("statefulsets/status", "statefulsets/finalizers")),
+        rule(("get", "create", "delete", "update", "patch"), LEGACY, ("pods",)),
+        rule(("get", "create", "delete", "update", "patch", "list", "watch"), APPS, ("controllerrevisions",)),
+        # disruption-controller (extensions are not served)
+        rule(("get", "list", "watch"), APPS, ("deployments", "replicasets", "statefulsets")),
         rule(("get", "list", "watch"), LEGACY, ("replicationcontrollers",)),
         rule(("get", "list", "watch"), POLICY, ("poddisruptionbudgets",)),
         rule("update", POLICY, ("poddisruptionbudgets/status",)),
@@ -220,6 +226,8 @@ def _scheduler_rules() -> list[dict[str, Any]]:
         rule(("patch", "update"), LEGACY, ("pods/status",)),
         rule(READ, LEGACY, ("replicationcontrollers", "services")),
         rule(READ, APPS, ("replicasets",)),
+        rule(READ, POLICY, ("poddisruptionbudgets",)),  # preemption prefers nodes where fewer are violated
+        rule(READ, "scheduling.k8s.io", ("priorityclasses",)),
         rule("create", AUTHENTICATION, ("tokenreviews",)),
         rule("create", AUTHORIZATION, ("subjectaccessreviews",)),
         rule(READ, LEGACY, ("namespaces",)),
@@ -263,7 +271,8 @@ def cluster_roles() -> list[dict[str, Any]]:
             rule(WRITE, LEGACY, ("replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts",
                                  "services", "configmaps", "secrets", "events")),
             rule("create", LEGACY, ("serviceaccounts/token",)),
-            rule(WRITE, APPS, ("daemonsets", "deployments", "deployments/scale", "replicasets", "replicasets/scale")),
+            rule(WRITE, APPS, ("daemonsets", "deployments", "deployments/scale", "replicasets", "replicasets/scale",
+                               "statefulsets", "statefulsets/scale")),
         ], labels={AGGREGATE_TO_EDIT: "true"}),
         _cluster_role("system:aggregate-to-view", [
             rule(READ, LEGACY, ("pods", "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts",
@@ -277,7 +286,8 @@ def cluster_roles() -> list[dict[str, Any]]:
             rule(READ, POLICY, ("poddisruptionbudgets", "poddisruptionbudgets/status")),
             rule(READ, APPS, ("controllerrevisions", "daemonsets", "daemonsets/status", "deployments",
                               "deployments/status", "deployments/scale",
-                              "replicasets", "replicasets/status", "replicasets/scale")),
+                              "replicasets", "replicasets/status", "replicasets/scale", "statefulsets",
+                              "statefulsets/scale", "statefulsets/status")),
         ], labels={AGGREGATE_TO_VIEW: "true"}),
         _cluster_role("system:kube-controller-manager", _controller_manager_rules()),
         _cluster_role("system:kube-scheduler", _scheduler_rules()),
