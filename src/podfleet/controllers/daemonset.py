@@ -42,7 +42,7 @@ from podfleet.controllers.daemonset_util import (
 from podfleet.controllers.expectations import Expectations
 from podfleet.controllers.history import History
 from podfleet.controllers.informers import SharedInformers
-from podfleet.controllers.ownership import claim, fresh_owner_check
+from podfleet.controllers.ownership import claim, fresh_owner_check, resolve_controller, selecting
 from podfleet.controllers.pod_control import delete_pod
 from podfleet.controllers.podutil import is_available, is_ready, is_terminating, ready_since
 from podfleet.controllers.selection import selector_matches
@@ -107,19 +107,10 @@ class DaemonSetController(Controller):
         self.enqueue(ds)
 
     def _resolve(self, obj: Obj) -> Obj | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != "DaemonSet" or not str(ref.get("apiVersion", "")).startswith("apps/"):
-            return None
-        ds = self.ds_informer.get(ref.get("name", ""), obj["metadata"].get("namespace", ""))
-        if ds is None or ds["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return ds
+        return resolve_controller(obj, "DaemonSet", self.ds_informer.get)
 
     def _matching(self, obj: Obj) -> list[Obj]:
-        ns = obj["metadata"].get("namespace", "")
-        labels = labels_of(obj)
-        return [ds for ds in self.ds_informer.items()
-                if ds["metadata"].get("namespace") == ns and selector_matches(_spec(ds).get("selector"), labels)]
+        return selecting(obj, self.ds_informer.items(), lambda ds: _spec(ds).get("selector"))
 
     def _on_pod(self, type_: str, pod: Obj, old: Obj | None) -> None:
         ds = self._resolve(pod)

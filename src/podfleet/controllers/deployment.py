@@ -21,7 +21,7 @@ from podfleet.controllers import deployment_util as du
 from podfleet.controllers.base import Controller, namespaced_key, split_key
 from podfleet.controllers.deployment_rollout import Rollout
 from podfleet.controllers.informers import SharedInformers
-from podfleet.controllers.ownership import claim, fresh_owner_check
+from podfleet.controllers.ownership import claim, fresh_owner_check, resolve_controller, selecting
 from podfleet.controllers.podutil import is_terminating
 from podfleet.controllers.selection import selector_matches
 
@@ -47,22 +47,13 @@ class DeploymentController(Controller):
 
     # ------------------------------------------------------------ event handlers
     def _resolve(self, obj: dict[str, Any], kind: str, informer_items: Any) -> dict[str, Any] | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != kind:
-            return None
-        ns = obj["metadata"].get("namespace", "")
-        found: dict[str, Any] | None = informer_items(ref.get("name", ""), ns)
-        if found is None or found["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return found
+        return resolve_controller(obj, kind, informer_items)
 
     def _deployment_of_rs(self, rs: dict[str, Any]) -> dict[str, Any] | None:
         return self._resolve(rs, "Deployment", self.d_informer.get)
 
     def _matching_deployments(self, rs: dict[str, Any]) -> list[dict[str, Any]]:
-        ns, labels = rs["metadata"].get("namespace", ""), labels_of(rs)
-        return [d for d in self.d_informer.items() if d["metadata"].get("namespace") == ns
-                and selector_matches(du.spec(d).get("selector"), labels)]
+        return selecting(rs, self.d_informer.items(), lambda d: du.spec(d).get("selector"))
 
     def _on_replicaset(self, type_: str, rs: dict[str, Any], old: dict[str, Any] | None) -> None:
         d = self._deployment_of_rs(rs)

@@ -9,14 +9,15 @@ claim fail with Conflict and the controller retries instead of overwriting.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from podfleet.api.errors import NotFound
-from podfleet.api.meta import controller_ref
+from podfleet.api.meta import controller_ref, labels_of
 from podfleet.api.resources import ResourceType
 from podfleet.client.interface import Client
 from podfleet.controllers.podutil import is_terminating
+from podfleet.controllers.selection import selector_matches
 
 
 def owner_reference(owner: dict[str, Any], *, controller: bool = True,
@@ -28,6 +29,25 @@ def owner_reference(owner: dict[str, Any], *, controller: bool = True,
 
 def owner_references(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return list((obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def resolve_controller(obj: dict[str, Any], kind: str,
+                       get: Callable[[str, str], dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The object's controller of `kind` as `get(name, namespace)` (an informer's) has it, only when it is
+    the very one the reference names (same uid: not a namesake made since)."""
+    ref = controller_ref(obj)
+    if ref is None or ref.get("kind") != kind:
+        return None
+    owner = get(str(ref.get("name", "")), str(obj["metadata"].get("namespace", "")))
+    return owner if owner is not None and owner["metadata"].get("uid") == ref.get("uid") else None
+
+
+def selecting(obj: dict[str, Any], owners: Iterable[dict[str, Any]],
+              selector_of: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
+    """The would-be controllers in the object's namespace whose selector matches its labels (an orphan's
+    candidates for adoption)."""
+    ns, labels = obj["metadata"].get("namespace", ""), labels_of(obj)
+    return [o for o in owners if o["metadata"].get("namespace") == ns and selector_matches(selector_of(o), labels)]
 
 
 def controller_uid(obj: dict[str, Any]) -> str:

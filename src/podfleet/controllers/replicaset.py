@@ -26,7 +26,7 @@ from podfleet.clock import Clock, RealClock
 from podfleet.controllers.base import Controller, namespaced_key, split_key
 from podfleet.controllers.expectations import Expectations
 from podfleet.controllers.informers import SharedInformers
-from podfleet.controllers.ownership import claim, fresh_owner_check, owner_reference
+from podfleet.controllers.ownership import claim, fresh_owner_check, owner_reference, resolve_controller, selecting
 from podfleet.controllers.pod_control import delete_pod
 from podfleet.controllers.podutil import (
     deletion_order_key,
@@ -90,20 +90,10 @@ class ReplicaSetController(Controller):
         self.enqueue(rs)
 
     def _resolve(self, pod: dict[str, Any]) -> dict[str, Any] | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != self.resource.kind:
-            return None
-        rs = self.rs_informer.get(ref.get("name", ""), pod["metadata"].get("namespace", ""))
-        if rs is None or rs["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return rs
+        return resolve_controller(pod, self.resource.kind, self.rs_informer.get)
 
     def _matching_replicasets(self, pod: dict[str, Any]) -> list[dict[str, Any]]:
-        ns = pod["metadata"].get("namespace", "")
-        labels = labels_of(pod)
-        return [rs for rs in self.rs_informer.items()
-                if rs["metadata"].get("namespace") == ns
-                and selector_matches(self._selector(rs), labels)]
+        return selecting(pod, self.rs_informer.items(), self._selector)
 
     def _pod_gone(self, pod: dict[str, Any]) -> None:
         rs = self._resolve(pod)

@@ -32,7 +32,7 @@ from podfleet.controllers.base import Controller, namespaced_key, split_key
 from podfleet.controllers.expectations import Expectations
 from podfleet.controllers.history import History
 from podfleet.controllers.informers import SharedInformers
-from podfleet.controllers.ownership import claim, fresh_owner_check
+from podfleet.controllers.ownership import claim, fresh_owner_check, resolve_controller, selecting
 from podfleet.controllers.pod_control import delete_pod
 from podfleet.controllers.podutil import is_available, is_ready, is_terminating, ready_since
 from podfleet.controllers.selection import selector_matches
@@ -77,19 +77,10 @@ class StatefulSetController(Controller):
         self.enqueue(sts)
 
     def _resolve(self, obj: Obj) -> Obj | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != "StatefulSet" or not str(ref.get("apiVersion", "")).startswith("apps/"):
-            return None
-        sts = self.sts_informer.get(ref.get("name", ""), obj["metadata"].get("namespace", ""))
-        if sts is None or sts["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return sts
+        return resolve_controller(obj, "StatefulSet", self.sts_informer.get)
 
     def _matching(self, obj: Obj) -> list[Obj]:
-        ns = obj["metadata"].get("namespace", "")
-        labels = labels_of(obj)
-        return [s for s in self.sts_informer.items()
-                if s["metadata"].get("namespace") == ns and selector_matches(_spec(s).get("selector"), labels)]
+        return selecting(obj, self.sts_informer.items(), lambda sts: _spec(sts).get("selector"))
 
     def _on_pod(self, type_: str, pod: Obj, old: Obj | None) -> None:
         sts = self._resolve(pod)
