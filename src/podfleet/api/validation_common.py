@@ -13,6 +13,7 @@ from typing import Any, TypeGuard
 
 from podfleet.api.errors import Cause
 from podfleet.api.resources import ResourceType
+from podfleet.api.selectors import selector_from_dict
 
 # ---------------------------------------------------------------------------- values and causes
 
@@ -419,3 +420,14 @@ def validate_metadata_update(new: dict[str, Any], old: dict[str, Any]) -> list[C
     if is_int(ng) and is_int(og) and ng < og:
         causes.append(bad("metadata.generation", ng, "must not be decremented"))
     return causes
+
+
+def selector_selects(selector: Any, labels: dict[str, Any]) -> bool:
+    """Whether a workload's selector matches its template's labels: a nil selector selects nothing; an
+    invalid one counts as matching, since the selector's own checks report it."""
+    if not isinstance(selector, dict):
+        return False
+    try:
+        return bool(selector_from_dict(selector).matches(labels))
+    except Exception:
+        return True

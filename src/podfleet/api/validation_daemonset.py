@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from podfleet.api.errors import Cause
-from podfleet.api.selectors import selector_from_dict
 from podfleet.api.validation_apps import selector_repr
 from podfleet.api.validation_common import (
     Shown,
@@ -27,6 +26,7 @@ from podfleet.api.validation_common import (
     nonnegative,
     not_supported,
     required,
+    selector_selects,
     validate_annotations,
     validate_label_selector,
     validate_labels,
@@ -83,15 +83,6 @@ def _update_strategy(field: str, strategy: Any) -> list[Cause]:
     return [not_supported(field, shown, UPDATE_STRATEGY_TYPES)]
 
 
-def _selector_matches(selector: Any, labels: dict[str, str]) -> bool:
-    if not isinstance(selector, dict):
-        return False  # a nil selector selects nothing
-    try:
-        return bool(selector_from_dict(selector).matches(labels))
-    except Exception:  # an invalid selector is reported by the selector checks
-        return True
-
-
 def validate_daemon_set_spec(spec: Any) -> list[Cause]:
     """ValidateDaemonSetSpec."""
     if not isinstance(spec, dict):
@@ -109,7 +100,7 @@ def validate_daemon_set_spec(spec: Any) -> list[Cause]:
     meta = tmpl.get("metadata") if isinstance(tmpl.get("metadata"), dict) else {}
     assert isinstance(meta, dict)
     labels = meta.get("labels") or {}
-    if not _selector_matches(selector, labels if isinstance(labels, dict) else {}):
+    if not selector_selects(selector, labels if isinstance(labels, dict) else {}):
         causes.append(bad("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
     if isinstance(selector, dict) and not (selector.get("matchLabels") or selector.get("matchExpressions")):
         causes.append(bad("spec.selector", selector_repr(selector), "empty selector is invalid for daemonset"))

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from podfleet.api.errors import Cause
-from podfleet.api.selectors import selector_from_dict
 from podfleet.api.validation_apps import selector_repr
 from podfleet.api.validation_common import (
     Shown,
@@ -31,6 +30,7 @@ from podfleet.api.validation_common import (
     nonnegative,
     not_supported,
     required,
+    selector_selects,
     validate_annotations,
     validate_label_selector,
     validate_labels,
@@ -103,13 +103,6 @@ def _retention(field: str, policy: Any) -> list[Cause]:
     return causes
 
 
-def _selector_matches(selector: dict[str, Any], labels: dict[str, Any]) -> bool:
-    try:
-        return bool(selector_from_dict(selector).matches(labels))
-    except Exception:  # an invalid selector is reported by the selector checks
-        return True
-
-
 def validate_stateful_set_spec(spec: Any) -> list[Cause]:
     """ValidateStatefulSetSpec."""
     if not isinstance(spec, dict):
@@ -137,7 +130,7 @@ def validate_stateful_set_spec(spec: Any) -> list[Cause]:
     meta = _d(tmpl.get("metadata"))
     labels = meta.get("labels") or {}
     if isinstance(selector, dict) and (selector.get("matchLabels") or selector.get("matchExpressions")) and \
-            not _selector_matches(selector, labels if isinstance(labels, dict) else {}):
+            not selector_selects(selector, labels if isinstance(labels, dict) else {}):
         causes.append(bad("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
     causes += validate_labels("spec.template.labels", meta.get("labels"))
     causes += validate_annotations("spec.template.annotations", meta.get("annotations"))
