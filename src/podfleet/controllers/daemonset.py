@@ -25,12 +25,12 @@ import math
 from typing import Any
 
 from podfleet.api.errors import APIError, Forbidden, NotFound
-from podfleet.api.meta import controller_ref, labels_of, parse_time
+from podfleet.api.meta import labels_of, parse_time
 from podfleet.api.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
 from podfleet.client.events import NORMAL, WARNING, EventRecorder
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
-from podfleet.controllers.base import Controller, namespaced_key, split_key
+from podfleet.controllers.base import namespaced_key, split_key
 from podfleet.controllers.daemonset_util import (
     REVISION_HASH_LABEL,
     Backoff,
@@ -44,6 +44,7 @@ from podfleet.controllers.history import History
 from podfleet.controllers.informers import SharedInformers
 from podfleet.controllers.ownership import claim, fresh_owner_check, resolve_controller, selecting
 from podfleet.controllers.pod_control import delete_pod
+from podfleet.controllers.pod_owner import PodOwnerController
 from podfleet.controllers.podutil import is_available, is_ready, is_terminating, ready_since
 from podfleet.controllers.selection import selector_matches
 
@@ -80,7 +81,7 @@ def _scaled(value: Any, total: int, round_up: bool) -> int:
     return int(value or 0)
 
 
-class DaemonSetController(Controller):
+class DaemonSetController(PodOwnerController):
     name = "daemonset"
 
     def __init__(self, client: Client, informers: SharedInformers, *, clock: Clock | None = None,
@@ -112,35 +113,6 @@ class DaemonSetController(Controller):
     def _matching(self, obj: Obj) -> list[Obj]:
         return selecting(obj, self.ds_informer.items(), lambda ds: _spec(ds).get("selector"))
 
-    def _on_pod(self, type_: str, pod: Obj, old: Obj | None) -> None:
-        ds = self._resolve(pod)
-        if type_ == "DELETED" or (is_terminating(pod) and (old is None or not is_terminating(old))):
-            if ds is not None:
-                self.expectations.deletion_observed(namespaced_key(ds), namespaced_key(pod))
-                self.enqueue(ds)
-            return
-        if type_ == "ADDED" or old is None:
-            if ds is not None:
-                self.expectations.creation_observed(namespaced_key(ds))
-                self.enqueue(ds)
-            else:
-                for candidate in self._matching(pod):
-                    self.enqueue(candidate)
-            return
-        if pod["metadata"].get("resourceVersion") == old["metadata"].get("resourceVersion"):
-            return
-        old_ds = self._resolve(old)
-        if old_ds is not None and (ds is None or old_ds["metadata"]["uid"] != ds["metadata"]["uid"]):
-            self.enqueue(old_ds)
-        if ds is not None:
-            self.enqueue(ds)
-            min_ready = int(_spec(ds).get("minReadySeconds") or 0)
-            if min_ready > 0 and is_ready(pod) and not is_ready(old):
-                self.queue.add_after(namespaced_key(ds), min_ready + 0.001)
-        elif labels_of(pod) != labels_of(old) or controller_ref(old) is not None:
-            for candidate in self._matching(pod):
-                self.enqueue(candidate)
-
     def _on_node(self, type_: str, node: Obj, old: Obj | None) -> None:
         if type_ == "MODIFIED" and old is not None:
             def facts(n: Obj) -> tuple[Any, ...]:
@@ -149,14 +121,6 @@ class DaemonSetController(Controller):
                 return
         for ds in self.ds_informer.items():
             self.enqueue(ds)
-
-    def _on_history(self, type_: str, rev: Obj, old: Obj | None) -> None:
-        ds = self._resolve(rev)
-        if ds is not None:
-            self.enqueue(ds)
-        elif controller_ref(rev) is None:
-            for candidate in self._matching(rev):
-                self.enqueue(candidate)
 
     # ------------------------------------------------------------ reconcile
     async def sync(self, key: str) -> None:

@@ -23,18 +23,19 @@ import logging
 from typing import Any
 
 from podfleet.api.errors import APIError, Forbidden, NotFound
-from podfleet.api.meta import controller_ref, labels_of
+from podfleet.api.meta import labels_of
 from podfleet.api.resources import CONTROLLERREVISIONS, PODS, STATEFULSETS
 from podfleet.client.events import NORMAL, WARNING, EventRecorder
 from podfleet.client.interface import Client
 from podfleet.clock import Clock, RealClock
-from podfleet.controllers.base import Controller, namespaced_key, split_key
+from podfleet.controllers.base import namespaced_key, split_key
 from podfleet.controllers.expectations import Expectations
 from podfleet.controllers.history import History
 from podfleet.controllers.informers import SharedInformers
 from podfleet.controllers.ownership import claim, fresh_owner_check, resolve_controller, selecting
 from podfleet.controllers.pod_control import delete_pod
-from podfleet.controllers.podutil import is_available, is_ready, is_terminating, ready_since
+from podfleet.controllers.pod_owner import PodOwnerController
+from podfleet.controllers.podutil import is_available, is_terminating, ready_since
 from podfleet.controllers.selection import selector_matches
 from podfleet.controllers.statefulset_util import (
     HISTORY_HASH_LABEL,
@@ -55,7 +56,7 @@ def _spec(obj: Obj) -> Obj:
     return obj.get("spec") or {}
 
 
-class StatefulSetController(Controller):
+class StatefulSetController(PodOwnerController):
     name = "statefulset"
 
     def __init__(self, client: Client, informers: SharedInformers, *, clock: Clock | None = None,
@@ -81,48 +82,6 @@ class StatefulSetController(Controller):
 
     def _matching(self, obj: Obj) -> list[Obj]:
         return selecting(obj, self.sts_informer.items(), lambda sts: _spec(sts).get("selector"))
-
-    def _on_pod(self, type_: str, pod: Obj, old: Obj | None) -> None:
-        sts = self._resolve(pod)
-        if type_ == "DELETED":
-            if sts is not None:
-                self.expectations.deletion_observed(namespaced_key(sts), namespaced_key(pod))
-                self.enqueue(sts)
-            return
-        if is_terminating(pod) and (old is None or not is_terminating(old)):
-            if sts is not None:
-                self.expectations.deletion_observed(namespaced_key(sts), namespaced_key(pod))
-                self.enqueue(sts)
-            return
-        if type_ == "ADDED" or old is None:
-            if sts is not None:
-                self.expectations.creation_observed(namespaced_key(sts))
-                self.enqueue(sts)
-            else:
-                for candidate in self._matching(pod):
-                    self.enqueue(candidate)
-            return
-        if pod["metadata"].get("resourceVersion") == old["metadata"].get("resourceVersion"):
-            return
-        old_sts = self._resolve(old)
-        if old_sts is not None and (sts is None or old_sts["metadata"]["uid"] != sts["metadata"]["uid"]):
-            self.enqueue(old_sts)
-        if sts is not None:
-            self.enqueue(sts)
-            min_ready = int(_spec(sts).get("minReadySeconds") or 0)
-            if min_ready > 0 and is_ready(pod) and not is_ready(old):
-                self.queue.add_after(namespaced_key(sts), min_ready + 0.001)
-        elif labels_of(pod) != labels_of(old) or controller_ref(old) is not None:
-            for candidate in self._matching(pod):
-                self.enqueue(candidate)
-
-    def _on_history(self, type_: str, rev: Obj, old: Obj | None) -> None:
-        sts = self._resolve(rev)
-        if sts is not None:
-            self.enqueue(sts)
-        elif controller_ref(rev) is None:
-            for candidate in self._matching(rev):
-                self.enqueue(candidate)
 
     # ------------------------------------------------------------ reconcile
     async def sync(self, key: str) -> None:
